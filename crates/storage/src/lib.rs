@@ -1,1 +1,107 @@
-//! Placeholder
+//! hookline's database layer: diesel over SQLite (embedded, the default)
+//! and PostgreSQL from one schema, through one [`DbConnection`] enum; an
+//! r2d2 pool; migrations embedded and run at start; one module per table.
+//!
+//! Diesel is blocking: async callers go through [`Ingestor`] (its own
+//! threads) or `spawn_blocking`.
+
+mod connection;
+pub mod conversations;
+mod error;
+pub mod events;
+pub mod ingest;
+pub mod migrations;
+mod prepare;
+pub mod schema;
+pub mod settings;
+#[cfg(feature = "testing")]
+pub mod testing;
+mod writer;
+
+use std::time::Duration;
+
+use diesel::connection::SimpleConnection;
+use diesel::r2d2::{Pool, PooledConnection};
+
+pub use connection::{redact_url, Backend, DatabaseUrl, DbConnection, Manager};
+pub use error::StorageError;
+pub use ingest::StoreOutcome;
+pub use prepare::{prepare, PreparedItem};
+pub use writer::Ingestor;
+
+/// A pooled connection.
+pub type Conn = PooledConnection<Manager>;
+
+/// How long a request waits for a connection before the database counts as
+/// unavailable (and ingest answers 503).
+const CONNECTION_TIMEOUT: Duration = Duration::from_secs(3);
+
+/// The database: a pool and which backend it is.
+#[derive(Clone)]
+pub struct Database {
+    pool: Pool<Manager>,
+    url: DatabaseUrl,
+}
+
+impl std::fmt::Debug for Database {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Database")
+            .field("backend", &self.url.backend)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Database {
+    /// Opens the database `url` names (`sqlite://PATH`, `postgres://...`).
+    /// For SQLite, creates the file's folder and switches the file to WAL.
+    pub fn open(url: &str) -> Result<Database, StorageError> {
+        let url = DatabaseUrl::parse(url).map_err(StorageError::Url)?;
+        let max_size = match url.backend {
+            Backend::Sqlite => {
+                prepare_sqlite_file(&url.target)?;
+                8
+            }
+            Backend::Postgres => 16,
+        };
+        let pool = Pool::builder()
+            .max_size(max_size)
+            .min_idle(Some(1))
+            .connection_timeout(CONNECTION_TIMEOUT)
+            .build(Manager::new(url.clone()))?;
+        Ok(Database { pool, url })
+    }
+
+    pub fn backend(&self) -> Backend {
+        self.url.backend
+    }
+
+    /// A connection from the pool.
+    pub fn conn(&self) -> Result<Conn, StorageError> {
+        Ok(self.pool.get()?)
+    }
+
+    /// Runs pending migrations; returns how many ran.
+    pub fn migrate(&self) -> Result<usize, StorageError> {
+        let mut conn = self.conn()?;
+        migrations::run_pending(&mut conn)
+    }
+}
+
+/// Creates the SQLite file's folder and sets WAL mode once, before the pool
+/// opens several connections (each doing it at once would contend).
+fn prepare_sqlite_file(path: &str) -> Result<(), StorageError> {
+    if let Some(parent) = std::path::Path::new(path).parent() {
+        if !parent.as_os_str().is_empty() {
+            std::fs::create_dir_all(parent).map_err(|source| StorageError::Io {
+                path: parent.display().to_string(),
+                source,
+            })?;
+        }
+    }
+    let mut conn = connection::establish(&DatabaseUrl {
+        backend: Backend::Sqlite,
+        target: path.to_owned(),
+    })?;
+    conn.batch_execute("PRAGMA journal_mode = WAL;")?;
+    Ok(())
+}

@@ -1,0 +1,104 @@
+//! The `events` table: every item delivered, once.
+
+use chrono::NaiveDateTime;
+use diesel::prelude::*;
+
+use crate::schema::events;
+use crate::{per_backend, DbConnection};
+
+/// A row to insert.
+#[derive(Clone, Debug, PartialEq, Insertable)]
+#[diesel(table_name = events)]
+pub struct NewEvent {
+    pub dedupe_key: String,
+    pub event_type: String,
+    pub message_type: Option<String>,
+    pub conversation_key: Option<String>,
+    pub conversation_id: Option<i64>,
+    pub account_id: Option<i64>,
+    pub bot_id: Option<i64>,
+    pub visitor_key: Option<String>,
+    pub visitor_id: Option<i64>,
+    pub actor_type: Option<String>,
+    pub actor_email: Option<String>,
+    pub occurred_at: NaiveDateTime,
+    pub received_at: NaiveDateTime,
+    pub summary: String,
+    pub raw: String,
+}
+
+/// A stored event.
+#[derive(Clone, Debug, PartialEq, Queryable, Selectable, serde::Serialize)]
+#[diesel(table_name = events)]
+pub struct StoredEvent {
+    pub id: i64,
+    pub dedupe_key: String,
+    pub event_type: String,
+    pub message_type: Option<String>,
+    pub conversation_key: Option<String>,
+    pub conversation_id: Option<i64>,
+    pub account_id: Option<i64>,
+    pub bot_id: Option<i64>,
+    pub visitor_key: Option<String>,
+    pub visitor_id: Option<i64>,
+    pub actor_type: Option<String>,
+    pub actor_email: Option<String>,
+    pub occurred_at: NaiveDateTime,
+    pub received_at: NaiveDateTime,
+    pub summary: String,
+    pub raw: String,
+}
+
+/// Inserts the event unless its dedupe key is stored; the new id, or `None`
+/// for a duplicate. Concurrent inserts of one key store it once (the unique
+/// index decides).
+pub fn insert_if_new(conn: &mut DbConnection, event: &NewEvent) -> QueryResult<Option<i64>> {
+    per_backend!(conn, c => {
+        diesel::insert_into(events::table)
+            .values(event)
+            .on_conflict(events::dedupe_key)
+            .do_nothing()
+            .returning(events::id)
+            .get_result::<i64>(c)
+            .optional()
+    })
+}
+
+/// How many events are stored.
+pub fn count(conn: &mut DbConnection) -> QueryResult<i64> {
+    events::table.count().get_result(conn)
+}
+
+/// Every stored event, in id order (tests and small tools).
+pub fn all(conn: &mut DbConnection) -> QueryResult<Vec<StoredEvent>> {
+    events::table
+        .order(events::id.asc())
+        .select(StoredEvent::as_select())
+        .load(conn)
+}
+
+/// One event by id.
+pub fn get(conn: &mut DbConnection, id: i64) -> QueryResult<Option<StoredEvent>> {
+    events::table
+        .find(id)
+        .select(StoredEvent::as_select())
+        .first(conn)
+        .optional()
+}
+
+/// A conversation's events, oldest first (by occurrence, then arrival).
+pub fn for_conversation(conn: &mut DbConnection, key: &str) -> QueryResult<Vec<StoredEvent>> {
+    events::table
+        .filter(events::conversation_key.eq(key))
+        .order((events::occurred_at.asc(), events::id.asc()))
+        .select(StoredEvent::as_select())
+        .load(conn)
+}
+
+/// Whether an event with this dedupe key is stored.
+pub fn exists(conn: &mut DbConnection, dedupe_key: &str) -> QueryResult<bool> {
+    diesel::select(diesel::dsl::exists(
+        events::table.filter(events::dedupe_key.eq(dedupe_key)),
+    ))
+    .get_result(conn)
+}

@@ -1,0 +1,208 @@
+//! The database layer on real SQLite files and, when
+//! `HOOKLINE_TEST_POSTGRES_URL` is set, a real PostgreSQL server.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use chrono::Utc;
+use hookline_model::Envelope;
+use hookline_storage::testing::TestDatabase;
+use hookline_storage::{
+    conversations, events, ingest, migrations, prepare, settings, Database, Ingestor, PreparedItem,
+};
+use serde_json::{json, Value};
+
+const FIXTURES: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/../../tests/fixtures/swiftsell"
+);
+const CONVERSATION: &str = "42bb83f00d8240e5bb41290a12eb44401693552452";
+
+fn fixture(name: &str) -> Vec<u8> {
+    std::fs::read(format!("{FIXTURES}/{name}")).unwrap()
+}
+
+fn fixtures() -> Vec<Vec<u8>> {
+    let mut names: Vec<_> = std::fs::read_dir(FIXTURES)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.ends_with(".json"))
+        .collect();
+    names.sort();
+    names.iter().map(|n| fixture(n)).collect()
+}
+
+fn items(body: &[u8]) -> Vec<PreparedItem> {
+    let envelope = Envelope::parse(body).unwrap();
+    envelope
+        .events
+        .iter()
+        .map(|item| prepare(item, Utc::now()))
+        .collect()
+}
+
+fn open(test_db: &TestDatabase) -> Database {
+    let db = Database::open(&test_db.url).unwrap();
+    db.migrate().unwrap();
+    db
+}
+
+#[test]
+fn every_down_migration_undoes_its_up() {
+    for test_db in TestDatabase::each() {
+        let db = open(&test_db);
+        let mut conn = db.conn().unwrap();
+        assert!(migrations::is_current(&mut conn).unwrap());
+        assert!(migrations::revert_all(&mut conn).unwrap() > 0);
+        assert!(
+            events::count(&mut conn).is_err(),
+            "{}: events table survived revert",
+            test_db.name()
+        );
+        assert!(!migrations::is_current(&mut conn).unwrap());
+        assert!(migrations::run_pending(&mut conn).unwrap() > 0);
+        assert_eq!(events::count(&mut conn).unwrap(), 0);
+    }
+}
+
+#[test]
+fn all_fixtures_are_stored_with_their_types_and_raw_json() {
+    for test_db in TestDatabase::each() {
+        let db = open(&test_db);
+        let mut conn = db.conn().unwrap();
+        let bodies = fixtures();
+        let prepared: Vec<Vec<PreparedItem>> = bodies.iter().map(|b| items(b)).collect();
+        let requests: Vec<&[PreparedItem]> = prepared.iter().map(Vec::as_slice).collect();
+        let outcomes = ingest::store_group(&mut conn, &requests).unwrap();
+        let stored_count: usize = outcomes.iter().map(|o| o.stored).sum();
+        assert_eq!(stored_count, 28, "{}", test_db.name());
+        let stored = events::all(&mut conn).unwrap();
+        assert_eq!(stored.len(), 28);
+        for (row, body) in stored.iter().zip(&bodies) {
+            let original: Value = serde_json::from_slice(body).unwrap();
+            let raw: Value = serde_json::from_str(&row.raw).unwrap();
+            assert_eq!(raw, original["events"][0]);
+            assert!(row.conversation_id.is_some());
+            assert!(!row.summary.is_empty());
+        }
+        assert_eq!(stored[0].event_type, "conversation_create");
+        assert_eq!(stored[1].message_type.as_deref(), Some("text"));
+        assert_eq!(stored[1].actor_type.as_deref(), Some("visitor"));
+        assert_eq!(stored[23].event_type, "assignee_change");
+        assert_eq!(
+            stored[23].actor_email.as_deref(),
+            Some("himanshu@swiftsell.biz")
+        );
+        assert_eq!(stored[0].bot_id, Some(8861));
+        assert_eq!(
+            stored[0].occurred_at.to_string(),
+            "2023-09-01 14:13:32.141788"
+        );
+    }
+}
+
+#[test]
+fn a_duplicate_is_stored_once_even_in_one_transaction() {
+    for test_db in TestDatabase::each() {
+        let db = open(&test_db);
+        let mut conn = db.conn().unwrap();
+        let body = fixture("02-message-text.json");
+        let compact = items(&body);
+        let value: Value = serde_json::from_slice(&body).unwrap();
+        let spaced = items(serde_json::to_string_pretty(&value).unwrap().as_bytes());
+        let outcomes = ingest::store_group(&mut conn, &[&compact, &spaced, &compact]).unwrap();
+        let pairs: Vec<_> = outcomes.iter().map(|o| (o.stored, o.duplicates)).collect();
+        assert_eq!(pairs, vec![(1, 0), (0, 1), (0, 1)], "{}", test_db.name());
+        assert_eq!(events::count(&mut conn).unwrap(), 1);
+        let conversation = conversations::get(&mut conn, CONVERSATION)
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            conversation.message_count, 1,
+            "a duplicate must not count twice"
+        );
+    }
+}
+
+#[test]
+fn concurrent_ingest_of_one_item_stores_it_once() {
+    for test_db in TestDatabase::each() {
+        let db = open(&test_db);
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .build()
+            .unwrap();
+        let writers = Ingestor::start(db.clone(), 4).unwrap();
+        let body = fixture("28-note.json");
+        let outcomes = runtime.block_on(async {
+            let tasks: Vec<_> = (0..16)
+                .map(|_| {
+                    let writers = writers.clone();
+                    let prepared = items(&body);
+                    tokio::spawn(async move { writers.store(prepared).await.unwrap() })
+                })
+                .collect();
+            let mut outcomes = Vec::new();
+            for task in tasks {
+                outcomes.push(task.await.unwrap());
+            }
+            outcomes
+        });
+        let stored: usize = outcomes.iter().map(|o| o.stored).sum();
+        let duplicates: usize = outcomes.iter().map(|o| o.duplicates).sum();
+        assert_eq!((stored, duplicates), (1, 15), "{}", test_db.name());
+        assert_eq!(events::count(&mut db.conn().unwrap()).unwrap(), 1);
+    }
+}
+
+#[test]
+fn conversation_state_follows_occurrence_not_arrival() {
+    for test_db in TestDatabase::each() {
+        let db = open(&test_db);
+        let mut conn = db.conn().unwrap();
+        let at = |ts: &str, name: &str, status: Option<&str>| {
+            let mut value: Value = serde_json::from_slice(&fixture(name)).unwrap();
+            value["events"][0]["timestamp"] = json!(ts);
+            if let Some(status) = status {
+                value["events"][0]["event"]["payload"]["status"] = json!(status);
+            }
+            items(value.to_string().as_bytes())
+        };
+        // Arrival order: close (t4), handover (t3), create (t1), reopen (t2).
+        let close = at("2023-09-01 14:20:00", "23-status.json", None);
+        let handover = at("2023-09-01 14:15:00", "24-assignee_change.json", None);
+        let create = at("2023-09-01 14:10:00", "01-conversation_create.json", None);
+        let stale_reopen = at("2023-09-01 14:12:00", "23-status.json", Some("Open"));
+        for batch in [&close, &handover, &create, &stale_reopen] {
+            ingest::store_group(&mut conn, &[batch]).unwrap();
+        }
+        let c = conversations::get(&mut conn, CONVERSATION)
+            .unwrap()
+            .unwrap();
+        assert_eq!(c.status, "closed", "{}", test_db.name());
+        assert_eq!(c.closed_at.unwrap().to_string(), "2023-09-01 14:20:00");
+        assert_eq!(
+            c.assignee_email.as_deref(),
+            Some("himanshu@swiftsell.biz"),
+            "the create's bot assignee is older than the handover"
+        );
+        assert_eq!(c.assignee_type.as_deref(), Some("user"));
+        assert_eq!(c.title.as_deref(), Some("Visitor - A27187"));
+        assert_eq!(c.channel.as_deref(), Some("WEB"));
+        assert_eq!(c.visitor_name.as_deref(), Some("nik"));
+        assert_eq!(c.first_event_at.to_string(), "2023-09-01 14:10:00");
+        assert_eq!(c.last_event_at.to_string(), "2023-09-01 14:20:00");
+        assert_eq!(c.event_count, 4);
+    }
+}
+
+#[test]
+fn generated_settings_are_kept_once() {
+    for test_db in TestDatabase::each() {
+        let db = open(&test_db);
+        let mut conn = db.conn().unwrap();
+        assert_eq!(settings::get(&mut conn, "webhook_token").unwrap(), None);
+        let first = settings::get_or_insert(&mut conn, "webhook_token", "first").unwrap();
+        let second = settings::get_or_insert(&mut conn, "webhook_token", "second").unwrap();
+        assert_eq!((first.as_str(), second.as_str()), ("first", "first"));
+    }
+}
