@@ -1,1 +1,10 @@
-mod x {}
+//! End-to-end tests of the real `hookline` binary, on SQLite and (when
+//! `HOOKLINE_TEST_POSTGRES_URL` is set) PostgreSQL.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod crash;
+mod errors;
+mod handshake;
+mod helpers;
+mod ingest;

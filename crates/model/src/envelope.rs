@@ -61,6 +61,15 @@ impl std::fmt::Display for EnvelopeError {
 impl std::error::Error for EnvelopeError {}
 
 impl EnvelopeError {
+    /// The syntax error of a body that is not JSON, with where it broke.
+    pub fn from_json_error(error: &serde_json::Error) -> EnvelopeError {
+        EnvelopeError::InvalidJson {
+            line: error.line(),
+            column: error.column(),
+            message: strip_position(&error.to_string()),
+        }
+    }
+
     /// True for bodies that are not JSON (as opposed to JSON of the wrong
     /// shape).
     pub fn is_syntax(&self) -> bool {
@@ -84,11 +93,7 @@ impl Envelope {
     /// Parses a request body.
     pub fn parse(body: &[u8]) -> Result<Envelope, EnvelopeError> {
         let value: Value =
-            serde_json::from_slice(body).map_err(|error| EnvelopeError::InvalidJson {
-                line: error.line(),
-                column: error.column(),
-                message: strip_position(&error.to_string()),
-            })?;
+            serde_json::from_slice(body).map_err(|e| EnvelopeError::from_json_error(&e))?;
         Envelope::from_value(value)
     }
 

@@ -1,0 +1,209 @@
+//! `spawn_app`: the real `hookline` binary on a free port, on a database of
+//! the test's own, and a client for it.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use hookline_storage::testing::TestDatabase;
+use hookline_storage::Database;
+use serde_json::Value;
+
+pub const CONVERSATION: &str = "42bb83f00d8240e5bb41290a12eb44401693552452";
+const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/swiftsell");
+
+/// Runs `$body(TestDatabase)` once on SQLite and once on PostgreSQL (the
+/// latter skipped with a notice when `HOOKLINE_TEST_POSTGRES_URL` is unset).
+#[macro_export]
+macro_rules! on_both_backends {
+    ($($name:ident),* $(,)?) => {
+        $(
+            mod $name {
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn sqlite() {
+                    super::$name(hookline_storage::testing::TestDatabase::sqlite()).await;
+                }
+
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn postgres() {
+                    if let Some(db) = hookline_storage::testing::TestDatabase::postgres() {
+                        super::$name(db).await;
+                    }
+                }
+            }
+        )*
+    };
+}
+
+/// The fixture file `name` (e.g. `24-assignee_change.json`).
+pub fn fixture(name: &str) -> Vec<u8> {
+    std::fs::read(format!("{FIXTURES}/{name}")).unwrap_or_else(|e| panic!("fixture {name}: {e}"))
+}
+
+/// All 28 fixtures, in file order.
+pub fn fixtures() -> Vec<(String, Vec<u8>)> {
+    let mut names: Vec<String> = std::fs::read_dir(FIXTURES)
+        .expect("fixtures folder")
+        .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+        .filter(|n| n.ends_with(".json"))
+        .collect();
+    names.sort();
+    names
+        .into_iter()
+        .map(|n| (n.clone(), fixture(&n)))
+        .collect()
+}
+
+/// The single item of a fixture.
+pub fn fixture_item(name: &str) -> Value {
+    let value: Value = serde_json::from_slice(&fixture(name)).expect("fixture json");
+    value["events"][0].clone()
+}
+
+/// An envelope around `items`.
+pub fn envelope(items: &[Value]) -> String {
+    serde_json::json!({ "events": items }).to_string()
+}
+
+/// A running hookline and its database.
+pub struct TestApp {
+    pub base: String,
+    pub token: String,
+    pub db: TestDatabase,
+    pub client: reqwest::Client,
+    child: Child,
+}
+
+/// Options for [`spawn_app_with`].
+#[derive(Default)]
+pub struct Options {
+    pub max_body_bytes: Option<usize>,
+    /// Tokens; default one random token.
+    pub tokens: Option<String>,
+}
+
+pub fn spawn_app(db: TestDatabase) -> TestApp {
+    spawn_app_with(db, Options::default())
+}
+
+pub fn spawn_app_with(db: TestDatabase, options: Options) -> TestApp {
+    let token = options
+        .tokens
+        .unwrap_or_else(|| format!("test-token-{}", std::process::id()));
+    let mut command = Command::new(env!("CARGO_BIN_EXE_hookline"));
+    command
+        .arg("serve")
+        .args(["--listen", "127.0.0.1:0"])
+        .args(["--database-url", &db.url])
+        .args(["--webhook-token", &token])
+        .env_remove("HOOKLINE_WEBHOOK_TOKEN")
+        .env("HOOKLINE_LOG", "warn")
+        .stdout(Stdio::piped())
+        .stderr(if std::env::var_os("HOOKLINE_TEST_LOG").is_some() {
+            Stdio::inherit()
+        } else {
+            Stdio::null()
+        });
+    if let Some(limit) = options.max_body_bytes {
+        command.args(["--max-body-bytes", &limit.to_string()]);
+    }
+    let mut child = command.spawn().expect("start hookline");
+    let base = read_address(&mut child);
+    TestApp {
+        base,
+        token: token.split(',').next().unwrap_or_default().to_owned(),
+        db,
+        client: reqwest::Client::builder()
+            .timeout(Duration::from_secs(30))
+            .build()
+            .expect("client"),
+        child,
+    }
+}
+
+/// Reads the banner until the "listening on" line; keeps draining stdout.
+fn read_address(child: &mut Child) -> String {
+    let stdout = child.stdout.take().expect("stdout");
+    let mut lines = BufReader::new(stdout).lines();
+    let mut seen = Vec::new();
+    for line in lines.by_ref() {
+        let line = line.expect("banner line");
+        if let Some(index) = line.find("listening on ") {
+            let base = line[index + "listening on ".len()..].trim().to_owned();
+            std::thread::spawn(move || for _ in lines {});
+            return base;
+        }
+        seen.push(line);
+    }
+    panic!("hookline exited before listening; it printed: {seen:?}");
+}
+
+impl TestApp {
+    pub fn webhook_url(&self) -> String {
+        format!("{}/webhooks/swiftsell", self.base)
+    }
+
+    /// POSTs `body` with the token as a bearer token.
+    pub async fn post(&self, body: impl Into<reqwest::Body>) -> reqwest::Response {
+        self.client
+            .post(self.webhook_url())
+            .bearer_auth(&self.token)
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+            .await
+            .expect("request")
+    }
+
+    /// A database handle on the app's database.
+    pub fn database(&self) -> Database {
+        Database::open(&self.db.url).expect("open test database")
+    }
+
+    /// Runs a blocking database closure off the async runtime.
+    pub async fn with_db<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&mut hookline_storage::DbConnection) -> T + Send + 'static,
+    ) -> T {
+        let db = self.database();
+        tokio::task::spawn_blocking(move || {
+            let mut conn = db.conn().expect("connection");
+            f(&mut conn)
+        })
+        .await
+        .expect("db task")
+    }
+
+    pub async fn event_count(&self) -> i64 {
+        self.with_db(|c| hookline_storage::events::count(c).expect("count"))
+            .await
+    }
+
+    /// Kills the process at once (SIGKILL).
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// A header as a number (`Hookline-Stored`).
+pub fn header_number(response: &reqwest::Response, name: &str) -> usize {
+    response
+        .headers()
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| panic!("no numeric {name} header"))
+}
+
+/// The JSON error body of a failed request.
+pub async fn error_body(response: reqwest::Response) -> Value {
+    let text = response.text().await.expect("body");
+    serde_json::from_str(&text).unwrap_or_else(|_| panic!("error body is not JSON: {text}"))
+}
