@@ -1,1 +1,86 @@
-fn main() {}
+//! `cargo run --release -p hookline-bench -- ingest [--postgres URL]`
+//!
+//! Starts the real `hookline` binary (release build) on a fresh database,
+//! drives it from concurrent keep-alive connections, and prints, per
+//! backend: the handshake baseline (same server, same token check, nothing
+//! stored), then single-event deliveries built from the fixtures (each one
+//! unique, so each is stored), with throughput, p50/p99 latency and the
+//! ratio between the two.
+
+mod http;
+mod load;
+mod server;
+
+use std::time::Duration;
+
+use anyhow::{bail, Context};
+use hookline_storage::testing::TestDatabase;
+
+struct Options {
+    postgres: Option<String>,
+    seconds: u64,
+    clients: usize,
+}
+
+fn parse_args() -> anyhow::Result<(String, Options)> {
+    let mut args = std::env::args().skip(1);
+    let command = args.next().unwrap_or_else(|| "ingest".to_owned());
+    let mut options = Options {
+        postgres: std::env::var(hookline_storage::testing::POSTGRES_ENV).ok(),
+        seconds: 10,
+        clients: 64,
+    };
+    while let Some(flag) = args.next() {
+        let value = args
+            .next()
+            .with_context(|| format!("{flag} needs a value"))?;
+        match flag.as_str() {
+            "--postgres" => options.postgres = Some(value),
+            "--seconds" => options.seconds = value.parse().context("--seconds")?,
+            "--clients" => options.clients = value.parse().context("--clients")?,
+            other => bail!("unknown option {other}; use --postgres URL, --seconds N, --clients N"),
+        }
+    }
+    Ok((command, options))
+}
+
+fn main() -> anyhow::Result<()> {
+    let (command, options) = parse_args()?;
+    if command != "ingest" {
+        bail!("unknown benchmark {command:?}; available: ingest");
+    }
+    let binary = server::build_release_binary()?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    println!(
+        "hookline ingest benchmark: {} concurrent keep-alive connections, {} s per run, {} cores",
+        options.clients,
+        options.seconds,
+        std::thread::available_parallelism().map_or(1, usize::from)
+    );
+    let mut databases = vec![("SQLite", TestDatabase::sqlite())];
+    match &options.postgres {
+        Some(url) => databases.push(("PostgreSQL", TestDatabase::postgres_at(url))),
+        None => {
+            println!("(PostgreSQL skipped: pass --postgres URL or set HOOKLINE_TEST_POSTGRES_URL)")
+        }
+    }
+    for (name, db) in databases {
+        let server = server::Server::start(&binary, &db.url)?;
+        let duration = Duration::from_secs(options.seconds);
+        let report = runtime.block_on(load::compare(server.address, options.clients, duration))?;
+        let stored = server.stored_events(&db.url)?;
+        drop(server);
+        println!("\n{name}");
+        report.print();
+        println!(
+            "  events in the database after the run: {stored} (acknowledged: {})",
+            report.ingest.ok
+        );
+        if (stored as u64) < report.ingest.ok {
+            bail!("{name}: fewer events stored than acknowledged");
+        }
+    }
+    Ok(())
+}

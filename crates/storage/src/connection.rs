@@ -125,7 +125,8 @@ pub(crate) fn establish(url: &DatabaseUrl) -> Result<DbConnection, ConnectionErr
             // synchronous=FULL: an acknowledged event survives power loss,
             // not only a crash of the process.
             let pragmas = format!(
-                "PRAGMA busy_timeout = {}; PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;",
+                "PRAGMA busy_timeout = {}; PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON; \
+                 PRAGMA cache_size = -32768; PRAGMA mmap_size = 268435456; PRAGMA temp_store = MEMORY;",
                 SQLITE_BUSY_TIMEOUT.as_millis()
             );
             conn.batch_execute(&pragmas)

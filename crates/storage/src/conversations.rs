@@ -185,12 +185,25 @@ pub fn get(conn: &mut DbConnection, key: &str) -> QueryResult<Option<Conversatio
         .optional()
 }
 
-/// Folds `obs` into the stored conversation, creating it if new. On
-/// PostgreSQL the row is locked (`FOR UPDATE`) so that concurrent ingest in
-/// several processes does not lose an update.
-pub fn observe(conn: &mut DbConnection, obs: &Observation) -> QueryResult<()> {
-    let fresh = Conversation::new(obs);
-    let inserted = per_backend!(conn, c => {
+/// Folds a conversation's new events into its stored state, creating it
+/// if new: one read and one write however many events. On PostgreSQL the
+/// row is locked (`FOR UPDATE`) so that concurrent ingest in several
+/// processes does not lose an update.
+pub fn observe_all(conn: &mut DbConnection, observations: &[&Observation]) -> QueryResult<()> {
+    let Some((first, rest)) = observations.split_first() else {
+        return Ok(());
+    };
+    if let Some(mut current) = locked(conn, &first.key)? {
+        for obs in observations {
+            current.apply(obs);
+        }
+        return save(conn, &current);
+    }
+    let mut fresh = Conversation::new(first);
+    for obs in rest {
+        fresh.apply(obs);
+    }
+    let inserted = per_backend!(&mut *conn, c => {
         diesel::insert_into(conversations::table)
             .values(&fresh)
             .on_conflict(conversations::key)
@@ -200,23 +213,35 @@ pub fn observe(conn: &mut DbConnection, obs: &Observation) -> QueryResult<()> {
     if inserted == 1 {
         return Ok(());
     }
-    let current = match conn {
-        DbConnection::Pg(c) => conversations::table
-            .find(&obs.key)
+    // Another process created it since we looked: fold into theirs.
+    let Some(mut current) = locked(conn, &first.key)? else {
+        return Err(diesel::result::Error::NotFound);
+    };
+    for obs in observations {
+        current.apply(obs);
+    }
+    save(conn, &current)
+}
+
+/// The stored conversation, locked for the rest of the transaction on
+/// PostgreSQL (SQLite's writer already holds the database lock).
+fn locked(conn: &mut DbConnection, key: &str) -> QueryResult<Option<Conversation>> {
+    let table = conversations::table.find(key);
+    match conn {
+        DbConnection::Pg(c) => table
             .select(Conversation::as_select())
             .for_update()
-            .first(c)?,
-        DbConnection::Sqlite(c) => conversations::table
-            .find(&obs.key)
-            .select(Conversation::as_select())
-            .first(c)?,
-    };
-    let mut next = current;
-    next.apply(obs);
-    diesel::update(conversations::table.find(&obs.key))
-        .set(&next)
-        .execute(conn)?;
-    Ok(())
+            .first(c)
+            .optional(),
+        DbConnection::Sqlite(c) => table.select(Conversation::as_select()).first(c).optional(),
+    }
+}
+
+fn save(conn: &mut DbConnection, conversation: &Conversation) -> QueryResult<()> {
+    diesel::update(conversations::table.find(&conversation.key))
+        .set(conversation)
+        .execute(conn)
+        .map(|_| ())
 }
 
 #[cfg(test)]

@@ -64,6 +64,47 @@ pub fn insert_if_new(conn: &mut DbConnection, event: &NewEvent) -> QueryResult<O
     })
 }
 
+/// Rows per multi-row insert on PostgreSQL: 16 columns each, well under
+/// its limit of 65,535 bound parameters.
+const INSERT_CHUNK: usize = 1_000;
+
+/// Inserts every event whose dedupe key is not stored yet, in order, and
+/// returns the keys it inserted. An event repeated within `new` is inserted
+/// once.
+///
+/// PostgreSQL takes one multi-row insert per chunk. SQLite gets one cached
+/// single-row statement per event: diesel runs SQLite batch inserts row by
+/// row anyway, and its batch path fails on a conflicting row that returns
+/// nothing.
+pub fn insert_new<'a>(
+    conn: &mut DbConnection,
+    new: impl Iterator<Item = &'a NewEvent>,
+) -> QueryResult<crate::ingest::Inserted> {
+    let new: Vec<&NewEvent> = new.collect();
+    let mut inserted = crate::ingest::Inserted::with_capacity(new.len());
+    match conn {
+        DbConnection::Pg(c) => {
+            for chunk in new.chunks(INSERT_CHUNK) {
+                let keys: Vec<String> = diesel::insert_into(events::table)
+                    .values(chunk.to_vec())
+                    .on_conflict(events::dedupe_key)
+                    .do_nothing()
+                    .returning(events::dedupe_key)
+                    .get_results(c)?;
+                inserted.extend(keys);
+            }
+        }
+        DbConnection::Sqlite(_) => {
+            for event in new {
+                if insert_if_new(conn, event)?.is_some() {
+                    inserted.insert(event.dedupe_key.clone());
+                }
+            }
+        }
+    }
+    Ok(inserted)
+}
+
 /// How many events are stored.
 pub fn count(conn: &mut DbConnection) -> QueryResult<i64> {
     events::table.count().get_result(conn)

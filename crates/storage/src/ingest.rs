@@ -1,8 +1,17 @@
 //! Storing deliveries: one transaction for the items of one or several
 //! requests (group commit), each item stored once.
+//!
+//! Per group: one multi-row insert of the events (conflicting dedupe keys
+//! skipped), then each touched conversation read once, folded with all of
+//! its new events, and written once, in key order (so that concurrent
+//! groups on PostgreSQL lock conversations in the same order and cannot
+//! deadlock on them).
+
+use std::collections::{BTreeMap, HashSet};
 
 use diesel::prelude::*;
 
+use crate::conversations::Observation;
 use crate::prepare::PreparedItem;
 use crate::{conversations, events, DbConnection};
 
@@ -22,25 +31,32 @@ pub fn store_group(
     requests: &[&[PreparedItem]],
 ) -> QueryResult<Vec<StoreOutcome>> {
     conn.transaction(|conn| {
-        requests
-            .iter()
-            .map(|items| store_items(conn, items))
-            .collect()
+        let all: Vec<&PreparedItem> = requests.iter().flat_map(|items| items.iter()).collect();
+        let mut inserted = events::insert_new(conn, all.iter().map(|item| &item.event))?;
+        let mut outcomes = Vec::with_capacity(requests.len());
+        let mut touched: BTreeMap<&str, Vec<&Observation>> = BTreeMap::new();
+        for items in requests {
+            let mut outcome = StoreOutcome::default();
+            for item in *items {
+                // The first item with a key that was inserted is the stored
+                // one; any later one in the group is its duplicate.
+                if inserted.remove(&item.event.dedupe_key) {
+                    outcome.stored += 1;
+                    if let Some(obs) = &item.observation {
+                        touched.entry(obs.key.as_str()).or_default().push(obs);
+                    }
+                } else {
+                    outcome.duplicates += 1;
+                }
+            }
+            outcomes.push(outcome);
+        }
+        for observations in touched.values() {
+            conversations::observe_all(conn, observations)?;
+        }
+        Ok(outcomes)
     })
 }
 
-fn store_items(conn: &mut DbConnection, items: &[PreparedItem]) -> QueryResult<StoreOutcome> {
-    let mut outcome = StoreOutcome::default();
-    for item in items {
-        match events::insert_if_new(conn, &item.event)? {
-            Some(_id) => {
-                outcome.stored += 1;
-                if let Some(obs) = &item.observation {
-                    conversations::observe(conn, obs)?;
-                }
-            }
-            None => outcome.duplicates += 1,
-        }
-    }
-    Ok(outcome)
-}
+/// The dedupe keys a multi-row insert stored.
+pub(crate) type Inserted = HashSet<String>;

@@ -80,6 +80,12 @@ impl Database {
         Ok(self.pool.get()?)
     }
 
+    /// A connection of its own, outside the pool (the writer keeps one, so
+    /// that its SQLite page cache stays warm between transactions).
+    pub fn dedicated_connection(&self) -> Result<DbConnection, StorageError> {
+        Ok(connection::establish(&self.url)?)
+    }
+
     /// Runs pending migrations; returns how many ran.
     pub fn migrate(&self) -> Result<usize, StorageError> {
         let mut conn = self.conn()?;

@@ -43,6 +43,12 @@ impl TestDatabase {
             );
             return None;
         };
+        Some(TestDatabase::postgres_at(&server))
+    }
+
+    /// A new schema of its own on the PostgreSQL server at `server`.
+    pub fn postgres_at(server: &str) -> TestDatabase {
+        let server = server.to_owned();
         let schema = format!(
             "hl_test_{}_{}_{}",
             std::process::id(),
@@ -54,11 +60,11 @@ impl TestDatabase {
             .unwrap_or_else(|e| panic!("create schema {schema}: {e}"));
         let separator = if server.contains('?') { '&' } else { '?' };
         let url = format!("{server}{separator}options=-csearch_path%3D{schema}");
-        Some(TestDatabase {
+        TestDatabase {
             url,
             _dir: None,
             pg: Some((server, schema)),
-        })
+        }
     }
 
     /// Both backends where available: SQLite always, PostgreSQL when set.

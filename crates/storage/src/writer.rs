@@ -3,13 +3,16 @@
 //! request only after its items committed. One fsync serves many requests.
 
 use std::sync::mpsc::{self, Receiver, Sender};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, Weak};
+use std::time::Duration;
+
+use diesel::connection::SimpleConnection;
 
 use tokio::sync::oneshot;
 
 use crate::ingest::{store_group, StoreOutcome};
 use crate::prepare::PreparedItem;
-use crate::{Database, StorageError};
+use crate::{Backend, Database, DbConnection, StorageError};
 
 /// The most items one transaction takes before the next one starts.
 const MAX_GROUP_ITEMS: usize = 2_000;
@@ -24,6 +27,9 @@ struct Job {
 #[derive(Clone)]
 pub struct Ingestor {
     sender: Sender<Job>,
+    /// Background helpers (the SQLite checkpointer) stop when the last
+    /// clone is gone.
+    _alive: Arc<()>,
 }
 
 impl Ingestor {
@@ -43,7 +49,22 @@ impl Ingestor {
                     source,
                 })?;
         }
-        Ok(Ingestor { sender })
+        let alive = Arc::new(());
+        if db.backend() == Backend::Sqlite {
+            let db = db.clone();
+            let alive = Arc::downgrade(&alive);
+            std::thread::Builder::new()
+                .name("hookline-checkpoint".to_owned())
+                .spawn(move || checkpoint_loop(&db, &alive))
+                .map_err(|source| StorageError::Io {
+                    path: "checkpoint thread".to_owned(),
+                    source,
+                })?;
+        }
+        Ok(Ingestor {
+            sender,
+            _alive: alive,
+        })
     }
 
     /// Stores one request's items; resolves once they are committed.
@@ -76,8 +97,15 @@ fn next_group(receiver: &Mutex<Receiver<Job>>) -> Option<Vec<Job>> {
 }
 
 fn run(db: &Database, receiver: &Mutex<Receiver<Job>>) {
+    let mut writer = Writer { db, conn: None };
     while let Some(group) = next_group(receiver) {
-        let results = write(db, &group);
+        let started = std::time::Instant::now();
+        let results = writer.write(&group);
+        tracing::trace!(
+            requests = group.len(),
+            micros = started.elapsed().as_micros() as u64,
+            "group"
+        );
         for (job, result) in group.into_iter().zip(results) {
             // The request may have gone (client disconnected): nothing to do.
             let _ = job.reply.send(result);
@@ -85,27 +113,83 @@ fn run(db: &Database, receiver: &Mutex<Receiver<Job>>) {
     }
 }
 
-/// Writes a group in one transaction. If that fails and the group holds
-/// several requests, each is retried alone, so that one request the
-/// database refuses does not fail the others.
-fn write(db: &Database, group: &[Job]) -> Vec<Result<StoreOutcome, StorageError>> {
-    let all: Vec<&[PreparedItem]> = group.iter().map(|job| job.items.as_slice()).collect();
-    match store(db, &all) {
-        Ok(outcomes) => outcomes.into_iter().map(Ok).collect(),
-        Err(error) if group.len() == 1 => vec![Err(error)],
-        Err(error) => {
-            tracing::warn!(%error, requests = group.len(), "group commit failed; storing each request alone");
-            all.iter()
-                .map(|items| {
-                    store(db, &[items])
-                        .and_then(|mut outcomes| outcomes.pop().ok_or(StorageError::WriterGone))
-                })
-                .collect()
+/// A writer thread's connection: its own, kept across groups, dropped
+/// after an error and opened again for the next group.
+struct Writer<'a> {
+    db: &'a Database,
+    conn: Option<DbConnection>,
+}
+
+impl Writer<'_> {
+    /// Writes a group in one transaction. If that fails and the group holds
+    /// several requests, each is retried alone, so that one request the
+    /// database refuses does not fail the others.
+    fn write(&mut self, group: &[Job]) -> Vec<Result<StoreOutcome, StorageError>> {
+        let all: Vec<&[PreparedItem]> = group.iter().map(|job| job.items.as_slice()).collect();
+        match self.store(&all) {
+            Ok(outcomes) => outcomes.into_iter().map(Ok).collect(),
+            Err(error) if group.len() == 1 => vec![Err(error)],
+            Err(error) => {
+                tracing::warn!(%error, requests = group.len(), "group commit failed; storing each request alone");
+                all.iter()
+                    .map(|items| {
+                        self.store(&[items])
+                            .and_then(|mut outcomes| outcomes.pop().ok_or(StorageError::WriterGone))
+                    })
+                    .collect()
+            }
         }
+    }
+
+    fn store(&mut self, requests: &[&[PreparedItem]]) -> Result<Vec<StoreOutcome>, StorageError> {
+        let conn = match &mut self.conn {
+            Some(conn) => conn,
+            None => {
+                let mut conn = self.db.dedicated_connection()?;
+                if let DbConnection::Sqlite(c) = &mut conn {
+                    // Checkpoints run on their own thread, off the commit path.
+                    c.batch_execute("PRAGMA wal_autocheckpoint = 0;")?;
+                }
+                self.conn.insert(conn)
+            }
+        };
+        let result = store_group(conn, requests);
+        if result.is_err() {
+            // The connection may be broken (server restarted, network):
+            // start the next group on a fresh one.
+            self.conn = None;
+        }
+        Ok(result?)
     }
 }
 
-fn store(db: &Database, requests: &[&[PreparedItem]]) -> Result<Vec<StoreOutcome>, StorageError> {
-    let mut conn = db.conn()?;
-    Ok(store_group(&mut conn, requests)?)
+/// How often the WAL is copied back into the SQLite database file.
+const CHECKPOINT_EVERY: Duration = Duration::from_millis(250);
+
+/// Copies committed WAL frames into the database file in the background
+/// (PASSIVE: never blocks the writer), so that commits only append to the
+/// WAL. Durability does not depend on it: a commit is durable once its WAL
+/// frames are synced.
+fn checkpoint_loop(db: &Database, alive: &Weak<()>) {
+    let mut conn: Option<DbConnection> = None;
+    while alive.strong_count() > 0 {
+        std::thread::sleep(CHECKPOINT_EVERY);
+        let result = match &mut conn {
+            Some(c) => c.batch_execute("PRAGMA wal_checkpoint(PASSIVE);"),
+            None => match db.dedicated_connection() {
+                Ok(c) => {
+                    conn = Some(c);
+                    continue;
+                }
+                Err(error) => {
+                    tracing::warn!(%error, "checkpoint: cannot open the database");
+                    continue;
+                }
+            },
+        };
+        if let Err(error) = result {
+            tracing::warn!(%error, "checkpoint failed; will retry");
+            conn = None;
+        }
+    }
 }
