@@ -1,6 +1,8 @@
 //! The command line. Every setting has a flag and a `HOOKLINE_*`
 //! environment variable; the flag wins.
 
+use std::path::PathBuf;
+
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 /// The SQLite file used when no database is given.
@@ -27,6 +29,76 @@ pub enum Command {
     Serve(ServeArgs),
     /// Run pending database migrations and exit.
     Migrate(DatabaseArgs),
+    /// Check, import or export alert rules (TOML).
+    Rules {
+        #[command(subcommand)]
+        command: RulesCommand,
+    },
+    /// Send one email to check the mail settings.
+    SendTestEmail(TestEmailArgs),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum RulesCommand {
+    /// Validate a rules file without changing anything.
+    Check {
+        file: PathBuf,
+        #[command(flatten)]
+        templates: TemplateArgs,
+    },
+    /// Validate a rules file, then create or replace its rules by name
+    /// (all or nothing).
+    Import {
+        file: PathBuf,
+        #[command(flatten)]
+        database: DatabaseArgs,
+        #[command(flatten)]
+        templates: TemplateArgs,
+    },
+    /// Print every stored rule as TOML that imports back to the same rules.
+    Export {
+        #[command(flatten)]
+        database: DatabaseArgs,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct TemplateArgs {
+    /// A folder of NAME.subject.hbs, NAME.text.hbs and NAME.html.hbs files
+    /// that override or add to the built-in email templates.
+    #[arg(long, env = "HOOKLINE_TEMPLATES_DIR")]
+    pub templates_dir: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct MailArgs {
+    /// SMTP server: smtp://[USER:PASS@]HOST[:PORT], smtps://..., or
+    /// smtp://...?tls=required. Default: none, emails are written as .eml
+    /// files to DATA_DIR/outbox.
+    #[arg(long, env = "HOOKLINE_SMTP_URL", hide_env_values = true)]
+    pub smtp_url: Option<String>,
+
+    /// The From of every email.
+    #[arg(
+        long,
+        env = "HOOKLINE_MAIL_FROM",
+        default_value = "hookline <hookline@localhost>"
+    )]
+    pub mail_from: String,
+
+    /// Folder for hookline's files (the .eml outbox when no SMTP is set).
+    #[arg(long, env = "HOOKLINE_DATA_DIR", default_value = "hookline-data")]
+    pub data_dir: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub struct TestEmailArgs {
+    /// The address to send to.
+    #[arg(long)]
+    pub to: String,
+
+    #[command(flatten)]
+    pub mail: MailArgs,
 }
 
 #[derive(Debug, Args)]
@@ -58,6 +130,35 @@ pub struct ServeArgs {
     /// Largest webhook body accepted, in bytes.
     #[arg(long, env = "HOOKLINE_MAX_BODY_BYTES", default_value_t = 1024 * 1024)]
     pub max_body_bytes: usize,
+
+    #[command(flatten)]
+    pub mail: MailArgs,
+
+    #[command(flatten)]
+    pub templates: TemplateArgs,
+
+    /// hookline's address as users reach it, for links in emails
+    /// (default: http://LISTEN).
+    #[arg(long, env = "HOOKLINE_PUBLIC_URL")]
+    pub public_url: Option<String>,
+
+    /// Attempts to send an email before it is given up as dead.
+    #[arg(long, env = "HOOKLINE_SMTP_MAX_ATTEMPTS", default_value_t = 8)]
+    pub smtp_max_attempts: i32,
+
+    /// The first retry of a failed email waits this many seconds; each next
+    /// one twice as long (8 attempts over about a day by default).
+    #[arg(
+        long,
+        env = "HOOKLINE_SMTP_RETRY_BASE_SECONDS",
+        default_value_t = 340.0
+    )]
+    pub smtp_retry_base_seconds: f64,
+
+    /// How often the outbox looks for due emails besides being woken by
+    /// ingest, in milliseconds.
+    #[arg(long, env = "HOOKLINE_OUTBOX_POLL_MS", default_value_t = 1000)]
+    pub outbox_poll_ms: u64,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]

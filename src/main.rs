@@ -1,6 +1,7 @@
 //! The `hookline` binary: command line, logging, start-up.
 
 mod cli;
+mod rules_cmd;
 mod serve;
 
 use clap::Parser;
@@ -27,6 +28,10 @@ fn main() -> std::process::ExitCode {
     let result = match cli.command {
         Command::Migrate(args) => serve::migrate(&args),
         Command::Serve(args) => actix_web::rt::System::new().block_on(serve::serve(args)),
+        Command::Rules { command } => rules_cmd::run(command),
+        Command::SendTestEmail(args) => {
+            actix_web::rt::System::new().block_on(rules_cmd::send_test_email(args))
+        }
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

@@ -35,7 +35,7 @@ async fn json_without_an_events_array_is_400_invalid_envelope(db: TestDatabase) 
 
 async fn body_over_the_limit_is_413(db: TestDatabase) {
     let app = spawn_app_with(
-        db,
+        Some(db),
         Options {
             max_body_bytes: Some(2_000),
             ..Options::default()

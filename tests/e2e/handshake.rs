@@ -111,7 +111,7 @@ async fn wrong_and_missing_tokens_are_refused_and_nothing_is_stored(db: TestData
 
 async fn every_rotated_token_is_accepted(db: TestDatabase) {
     let app = spawn_app_with(
-        db,
+        Some(db),
         Options {
             tokens: Some("old-token,new-token".into()),
             ..Options::default()

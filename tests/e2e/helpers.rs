@@ -69,7 +69,12 @@ pub fn envelope(items: &[Value]) -> String {
 pub struct TestApp {
     pub base: String,
     pub token: String,
-    pub db: TestDatabase,
+    /// The database, when this app owns it (a second instance on the same
+    /// database does not); dropped with the app.
+    _db: Option<TestDatabase>,
+    pub db_url: String,
+    /// `--data-dir` (the .eml outbox when no SMTP is set).
+    pub data_dir: tempfile::TempDir,
     pub client: reqwest::Client,
     child: Child,
 }
@@ -80,23 +85,40 @@ pub struct Options {
     pub max_body_bytes: Option<usize>,
     /// Tokens; default one random token.
     pub tokens: Option<String>,
+    /// Port of the SMTP server to send through.
+    pub smtp_port: Option<u16>,
+    pub retry_base_seconds: Option<f64>,
+    pub max_attempts: Option<i32>,
+    /// Run on this database URL instead of the given test database.
+    pub database_url: Option<String>,
 }
 
 pub fn spawn_app(db: TestDatabase) -> TestApp {
-    spawn_app_with(db, Options::default())
+    spawn_app_with(Some(db), Options::default())
 }
 
-pub fn spawn_app_with(db: TestDatabase, options: Options) -> TestApp {
+pub fn spawn_app_with(db: Option<TestDatabase>, options: Options) -> TestApp {
     let token = options
         .tokens
+        .clone()
         .unwrap_or_else(|| format!("test-token-{}", std::process::id()));
+    let db_url = options
+        .database_url
+        .clone()
+        .or_else(|| db.as_ref().map(|d| d.url.clone()))
+        .expect("a database");
+    let data_dir = tempfile::tempdir().expect("data dir");
     let mut command = Command::new(env!("CARGO_BIN_EXE_hookline"));
     command
         .arg("serve")
         .args(["--listen", "127.0.0.1:0"])
-        .args(["--database-url", &db.url])
+        .args(["--database-url", &db_url])
         .args(["--webhook-token", &token])
+        .arg("--data-dir")
+        .arg(data_dir.path())
+        .args(["--outbox-poll-ms", "100"])
         .env_remove("HOOKLINE_WEBHOOK_TOKEN")
+        .env_remove("HOOKLINE_SMTP_URL")
         .env("HOOKLINE_LOG", "warn")
         .stdout(Stdio::piped())
         .stderr(if std::env::var_os("HOOKLINE_TEST_LOG").is_some() {
@@ -107,12 +129,23 @@ pub fn spawn_app_with(db: TestDatabase, options: Options) -> TestApp {
     if let Some(limit) = options.max_body_bytes {
         command.args(["--max-body-bytes", &limit.to_string()]);
     }
+    if let Some(port) = options.smtp_port {
+        command.args(["--smtp-url", &format!("smtp://127.0.0.1:{port}")]);
+    }
+    if let Some(seconds) = options.retry_base_seconds {
+        command.args(["--smtp-retry-base-seconds", &seconds.to_string()]);
+    }
+    if let Some(attempts) = options.max_attempts {
+        command.args(["--smtp-max-attempts", &attempts.to_string()]);
+    }
     let mut child = command.spawn().expect("start hookline");
     let base = read_address(&mut child);
     TestApp {
         base,
         token: token.split(',').next().unwrap_or_default().to_owned(),
-        db,
+        _db: db,
+        db_url,
+        data_dir,
         client: reqwest::Client::builder()
             .timeout(Duration::from_secs(30))
             .build()
@@ -157,7 +190,69 @@ impl TestApp {
 
     /// A database handle on the app's database.
     pub fn database(&self) -> Database {
-        Database::open(&self.db.url).expect("open test database")
+        Database::open(&self.db_url).expect("open test database")
+    }
+
+    /// A JSON API call.
+    pub async fn api(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> (u16, Value) {
+        let mut request = self.client.request(method, format!("{}{path}", self.base));
+        if let Some(body) = body {
+            request = request
+                .header("content-type", "application/json")
+                .body(body.to_string());
+        }
+        let response = request.send().await.expect("api request");
+        let status = response.status().as_u16();
+        let text = response.text().await.expect("api body");
+        (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+    }
+
+    /// The stored notifications.
+    pub async fn notifications(&self) -> Vec<hookline_storage::notifications::Notification> {
+        self.with_db(|c| hookline_storage::notifications::all(c).expect("notifications"))
+            .await
+    }
+
+    /// Waits until `check` holds on the stored notifications (or panics
+    /// after `seconds`).
+    pub async fn wait_for_notifications(
+        &self,
+        seconds: u64,
+        what: &str,
+        check: impl Fn(&[hookline_storage::notifications::Notification]) -> bool,
+    ) -> Vec<hookline_storage::notifications::Notification> {
+        let deadline = std::time::Instant::now() + Duration::from_secs(seconds);
+        loop {
+            let rows = self.notifications().await;
+            if check(&rows) {
+                return rows;
+            }
+            if std::time::Instant::now() > deadline {
+                panic!("timed out waiting for {what}; notifications: {rows:#?}");
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// Deletes every rule (the defaults included) through the API.
+    pub async fn clear_rules(&self) {
+        let (_, list) = self.api(reqwest::Method::GET, "/api/v1/rules", None).await;
+        for rule in list["items"].as_array().cloned().unwrap_or_default() {
+            let id = rule["id"].as_i64().expect("rule id");
+            let (status, _) = self
+                .api(
+                    reqwest::Method::DELETE,
+                    &format!("/api/v1/rules/{id}"),
+                    None,
+                )
+                .await;
+            assert_eq!(status, 204);
+        }
     }
 
     /// Runs a blocking database closure off the async runtime.

@@ -8,3 +8,6 @@ mod errors;
 mod handshake;
 mod helpers;
 mod ingest;
+mod notify;
+mod rules_cli;
+mod smtp;

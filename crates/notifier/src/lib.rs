@@ -1,1 +1,25 @@
-//! Placeholder
+//! hookline's notifier: alert rules (validated, compiled, indexed by event
+//! type), evaluated in the ingest transaction into a transactional outbox;
+//! handlebars email templates; the lettre transport; the outbox worker.
+
+mod condition;
+pub mod context;
+mod duration;
+pub mod engine;
+pub mod hook;
+pub mod mailer;
+mod path;
+pub mod render;
+pub mod rule;
+pub mod rules_store;
+pub mod templates;
+pub mod worker;
+
+pub use duration::parse_duration;
+pub use engine::{CompiledRule, RuleSet};
+pub use hook::NotifierHook;
+pub use mailer::Mailer;
+pub use rule::{ConditionDef, RuleDef, RuleError, RulesFile};
+pub use rules_store::{RuleView, Rules, RulesError, DEFAULT_RULES};
+pub use templates::{Rendered, Templates};
+pub use worker::{Worker, WorkerSettings};

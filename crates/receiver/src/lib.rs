@@ -1,8 +1,9 @@
-//! hookline's HTTP side (actix-web): the Swiftsell webhook endpoint; the
-//! admin API and pages come next.
+//! hookline's HTTP side (actix-web): the Swiftsell webhook endpoint and the
+//! rules API; the rest of the admin API and the pages come next.
 
 mod error;
 pub mod rejections;
+mod rules_api;
 pub mod tokens;
 mod webhook;
 
@@ -24,11 +25,13 @@ pub struct AppState {
     pub tokens: Tokens,
     pub max_body_bytes: usize,
     pub rejections: Arc<Rejections>,
+    pub rules: Arc<hookline_notifier::Rules>,
 }
 
 /// Every route, for `App::configure`.
 pub fn routes(cfg: &mut web::ServiceConfig) {
     webhook::routes(cfg);
+    rules_api::routes(cfg);
 }
 
 /// Starts serving on `listener`. The server stops gracefully on SIGTERM and

@@ -69,7 +69,7 @@ pub fn insert_if_new(conn: &mut DbConnection, event: &NewEvent) -> QueryResult<O
 const INSERT_CHUNK: usize = 1_000;
 
 /// Inserts every event whose dedupe key is not stored yet, in order, and
-/// returns the keys it inserted. An event repeated within `new` is inserted
+/// returns the keys it inserted with their new ids. An event repeated within `new` is inserted
 /// once.
 ///
 /// PostgreSQL takes one multi-row insert per chunk. SQLite gets one cached
@@ -85,19 +85,19 @@ pub fn insert_new<'a>(
     match conn {
         DbConnection::Pg(c) => {
             for chunk in new.chunks(INSERT_CHUNK) {
-                let keys: Vec<String> = diesel::insert_into(events::table)
+                let rows: Vec<(String, i64)> = diesel::insert_into(events::table)
                     .values(chunk.to_vec())
                     .on_conflict(events::dedupe_key)
                     .do_nothing()
-                    .returning(events::dedupe_key)
+                    .returning((events::dedupe_key, events::id))
                     .get_results(c)?;
-                inserted.extend(keys);
+                inserted.extend(rows);
             }
         }
         DbConnection::Sqlite(_) => {
             for event in new {
-                if insert_if_new(conn, event)?.is_some() {
-                    inserted.insert(event.dedupe_key.clone());
+                if let Some(id) = insert_if_new(conn, event)? {
+                    inserted.insert(event.dedupe_key.clone(), id);
                 }
             }
         }
@@ -142,4 +142,23 @@ pub fn exists(conn: &mut DbConnection, dedupe_key: &str) -> QueryResult<bool> {
         events::table.filter(events::dedupe_key.eq(dedupe_key)),
     ))
     .get_result(conn)
+}
+
+/// A conversation's latest events of the given types that happened at or
+/// before `until`, newest first.
+pub fn recent_of_types(
+    conn: &mut DbConnection,
+    key: &str,
+    types: &[&str],
+    until: NaiveDateTime,
+    limit: i64,
+) -> QueryResult<Vec<StoredEvent>> {
+    events::table
+        .filter(events::conversation_key.eq(key))
+        .filter(events::event_type.eq_any(types))
+        .filter(events::occurred_at.le(until))
+        .order((events::occurred_at.desc(), events::id.desc()))
+        .limit(limit)
+        .select(StoredEvent::as_select())
+        .load(conn)
 }

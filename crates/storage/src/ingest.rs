@@ -7,7 +7,7 @@
 //! groups on PostgreSQL lock conversations in the same order and cannot
 //! deadlock on them).
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap};
 
 use diesel::prelude::*;
 
@@ -24,24 +24,66 @@ pub struct StoreOutcome {
     pub duplicates: usize,
 }
 
+/// An event this group stored, for [`IngestHook`]s.
+#[derive(Clone, Copy, Debug)]
+pub struct NewlyStored<'a> {
+    pub id: i64,
+    pub item: &'a PreparedItem,
+}
+
+/// Work that must happen in the same transaction as the events that cause
+/// it (the notification outbox), and after they commit (waking the sender).
+pub trait IngestHook: Send + Sync {
+    /// Runs inside the ingest transaction, after the group's events and
+    /// conversations are written. An error rolls the whole group back.
+    fn in_transaction(
+        &self,
+        conn: &mut DbConnection,
+        stored: &[NewlyStored<'_>],
+    ) -> QueryResult<()>;
+
+    /// Runs after the transaction committed.
+    fn committed(&self) {}
+}
+
+/// A hook that does nothing (storage without notifications).
+pub struct NoHook;
+
+impl IngestHook for NoHook {
+    fn in_transaction(&self, _: &mut DbConnection, _: &[NewlyStored<'_>]) -> QueryResult<()> {
+        Ok(())
+    }
+}
+
 /// Stores the items of several requests in one transaction; one outcome
 /// per request, in order. Either everything commits or nothing does.
 pub fn store_group(
     conn: &mut DbConnection,
     requests: &[&[PreparedItem]],
 ) -> QueryResult<Vec<StoreOutcome>> {
+    store_group_with(conn, requests, &NoHook)
+}
+
+/// [`store_group`], running `hook` in the transaction.
+pub fn store_group_with(
+    conn: &mut DbConnection,
+    requests: &[&[PreparedItem]],
+    hook: &dyn IngestHook,
+) -> QueryResult<Vec<StoreOutcome>> {
     conn.transaction(|conn| {
         let all: Vec<&PreparedItem> = requests.iter().flat_map(|items| items.iter()).collect();
         let mut inserted = events::insert_new(conn, all.iter().map(|item| &item.event))?;
         let mut outcomes = Vec::with_capacity(requests.len());
         let mut touched: BTreeMap<&str, Vec<&Observation>> = BTreeMap::new();
+        let mut stored = Vec::new();
         for items in requests {
             let mut outcome = StoreOutcome::default();
             for item in *items {
                 // The first item with a key that was inserted is the stored
                 // one; any later one in the group is its duplicate.
-                if inserted.remove(&item.event.dedupe_key) {
+                if let Some(id) = inserted.remove(&item.event.dedupe_key) {
                     outcome.stored += 1;
+                    stored.push(NewlyStored { id, item });
                     if let Some(obs) = &item.observation {
                         touched.entry(obs.key.as_str()).or_default().push(obs);
                     }
@@ -54,9 +96,12 @@ pub fn store_group(
         for observations in touched.values() {
             conversations::observe_all(conn, observations)?;
         }
+        if !stored.is_empty() {
+            hook.in_transaction(conn, &stored)?;
+        }
         Ok(outcomes)
     })
 }
 
-/// The dedupe keys a multi-row insert stored.
-pub(crate) type Inserted = HashSet<String>;
+/// The dedupe keys an insert stored, with the new ids.
+pub(crate) type Inserted = HashMap<String, i64>;

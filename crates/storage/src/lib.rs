@@ -11,7 +11,9 @@ mod error;
 pub mod events;
 pub mod ingest;
 pub mod migrations;
+pub mod notifications;
 mod prepare;
+pub mod rules;
 pub mod schema;
 pub mod settings;
 #[cfg(feature = "testing")]
@@ -24,10 +26,17 @@ use diesel::connection::SimpleConnection;
 use diesel::r2d2::{Pool, PooledConnection};
 
 pub use connection::{redact_url, Backend, DatabaseUrl, DbConnection, Manager};
+pub use diesel;
 pub use error::StorageError;
-pub use ingest::StoreOutcome;
+pub use ingest::{IngestHook, NewlyStored, NoHook, StoreOutcome};
 pub use prepare::{prepare, PreparedItem};
 pub use writer::Ingestor;
+
+/// The current time as stored: UTC, microseconds (what both backends keep).
+pub fn now() -> chrono::NaiveDateTime {
+    use chrono::SubsecRound;
+    chrono::Utc::now().trunc_subsecs(6).naive_utc()
+}
 
 /// A pooled connection.
 pub type Conn = PooledConnection<Manager>;

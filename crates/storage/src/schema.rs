@@ -56,4 +56,45 @@ diesel::table! {
     }
 }
 
-diesel::allow_tables_to_appear_in_same_query!(events, conversations, settings);
+diesel::table! {
+    rules (id) {
+        id -> BigInt,
+        name -> Text,
+        enabled -> Bool,
+        definition -> Text,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    notifications (id) {
+        id -> BigInt,
+        rule_id -> Nullable<BigInt>,
+        rule_name -> Text,
+        event_id -> Nullable<BigInt>,
+        conversation_key -> Nullable<Text>,
+        recipient -> Text,
+        template -> Text,
+        status -> Text,
+        reason -> Nullable<Text>,
+        attempts -> Integer,
+        next_attempt_at -> Nullable<Timestamp>,
+        claimed_by -> Nullable<Text>,
+        claimed_until -> Nullable<Timestamp>,
+        last_error -> Nullable<Text>,
+        smtp_response -> Nullable<Text>,
+        subject -> Nullable<Text>,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+        sent_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::allow_tables_to_appear_in_same_query!(
+    events,
+    conversations,
+    settings,
+    rules,
+    notifications
+);

@@ -29,3 +29,16 @@ pub fn get_or_insert(conn: &mut DbConnection, name: &str, value: &str) -> QueryR
         .select(settings::value)
         .first(conn)
 }
+
+/// Sets a setting, replacing any stored value.
+pub fn put(conn: &mut DbConnection, name: &str, value: &str) -> QueryResult<()> {
+    per_backend!(conn, c => {
+        diesel::insert_into(settings::table)
+            .values((settings::name.eq(name), settings::value.eq(value)))
+            .on_conflict(settings::name)
+            .do_update()
+            .set(settings::value.eq(value))
+            .execute(c)
+    })
+    .map(|_| ())
+}

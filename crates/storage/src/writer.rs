@@ -10,7 +10,7 @@ use diesel::connection::SimpleConnection;
 
 use tokio::sync::oneshot;
 
-use crate::ingest::{store_group, StoreOutcome};
+use crate::ingest::{store_group_with, IngestHook, StoreOutcome};
 use crate::prepare::PreparedItem;
 use crate::{Backend, Database, DbConnection, StorageError};
 
@@ -35,15 +35,20 @@ pub struct Ingestor {
 impl Ingestor {
     /// Starts `writers` writer threads on `db` (one is right for SQLite,
     /// which has one writer at a time anyway; PostgreSQL gains from a few).
-    pub fn start(db: Database, writers: usize) -> Result<Ingestor, StorageError> {
+    pub fn start(
+        db: Database,
+        writers: usize,
+        hook: Arc<dyn IngestHook>,
+    ) -> Result<Ingestor, StorageError> {
         let (sender, receiver) = mpsc::channel::<Job>();
         let receiver = Arc::new(Mutex::new(receiver));
         for index in 0..writers.max(1) {
             let db = db.clone();
             let receiver = Arc::clone(&receiver);
+            let hook = Arc::clone(&hook);
             std::thread::Builder::new()
                 .name(format!("hookline-writer-{index}"))
-                .spawn(move || run(&db, &receiver))
+                .spawn(move || run(&db, &receiver, hook.as_ref()))
                 .map_err(|source| StorageError::Io {
                     path: "writer thread".to_owned(),
                     source,
@@ -96,8 +101,12 @@ fn next_group(receiver: &Mutex<Receiver<Job>>) -> Option<Vec<Job>> {
     Some(group)
 }
 
-fn run(db: &Database, receiver: &Mutex<Receiver<Job>>) {
-    let mut writer = Writer { db, conn: None };
+fn run(db: &Database, receiver: &Mutex<Receiver<Job>>, hook: &dyn IngestHook) {
+    let mut writer = Writer {
+        db,
+        conn: None,
+        hook,
+    };
     while let Some(group) = next_group(receiver) {
         let started = std::time::Instant::now();
         let results = writer.write(&group);
@@ -118,6 +127,7 @@ fn run(db: &Database, receiver: &Mutex<Receiver<Job>>) {
 struct Writer<'a> {
     db: &'a Database,
     conn: Option<DbConnection>,
+    hook: &'a dyn IngestHook,
 }
 
 impl Writer<'_> {
@@ -153,8 +163,10 @@ impl Writer<'_> {
                 self.conn.insert(conn)
             }
         };
-        let result = store_group(conn, requests);
-        if result.is_err() {
+        let result = store_group_with(conn, requests, self.hook);
+        if result.is_ok() {
+            self.hook.committed();
+        } else {
             // The connection may be broken (server restarted, network):
             // start the next group on a fresh one.
             self.conn = None;

@@ -131,7 +131,8 @@ fn concurrent_ingest_of_one_item_stores_it_once() {
             .worker_threads(2)
             .build()
             .unwrap();
-        let writers = Ingestor::start(db.clone(), 4).unwrap();
+        let writers =
+            Ingestor::start(db.clone(), 4, std::sync::Arc::new(hookline_storage::NoHook)).unwrap();
         let body = fixture("28-note.json");
         let outcomes = runtime.block_on(async {
             let tasks: Vec<_> = (0..16)

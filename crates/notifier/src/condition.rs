@@ -1,0 +1,370 @@
+//! Conditions: a field path, an operator and a value, compiled once.
+
+use regex::{Regex, RegexBuilder};
+use serde_json::Value;
+
+use crate::path::Path;
+use crate::rule::{ConditionDef, FIELD_ROOTS};
+
+/// The operators.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Op {
+    Eq,
+    Ne,
+    In,
+    NotIn,
+    Contains,
+    StartsWith,
+    Matches,
+    Exists,
+    Missing,
+    Gt,
+    Gte,
+    Lt,
+    Lte,
+}
+
+impl Op {
+    pub const NAMES: [&'static str; 13] = [
+        "eq",
+        "ne",
+        "in",
+        "not_in",
+        "contains",
+        "starts_with",
+        "matches",
+        "exists",
+        "missing",
+        "gt",
+        "gte",
+        "lt",
+        "lte",
+    ];
+
+    fn parse(name: &str) -> Option<Op> {
+        Some(match name {
+            "eq" => Op::Eq,
+            "ne" => Op::Ne,
+            "in" => Op::In,
+            "not_in" => Op::NotIn,
+            "contains" => Op::Contains,
+            "starts_with" => Op::StartsWith,
+            "matches" => Op::Matches,
+            "exists" => Op::Exists,
+            "missing" => Op::Missing,
+            "gt" => Op::Gt,
+            "gte" => Op::Gte,
+            "lt" => Op::Lt,
+            "lte" => Op::Lte,
+            _ => return None,
+        })
+    }
+}
+
+/// What a condition compares the field with.
+#[derive(Clone, Debug)]
+enum Operand {
+    None,
+    /// A literal value.
+    Value(Value),
+    /// Another field of the context: a value written `{{conversation.assignee.email}}`.
+    Field(Path),
+    Regex(Regex),
+}
+
+/// A compiled condition.
+#[derive(Clone, Debug)]
+pub struct Condition {
+    pub field: Path,
+    pub op: Op,
+    operand: Operand,
+    case_sensitive: bool,
+    /// As written, for explanations.
+    pub text: String,
+}
+
+impl Condition {
+    /// Compiles a condition; the error says what is wrong with it.
+    pub fn compile(def: &ConditionDef, case_sensitive: bool) -> Result<Condition, String> {
+        let field = Path::parse(&def.field)?;
+        if !FIELD_ROOTS.contains(&field.root()) {
+            return Err(format!(
+                "unknown field {:?}: a field starts with one of {}",
+                def.field,
+                FIELD_ROOTS.join(", ")
+            ));
+        }
+        let op = Op::parse(&def.op).ok_or_else(|| {
+            format!(
+                "unknown operator {:?}: use one of {}",
+                def.op,
+                Op::NAMES.join(", ")
+            )
+        })?;
+        let operand = match (op, &def.value) {
+            (Op::Exists | Op::Missing, None) => Operand::None,
+            (Op::Exists | Op::Missing, Some(_)) => {
+                return Err(format!("operator {:?} takes no value", def.op))
+            }
+            (_, None) => return Err(format!("operator {:?} needs a value", def.op)),
+            (Op::Matches, Some(Value::String(pattern))) => Operand::Regex(
+                RegexBuilder::new(pattern)
+                    .case_insensitive(!case_sensitive)
+                    .size_limit(1 << 20)
+                    .build()
+                    .map_err(|e| format!("bad regular expression {pattern:?}: {e}"))?,
+            ),
+            (Op::Matches, Some(_)) => {
+                return Err("operator \"matches\" needs a string pattern".to_owned())
+            }
+            (Op::In | Op::NotIn, Some(Value::Array(_))) => {
+                Operand::Value(def.value.clone().unwrap_or_default())
+            }
+            (Op::In | Op::NotIn, Some(_)) => {
+                return Err(format!("operator {:?} needs a list value", def.op))
+            }
+            (_, Some(Value::String(text))) if is_field_reference(text) => {
+                let inner = text
+                    .trim()
+                    .trim_start_matches("{{")
+                    .trim_end_matches("}}")
+                    .trim();
+                let path = Path::parse(inner)?;
+                if !FIELD_ROOTS.contains(&path.root()) {
+                    return Err(format!("unknown field {inner:?} in value {text:?}"));
+                }
+                Operand::Field(path)
+            }
+            (_, Some(value)) => Operand::Value(value.clone()),
+        };
+        Ok(Condition {
+            text: format!(
+                "{} {}{}",
+                def.field,
+                def.op,
+                def.value
+                    .as_ref()
+                    .map(|v| format!(" {v}"))
+                    .unwrap_or_default()
+            ),
+            field,
+            op,
+            operand,
+            case_sensitive,
+        })
+    }
+
+    /// Whether the condition holds on `context`.
+    pub fn holds(&self, context: &Value) -> bool {
+        let found = self.field.lookup(context).filter(|v| !v.is_null());
+        let operand = match &self.operand {
+            Operand::Field(path) => path.lookup(context).cloned(),
+            Operand::Value(value) => Some(value.clone()),
+            Operand::None | Operand::Regex(_) => None,
+        };
+        match self.op {
+            Op::Exists => found.is_some(),
+            Op::Missing => found.is_none(),
+            Op::Eq => self.equal(found, operand.as_ref()),
+            Op::Ne => !self.equal(found, operand.as_ref()),
+            Op::In => self.within(found, operand.as_ref()),
+            Op::NotIn => !self.within(found, operand.as_ref()),
+            Op::Contains => match (found, operand.as_ref()) {
+                (Some(Value::Array(items)), Some(wanted)) => items
+                    .iter()
+                    .any(|item| self.equal(Some(item), Some(wanted))),
+                (Some(value), Some(wanted)) => {
+                    self.fold(&text(value)).contains(&self.fold(&text(wanted)))
+                }
+                _ => false,
+            },
+            Op::StartsWith => match (found, operand.as_ref()) {
+                (Some(value), Some(wanted)) => self
+                    .fold(&text(value))
+                    .starts_with(&self.fold(&text(wanted))),
+                _ => false,
+            },
+            Op::Matches => match (&self.operand, found) {
+                (Operand::Regex(regex), Some(value)) => regex.is_match(&text(value)),
+                _ => false,
+            },
+            Op::Gt | Op::Gte | Op::Lt | Op::Lte => {
+                let (Some(value), Some(wanted)) = (found, operand.as_ref()) else {
+                    return false;
+                };
+                let ordering = match (number(value), number(wanted)) {
+                    (Some(a), Some(b)) => a.partial_cmp(&b),
+                    _ => Some(self.fold(&text(value)).cmp(&self.fold(&text(wanted)))),
+                };
+                let Some(ordering) = ordering else {
+                    return false;
+                };
+                match self.op {
+                    Op::Gt => ordering.is_gt(),
+                    Op::Gte => ordering.is_ge(),
+                    Op::Lt => ordering.is_lt(),
+                    _ => ordering.is_le(),
+                }
+            }
+        }
+    }
+
+    fn fold(&self, text: &str) -> String {
+        if self.case_sensitive {
+            text.to_owned()
+        } else {
+            text.to_lowercase()
+        }
+    }
+
+    /// Equality across the platform's loose types: `8861` equals `"8861"`,
+    /// `true` equals `"true"`, strings compare case-insensitively unless
+    /// the rule says otherwise. A missing field equals nothing.
+    fn equal(&self, found: Option<&Value>, wanted: Option<&Value>) -> bool {
+        match (found, wanted) {
+            (Some(a), Some(b)) => match (number(a), number(b)) {
+                (Some(x), Some(y)) if !a.is_string() || !b.is_string() => x == y,
+                _ => self.fold(&text(a)) == self.fold(&text(b)),
+            },
+            _ => false,
+        }
+    }
+
+    fn within(&self, found: Option<&Value>, list: Option<&Value>) -> bool {
+        match list {
+            Some(Value::Array(items)) => items.iter().any(|item| self.equal(found, Some(item))),
+            _ => false,
+        }
+    }
+}
+
+fn is_field_reference(text: &str) -> bool {
+    let t = text.trim();
+    t.starts_with("{{") && t.ends_with("}}") && !t[2..t.len() - 2].contains("{{")
+}
+
+fn text(value: &Value) -> String {
+    hookline_model::value_text(value)
+}
+
+fn number(value: &Value) -> Option<f64> {
+    match value {
+        Value::Number(n) => n.as_f64(),
+        Value::String(s) => s.trim().parse().ok(),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn cond(field: &str, op: &str, value: Option<Value>) -> Condition {
+        Condition::compile(
+            &ConditionDef {
+                field: field.into(),
+                op: op.into(),
+                value,
+            },
+            false,
+        )
+        .unwrap()
+    }
+
+    fn context() -> Value {
+        json!({
+            "type": "status",
+            "payload": {"status": "Close", "closed_by": {"email": "A@x.io", "type": "user"}, "n": "42", "tags": ["VIP", "new"]},
+            "conversation": {"assignee": {"email": "a@x.io", "type": "user"}},
+            "bot": {"id": 8861}
+        })
+    }
+
+    #[test]
+    fn equality_is_loose_and_case_insensitive() {
+        let c = context();
+        assert!(cond("payload.status", "eq", Some(json!("close"))).holds(&c));
+        assert!(cond("bot.id", "eq", Some(json!("8861"))).holds(&c));
+        assert!(cond("payload.n", "eq", Some(json!(42))).holds(&c));
+        assert!(!cond("payload.status", "ne", Some(json!("CLOSE"))).holds(&c));
+        assert!(cond("payload.missing", "ne", Some(json!("x"))).holds(&c));
+    }
+
+    #[test]
+    fn a_value_can_name_another_field() {
+        let c = context();
+        let same = cond(
+            "payload.closed_by.email",
+            "eq",
+            Some(json!("{{conversation.assignee.email}}")),
+        );
+        assert!(same.holds(&c));
+        let other = cond(
+            "payload.closed_by.email",
+            "ne",
+            Some(json!("{{ conversation.assignee.email }}")),
+        );
+        assert!(!other.holds(&c));
+    }
+
+    #[test]
+    fn lists_strings_and_regexes() {
+        let c = context();
+        assert!(cond("type", "in", Some(json!(["note", "status"]))).holds(&c));
+        assert!(cond("type", "not_in", Some(json!(["note"]))).holds(&c));
+        assert!(cond("payload.tags", "contains", Some(json!("vip"))).holds(&c));
+        assert!(cond("payload.closed_by.email", "contains", Some(json!("@X.IO"))).holds(&c));
+        assert!(cond("payload.status", "starts_with", Some(json!("clo"))).holds(&c));
+        assert!(cond(
+            "payload.closed_by.email",
+            "matches",
+            Some(json!("^a@.*\\.io$"))
+        )
+        .holds(&c));
+        assert!(!cond("payload.closed_by.email", "matches", Some(json!("^b@"))).holds(&c));
+    }
+
+    #[test]
+    fn presence_and_order() {
+        let c = context();
+        assert!(cond("payload.closed_by", "exists", None).holds(&c));
+        assert!(cond("payload.nothing", "missing", None).holds(&c));
+        assert!(cond("payload.n", "gt", Some(json!(41))).holds(&c));
+        assert!(cond("payload.n", "gte", Some(json!("42"))).holds(&c));
+        assert!(!cond("payload.n", "lt", Some(json!(42))).holds(&c));
+        assert!(cond("payload.n", "lte", Some(json!(42.0))).holds(&c));
+        assert!(!cond("payload.nothing", "gt", Some(json!(1))).holds(&c));
+    }
+
+    #[test]
+    fn case_sensitive_rules_compare_exactly() {
+        let def = ConditionDef {
+            field: "payload.status".into(),
+            op: "eq".into(),
+            value: Some(json!("close")),
+        };
+        assert!(!Condition::compile(&def, true).unwrap().holds(&context()));
+    }
+
+    #[test]
+    fn bad_conditions_say_why() {
+        let error = |field: &str, op: &str, value: Option<Value>| {
+            Condition::compile(
+                &ConditionDef {
+                    field: field.into(),
+                    op: op.into(),
+                    value,
+                },
+                false,
+            )
+            .unwrap_err()
+        };
+        assert!(error("nope.x", "eq", Some(json!(1))).contains("unknown field \"nope.x\""));
+        assert!(error("type", "equals", Some(json!(1))).contains("unknown operator \"equals\""));
+        assert!(error("type", "matches", Some(json!("("))).contains("bad regular expression"));
+        assert!(error("type", "in", Some(json!("x"))).contains("needs a list"));
+        assert!(error("type", "eq", None).contains("needs a value"));
+        assert!(error("type", "exists", Some(json!(1))).contains("takes no value"));
+    }
+}

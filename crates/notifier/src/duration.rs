@@ -1,0 +1,56 @@
+//! Durations written like `10m`, `1h30m`, `45s`, `2d`.
+
+use std::time::Duration;
+
+/// Parses `90s`, `10m`, `1h30m`, `2d`. Units: s, m, h, d.
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    let text = text.trim();
+    if text.is_empty() {
+        return Err("empty duration".to_owned());
+    }
+    let mut total: u64 = 0;
+    let mut number = String::new();
+    for c in text.chars() {
+        if c.is_ascii_digit() {
+            number.push(c);
+            continue;
+        }
+        let unit = match c {
+            's' => 1,
+            'm' => 60,
+            'h' => 3_600,
+            'd' => 86_400,
+            _ => {
+                return Err(format!(
+                    "{text:?} is not a duration: use e.g. 30s, 10m, 1h30m, 2d"
+                ))
+            }
+        };
+        let value: u64 = number
+            .parse()
+            .map_err(|_| format!("{text:?} is not a duration: a number must come before {c:?}"))?;
+        total = total.saturating_add(value.saturating_mul(unit));
+        number.clear();
+    }
+    if !number.is_empty() {
+        return Err(format!(
+            "{text:?} is not a duration: {number} needs a unit (s, m, h, d)"
+        ));
+    }
+    Ok(Duration::from_secs(total))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_parse() {
+        assert_eq!(parse_duration("10m"), Ok(Duration::from_secs(600)));
+        assert_eq!(parse_duration("1h30m"), Ok(Duration::from_secs(5_400)));
+        assert_eq!(parse_duration("2d"), Ok(Duration::from_secs(172_800)));
+        assert!(parse_duration("10").is_err());
+        assert!(parse_duration("ten minutes").is_err());
+        assert!(parse_duration("").is_err());
+    }
+}

@@ -1,0 +1,252 @@
+//! Compiled rules, indexed by event type, and their evaluation.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use handlebars::Handlebars;
+use serde_json::Value;
+
+use crate::condition::Condition;
+use crate::duration::parse_duration;
+use crate::path::Path;
+use crate::rule::{RuleDef, RuleError, FIELD_ROOTS};
+use crate::templates::Templates;
+
+/// A recipient as written in `to`.
+#[derive(Clone, Debug)]
+enum Recipient {
+    Literal(String),
+    /// `{{payload.to.email}}`: one field of the context.
+    Field(Path),
+    /// Any other handlebars expression, rendered over the context.
+    Template(String),
+}
+
+/// A rule ready to evaluate: conditions compiled, regexes built, throttle
+/// parsed.
+#[derive(Clone, Debug)]
+pub struct CompiledRule {
+    /// The database id (none for a draft being checked or previewed).
+    pub id: Option<i64>,
+    pub def: RuleDef,
+    all: Vec<Condition>,
+    any: Vec<Condition>,
+    to: Vec<Recipient>,
+    pub throttle: Option<Duration>,
+}
+
+/// Why a recipient was not used.
+pub type Skipped = String;
+
+impl CompiledRule {
+    /// Validates and compiles a rule; the error names the rule and the
+    /// problem.
+    pub fn compile(
+        def: RuleDef,
+        id: Option<i64>,
+        templates: &Templates,
+    ) -> Result<CompiledRule, RuleError> {
+        let name = def.name.trim();
+        if name.is_empty() {
+            return Err(RuleError::new(&def.name, "the name is empty"));
+        }
+        let fail = |problem: String| RuleError::new(name, problem);
+        if def.on.is_empty() {
+            return Err(fail(
+                "\"on\" is empty: list the event types it listens to".to_owned(),
+            ));
+        }
+        if let Some(bad) = def.on.iter().find(|t| t.trim().is_empty()) {
+            return Err(fail(format!("\"on\" has an empty event type {bad:?}")));
+        }
+        if def.to.is_empty() {
+            return Err(fail(
+                "\"to\" is empty: give at least one recipient".to_owned(),
+            ));
+        }
+        if !templates.has(&def.template) {
+            return Err(fail(format!(
+                "unknown template {:?}: available are {}",
+                def.template,
+                templates.names().join(", ")
+            )));
+        }
+        let compile_all = |defs: &[crate::rule::ConditionDef], list: &str| {
+            defs.iter()
+                .enumerate()
+                .map(|(i, c)| {
+                    Condition::compile(c, def.case_sensitive)
+                        .map_err(|problem| fail(format!("{list}[{i}]: {problem}")))
+                })
+                .collect::<Result<Vec<_>, _>>()
+        };
+        let all = compile_all(&def.all, "all")?;
+        let any = compile_all(&def.any, "any")?;
+        let to = def
+            .to
+            .iter()
+            .map(|r| compile_recipient(r).map_err(|problem| fail(format!("to {r:?}: {problem}"))))
+            .collect::<Result<Vec<_>, _>>()?;
+        let throttle = def
+            .throttle
+            .as_deref()
+            .map(|t| parse_duration(t).map_err(|problem| fail(format!("throttle: {problem}"))))
+            .transpose()?;
+        Ok(CompiledRule {
+            id,
+            def: RuleDef {
+                name: name.to_owned(),
+                ..def
+            },
+            all,
+            any,
+            to,
+            throttle,
+        })
+    }
+
+    pub fn name(&self) -> &str {
+        &self.def.name
+    }
+
+    /// `Ok` when the rule fires on `context`; otherwise the condition that
+    /// failed, as written.
+    pub fn check(&self, context: &Value) -> Result<(), String> {
+        if let Some(failed) = self.all.iter().find(|c| !c.holds(context)) {
+            return Err(format!("all: {} did not hold", failed.text));
+        }
+        if !self.any.is_empty() && !self.any.iter().any(|c| c.holds(context)) {
+            let texts: Vec<&str> = self.any.iter().map(|c| c.text.as_str()).collect();
+            return Err(format!("any: none of {} held", texts.join("; ")));
+        }
+        Ok(())
+    }
+
+    /// The recipients for `context`, deduplicated: each a valid address,
+    /// or why it was skipped (rendered empty, not an address).
+    pub fn recipients(&self, context: &Value) -> Vec<Result<String, (String, Skipped)>> {
+        let mut seen = Vec::new();
+        let mut out = Vec::new();
+        for (written, recipient) in self.def.to.iter().zip(&self.to) {
+            let rendered = match recipient {
+                Recipient::Literal(address) => address.clone(),
+                Recipient::Field(path) => path
+                    .lookup(context)
+                    .map(hookline_model::value_text)
+                    .unwrap_or_default(),
+                Recipient::Template(source) => renderer()
+                    .render_template(source, context)
+                    .unwrap_or_default(),
+            };
+            let rendered = rendered.trim().to_owned();
+            if rendered.is_empty() {
+                out.push(Err((
+                    written.clone(),
+                    format!("recipient {written} rendered empty"),
+                )));
+                continue;
+            }
+            if rendered.parse::<lettre::Address>().is_err() {
+                out.push(Err((
+                    rendered.clone(),
+                    format!(
+                        "recipient {written} rendered {rendered:?}, which is not an email address"
+                    ),
+                )));
+                continue;
+            }
+            if !seen.contains(&rendered.to_lowercase()) {
+                seen.push(rendered.to_lowercase());
+                out.push(Ok(rendered));
+            }
+        }
+        out
+    }
+}
+
+/// A registry for recipient expressions: no HTML escaping, lenient.
+fn renderer() -> &'static Handlebars<'static> {
+    static RENDERER: std::sync::OnceLock<Handlebars<'static>> = std::sync::OnceLock::new();
+    RENDERER.get_or_init(|| {
+        let mut registry = Handlebars::new();
+        registry.register_escape_fn(handlebars::no_escape);
+        registry
+    })
+}
+
+fn compile_recipient(written: &str) -> Result<Recipient, String> {
+    let text = written.trim();
+    if !text.contains("{{") {
+        return text
+            .parse::<lettre::Address>()
+            .map(|_| Recipient::Literal(text.to_owned()))
+            .map_err(|e| format!("not an email address ({e})"));
+    }
+    let inner = text.strip_prefix("{{").and_then(|t| t.strip_suffix("}}"));
+    if let Some(inner) = inner.filter(|i| !i.contains("{{") && !i.contains("}}")) {
+        if let Ok(path) = Path::parse(inner) {
+            if FIELD_ROOTS.contains(&path.root()) {
+                return Ok(Recipient::Field(path));
+            }
+            return Err(format!(
+                "unknown field {:?}: a field starts with one of {}",
+                inner.trim(),
+                FIELD_ROOTS.join(", ")
+            ));
+        }
+    }
+    handlebars::Template::compile(text).map_err(|e| format!("template syntax error: {e}"))?;
+    Ok(Recipient::Template(text.to_owned()))
+}
+
+/// The enabled rules, indexed by event type.
+#[derive(Clone, Debug, Default)]
+pub struct RuleSet {
+    by_type: HashMap<String, Vec<Arc<CompiledRule>>>,
+    wildcard: Vec<Arc<CompiledRule>>,
+    count: usize,
+}
+
+impl RuleSet {
+    pub fn new(rules: impl IntoIterator<Item = CompiledRule>) -> RuleSet {
+        let mut set = RuleSet::default();
+        for rule in rules.into_iter().filter(|r| r.def.enabled) {
+            let rule = Arc::new(rule);
+            set.count += 1;
+            for event_type in &rule.def.on {
+                if event_type == "*" {
+                    set.wildcard.push(Arc::clone(&rule));
+                } else {
+                    set.by_type
+                        .entry(event_type.clone())
+                        .or_default()
+                        .push(Arc::clone(&rule));
+                }
+            }
+        }
+        set
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.count == 0
+    }
+
+    pub fn len(&self) -> usize {
+        self.count
+    }
+
+    /// The rules listening to `event_type`.
+    pub fn for_type<'a>(&'a self, event_type: &str) -> impl Iterator<Item = &'a Arc<CompiledRule>> {
+        self.by_type
+            .get(event_type)
+            .into_iter()
+            .flatten()
+            .chain(self.wildcard.iter())
+    }
+
+    /// Whether any rule listens to `event_type`.
+    pub fn listens_to(&self, event_type: &str) -> bool {
+        !self.wildcard.is_empty() || self.by_type.contains_key(event_type)
+    }
+}

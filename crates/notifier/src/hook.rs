@@ -1,0 +1,177 @@
+//! Rules evaluated in the ingest transaction: the notifications an event
+//! causes are written with it (a transactional outbox), so an acknowledged
+//! event that should notify always does, and a duplicate never does twice.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+
+use hookline_storage::conversations::{self, Conversation};
+use hookline_storage::diesel::QueryResult;
+use hookline_storage::notifications::{self, NewNotification};
+use hookline_storage::{DbConnection, IngestHook, NewlyStored};
+use tokio::sync::Notify;
+
+use crate::context::{evaluation_context, EventFacts};
+use crate::engine::CompiledRule;
+use crate::rules_store::Rules;
+
+/// Counters for metrics.
+#[derive(Debug, Default)]
+pub struct HookStats {
+    pub evaluations: AtomicU64,
+    pub matches: AtomicU64,
+    pub queued: AtomicU64,
+    pub suppressed: AtomicU64,
+    pub skipped: AtomicU64,
+}
+
+/// The ingest hook: evaluates rules and queues notifications.
+pub struct NotifierHook {
+    rules: Arc<Rules>,
+    wake: Arc<Notify>,
+    queued: AtomicBool,
+    pub stats: Arc<HookStats>,
+}
+
+impl NotifierHook {
+    pub fn new(rules: Arc<Rules>, wake: Arc<Notify>) -> NotifierHook {
+        NotifierHook {
+            rules,
+            wake,
+            queued: AtomicBool::new(false),
+            stats: Arc::new(HookStats::default()),
+        }
+    }
+}
+
+impl IngestHook for NotifierHook {
+    fn in_transaction(
+        &self,
+        conn: &mut DbConnection,
+        stored: &[NewlyStored<'_>],
+    ) -> QueryResult<()> {
+        let set = self.rules.current();
+        if set.is_empty() {
+            return Ok(());
+        }
+        let mut conversations: HashMap<String, Option<Conversation>> = HashMap::new();
+        let now = hookline_storage::now();
+        for new in stored {
+            let event = &new.item.event;
+            if !set.listens_to(&event.event_type) {
+                continue;
+            }
+            let conversation = match &event.conversation_key {
+                Some(key) => {
+                    if !conversations.contains_key(key) {
+                        let loaded = conversations::get(conn, key)?;
+                        conversations.insert(key.clone(), loaded);
+                    }
+                    conversations.get(key).and_then(Option::as_ref)
+                }
+                None => None,
+            };
+            let facts = EventFacts {
+                id: Some(new.id),
+                event_type: &event.event_type,
+                message_type: event.message_type.as_deref(),
+                summary: &event.summary,
+                occurred_at: event.occurred_at,
+                actor_type: event.actor_type.as_deref(),
+                actor_email: event.actor_email.as_deref(),
+                raw: &event.raw,
+            };
+            let context = evaluation_context(&facts, conversation);
+            for rule in set.for_type(&event.event_type) {
+                self.stats.evaluations.fetch_add(1, Ordering::Relaxed);
+                if rule.check(&context).is_err() {
+                    continue;
+                }
+                self.stats.matches.fetch_add(1, Ordering::Relaxed);
+                queue(
+                    self,
+                    conn,
+                    rule,
+                    new.id,
+                    event.conversation_key.as_deref(),
+                    &context,
+                    now,
+                )?;
+            }
+        }
+        Ok(())
+    }
+
+    fn committed(&self) {
+        if self.queued.swap(false, Ordering::AcqRel) {
+            self.wake.notify_one();
+        }
+    }
+}
+
+/// Writes one notification per recipient: queued, suppressed by the
+/// throttle, or skipped (with the reason).
+fn queue(
+    hook: &NotifierHook,
+    conn: &mut DbConnection,
+    rule: &CompiledRule,
+    event_id: i64,
+    conversation_key: Option<&str>,
+    context: &serde_json::Value,
+    now: chrono::NaiveDateTime,
+) -> QueryResult<()> {
+    for recipient in rule.recipients(context) {
+        let (recipient, status, reason) = match recipient {
+            Err((recipient, reason)) => {
+                hook.stats.skipped.fetch_add(1, Ordering::Relaxed);
+                (recipient, notifications::SKIPPED, Some(reason))
+            }
+            Ok(address) => {
+                let throttled = match rule.throttle {
+                    Some(window) => {
+                        let since = now - chrono::Duration::from_std(window).unwrap_or_default();
+                        notifications::recently_notified(
+                            conn,
+                            rule.name(),
+                            conversation_key,
+                            &address,
+                            since,
+                        )?
+                    }
+                    None => false,
+                };
+                if throttled {
+                    hook.stats.suppressed.fetch_add(1, Ordering::Relaxed);
+                    let window = rule.def.throttle.clone().unwrap_or_default();
+                    let reason = format!(
+                        "throttled: {address} was already notified by this rule for this conversation within {window}"
+                    );
+                    (address, notifications::SUPPRESSED, Some(reason))
+                } else {
+                    hook.stats.queued.fetch_add(1, Ordering::Relaxed);
+                    hook.queued.store(true, Ordering::Release);
+                    (address, notifications::QUEUED, None)
+                }
+            }
+        };
+        let queued = status == notifications::QUEUED;
+        notifications::insert(
+            conn,
+            &NewNotification {
+                rule_id: rule.id,
+                rule_name: rule.name().to_owned(),
+                event_id: Some(event_id),
+                conversation_key: conversation_key.map(str::to_owned),
+                recipient,
+                template: rule.def.template.clone(),
+                status: status.to_owned(),
+                reason,
+                next_attempt_at: queued.then_some(now),
+                created_at: now,
+                updated_at: now,
+            },
+        )?;
+    }
+    Ok(())
+}

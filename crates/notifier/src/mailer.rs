@@ -1,0 +1,98 @@
+//! The mail transport: SMTP in production, `.eml` files when no SMTP server
+//! is configured (the one-command start still shows the whole flow).
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use lettre::message::{Mailbox, MultiPart};
+use lettre::{AsyncFileTransport, AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
+
+use crate::templates::Rendered;
+
+/// How long one SMTP conversation may take.
+const SMTP_TIMEOUT: Duration = Duration::from_secs(30);
+
+pub enum Mailer {
+    Smtp {
+        transport: AsyncSmtpTransport<Tokio1Executor>,
+        shown: String,
+    },
+    Files {
+        transport: AsyncFileTransport<Tokio1Executor>,
+        dir: PathBuf,
+    },
+}
+
+impl Mailer {
+    /// SMTP when `smtp_url` is given (`smtp://`, `smtps://`,
+    /// `smtp://...?tls=required`, with credentials), else `.eml` files in
+    /// `outbox_dir`.
+    pub fn new(smtp_url: Option<&str>, outbox_dir: &Path) -> Result<Mailer, String> {
+        match smtp_url.map(str::trim).filter(|u| !u.is_empty()) {
+            Some(url) => {
+                let transport = AsyncSmtpTransport::<Tokio1Executor>::from_url(url)
+                    .map_err(|e| format!("bad SMTP URL {}: {e}", redact(url)))?
+                    .timeout(Some(SMTP_TIMEOUT))
+                    .build();
+                Ok(Mailer::Smtp {
+                    transport,
+                    shown: redact(url),
+                })
+            }
+            None => {
+                std::fs::create_dir_all(outbox_dir)
+                    .map_err(|e| format!("cannot create {}: {e}", outbox_dir.display()))?;
+                Ok(Mailer::Files {
+                    transport: AsyncFileTransport::new(outbox_dir),
+                    dir: outbox_dir.to_owned(),
+                })
+            }
+        }
+    }
+
+    /// Where mail goes, for the banner.
+    pub fn describe(&self) -> String {
+        match self {
+            Mailer::Smtp { shown, .. } => format!("SMTP {shown}"),
+            Mailer::Files { dir, .. } => format!(
+                "no SMTP configured: emails are written as .eml files to {} (set HOOKLINE_SMTP_URL)",
+                dir.display()
+            ),
+        }
+    }
+
+    /// Sends one email; the server's answer (or the file written).
+    pub async fn send(&self, from: &Mailbox, to: &str, email: &Rendered) -> Result<String, String> {
+        let to: Mailbox = to
+            .parse()
+            .map_err(|e| format!("bad recipient {to:?}: {e}"))?;
+        let message = Message::builder()
+            .from(from.clone())
+            .to(to)
+            .subject(email.subject.clone())
+            .multipart(MultiPart::alternative_plain_html(
+                email.text.clone(),
+                email.html.clone(),
+            ))
+            .map_err(|e| format!("cannot build the email: {e}"))?;
+        match self {
+            Mailer::Smtp { transport, .. } => {
+                let response = transport.send(message).await.map_err(|e| e.to_string())?;
+                let text: Vec<&str> = response.message().collect();
+                Ok(format!("{} {}", response.code(), text.join(" ")))
+            }
+            Mailer::Files { transport, dir } => {
+                let id = transport.send(message).await.map_err(|e| e.to_string())?;
+                Ok(format!(
+                    "written to {}",
+                    dir.join(format!("{id}.eml")).display()
+                ))
+            }
+        }
+    }
+}
+
+/// The URL without its password.
+fn redact(url: &str) -> String {
+    hookline_storage::redact_url(url)
+}

@@ -1,0 +1,308 @@
+//! The context email templates render from: the event, its conversation,
+//! the transcript so far, labels, notes, what the visitor told us, links.
+//! Every key is always present (null when unknown) so that templates in
+//! strict mode can test it with `{{#if}}`.
+
+use chrono::NaiveDateTime;
+use hookline_model::{value_text, Field, Item, MessageBody, Payload};
+use hookline_storage::conversations::{self, Conversation};
+use hookline_storage::diesel::QueryResult;
+use hookline_storage::events::{self, StoredEvent};
+use hookline_storage::notifications::Notification;
+use hookline_storage::DbConnection;
+use serde_json::{json, Value};
+
+use crate::context::conversation_value;
+
+/// Messages shown in the transcript.
+const TRANSCRIPT: i64 = 20;
+
+fn when(at: NaiveDateTime) -> String {
+    at.format("%Y-%m-%d %H:%M:%S UTC").to_string()
+}
+
+fn clock(at: NaiveDateTime) -> String {
+    at.format("%H:%M:%S").to_string()
+}
+
+fn parse(raw: &str) -> Option<Item> {
+    serde_json::from_str::<Field<Item>>(raw)
+        .ok()?
+        .get()
+        .cloned()
+}
+
+/// A human duration: `2h 5m`, `3m 12s`.
+fn human(seconds: i64) -> String {
+    let (d, h, m, s) = (
+        seconds / 86_400,
+        seconds % 86_400 / 3_600,
+        seconds % 3_600 / 60,
+        seconds % 60,
+    );
+    match (d, h, m) {
+        (0, 0, 0) => format!("{s}s"),
+        (0, 0, _) => format!("{m}m {s}s"),
+        (0, _, _) => format!("{h}h {m}m"),
+        _ => format!("{d}d {h}h"),
+    }
+}
+
+/// The template context for notification `n`.
+pub fn template_context(
+    conn: &mut DbConnection,
+    n: &Notification,
+    public_url: Option<&str>,
+) -> QueryResult<Value> {
+    let event = match n.event_id {
+        Some(id) => events::get(conn, id)?,
+        None => None,
+    };
+    let conversation = match &n.conversation_key {
+        Some(key) => conversations::get(conn, key)?,
+        None => None,
+    };
+    let until = event
+        .as_ref()
+        .map(|e| e.occurred_at)
+        .unwrap_or_else(hookline_storage::now);
+    let (transcript, truncated, labels, notes, details) = match &n.conversation_key {
+        Some(key) => {
+            let mut messages =
+                events::recent_of_types(conn, key, &["message"], until, TRANSCRIPT + 1)?;
+            let truncated = messages.len() as i64 > TRANSCRIPT;
+            messages.truncate(TRANSCRIPT as usize);
+            messages.reverse();
+            let mut annotations =
+                events::recent_of_types(conn, key, &["note", "conversation_labels"], until, 20)?;
+            annotations.reverse();
+            let sources = events::recent_of_types(
+                conn,
+                key,
+                &["conversation_create", "variables", "message"],
+                until,
+                200,
+            )?;
+            (
+                messages.iter().map(transcript_line).collect::<Vec<_>>(),
+                truncated,
+                annotations
+                    .iter()
+                    .filter(|e| e.event_type == "conversation_labels")
+                    .map(label_line)
+                    .collect::<Vec<_>>(),
+                annotations
+                    .iter()
+                    .filter(|e| e.event_type == "note")
+                    .map(note_line)
+                    .collect::<Vec<_>>(),
+                visitor_details(&sources),
+            )
+        }
+        None => (Vec::new(), false, Vec::new(), Vec::new(), Vec::new()),
+    };
+    let item = event.as_ref().and_then(|e| parse(&e.raw));
+    let payload = item
+        .as_ref()
+        .and_then(|i| i.event.get())
+        .map(|e| &e.payload);
+    let handover = match payload {
+        Some(Payload::AssigneeChange(p)) => json!({
+            "from": p.from.get().map(|a| a.label()).unwrap_or_else(|| "nobody".to_owned()),
+            "to": p.to.get().map(|a| a.label()).unwrap_or_else(|| "nobody".to_owned()),
+            "by": p.changed_by.get().and_then(|a| a.email()),
+        }),
+        _ => json!({"from": null, "to": null, "by": null}),
+    };
+    let status_change = match payload {
+        Some(Payload::Status(p)) => json!({
+            "status": p.status.text(),
+            "word": if p.is_close() { "closed".to_owned() } else {
+                format!("set to {}", p.status.text().unwrap_or("a new status"))
+            },
+            "by": p.closed_by.get().map(|a| a.who()),
+        }),
+        _ => json!({"status": null, "word": "changed", "by": null}),
+    };
+    let mut conversation_json = conversation_value(conversation.as_ref());
+    if let (Some(c), Value::Object(map)) = (&conversation, &mut conversation_json) {
+        map.insert(
+            "duration".into(),
+            duration(c, until).map(Value::from).unwrap_or(Value::Null),
+        );
+    } else if let Value::Object(map) = &mut conversation_json {
+        map.insert("duration".into(), Value::Null);
+        map.insert("key".into(), json!(n.conversation_key));
+    }
+    let hookline_link = match (public_url, &n.conversation_key) {
+        (Some(base), Some(key)) => Some(format!(
+            "{}/ui/conversations/{key}",
+            base.trim_end_matches('/')
+        )),
+        _ => None,
+    };
+    Ok(json!({
+        "rule": {"name": n.rule_name},
+        "recipient": n.recipient,
+        "event": {
+            "id": n.event_id,
+            "type": event.as_ref().map(|e| e.event_type.clone()),
+            "message_type": event.as_ref().and_then(|e| e.message_type.clone()),
+            "summary": event.as_ref().map(|e| e.summary.clone()),
+            "occurred_at": event.as_ref().map(|e| when(e.occurred_at)),
+        },
+        "payload": item.as_ref().and_then(|i| i.event.get()).map(|e| serde_json::to_value(e).unwrap_or(Value::Null)).and_then(|e| e.get("payload").cloned()),
+        "conversation": conversation_json,
+        "handover": handover,
+        "status_change": status_change,
+        "transcript": transcript,
+        "transcript_truncated": truncated,
+        "transcript_count": TRANSCRIPT,
+        "labels": labels,
+        "notes": notes,
+        "visitor_details": details,
+        "links": {
+            "swiftsell": conversation.as_ref().and_then(|c| c.conversation_url.clone()),
+            "hookline": hookline_link,
+        },
+    }))
+}
+
+fn duration(c: &Conversation, until: NaiveDateTime) -> Option<String> {
+    let start = c.created_at.unwrap_or(c.first_event_at);
+    let end = c.closed_at.unwrap_or(until);
+    let seconds = (end - start).num_seconds();
+    (seconds >= 0).then(|| human(seconds))
+}
+
+fn transcript_line(event: &StoredEvent) -> Value {
+    let link = parse(&event.raw).and_then(|item| {
+        let event = item.event.get()?.clone();
+        let Payload::Message(m) = event.payload else {
+            return None;
+        };
+        let message = m.message.get()?;
+        message
+            .media()
+            .and_then(|media| media.link.text().map(str::to_owned))
+    });
+    json!({
+        "time": clock(event.occurred_at),
+        "at": when(event.occurred_at),
+        "sender": event.actor_email.clone().or(event.actor_type.clone()),
+        "summary": event.summary,
+        "link": link,
+    })
+}
+
+fn label_line(event: &StoredEvent) -> Value {
+    let (action, ids) =
+        match parse(&event.raw).and_then(|i| i.event.get().map(|e| e.payload.clone())) {
+            Some(Payload::ConversationLabels(p)) => (
+                p.action.text().unwrap_or("changed").to_owned(),
+                p.labels
+                    .get()
+                    .map(|ls| {
+                        ls.iter()
+                            .filter_map(|l| l.id.get().map(|id| format!("#{id}")))
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    })
+                    .unwrap_or_default(),
+            ),
+            _ => ("changed".to_owned(), String::new()),
+        };
+    json!({
+        "time": when(event.occurred_at),
+        "by": event.actor_email.clone().unwrap_or_else(|| "someone".to_owned()),
+        "action": action,
+        "ids": ids,
+    })
+}
+
+fn note_line(event: &StoredEvent) -> Value {
+    let text = match parse(&event.raw).and_then(|i| i.event.get().map(|e| e.payload.clone())) {
+        Some(Payload::Note(p)) => p.note.text().unwrap_or_default().to_owned(),
+        _ => event.summary.clone(),
+    };
+    json!({
+        "time": when(event.occurred_at),
+        "by": event.actor_email.clone().unwrap_or_else(|| "someone".to_owned()),
+        "text": text,
+    })
+}
+
+/// Names the platform sets that say nothing about the visitor.
+const TECHNICAL: [&str; 12] = [
+    "bot_name",
+    "referrer_url",
+    "timezone",
+    "os",
+    "browser_language",
+    "browser",
+    "ip_address",
+    "global_channel_name",
+    "conversation_created_at",
+    "conversation_url",
+    "source_url",
+    "visitor_contact_created_by",
+];
+
+/// What the visitor told us: form answers and visitor variables, newest
+/// value per name, in the order first seen.
+fn visitor_details(newest_first: &[StoredEvent]) -> Vec<Value> {
+    let mut details: Vec<(String, String)> = Vec::new();
+    let mut put = |name: String, value: String| {
+        if value.trim().is_empty() || TECHNICAL.contains(&name.as_str()) || name == "contact_id" {
+            return;
+        }
+        match details.iter_mut().find(|(n, _)| *n == name) {
+            Some(entry) => entry.1 = value,
+            None => details.push((name, value)),
+        }
+    };
+    for event in newest_first.iter().rev() {
+        let Some(payload) =
+            parse(&event.raw).and_then(|i| i.event.get().map(|e| e.payload.clone()))
+        else {
+            continue;
+        };
+        match payload {
+            Payload::ConversationCreate(p) => {
+                for v in p.variables.get().into_iter().flatten() {
+                    if let (Some(name), Some(value)) = (v.display_name(), v.value.get()) {
+                        put(name, value_text(value));
+                    }
+                }
+            }
+            Payload::Variables(p) => {
+                for v in p.variables.get().into_iter().flatten() {
+                    if let (Some(name), Some(value)) = (v.display_name(), v.value.get()) {
+                        put(name, value_text(value));
+                    }
+                }
+            }
+            Payload::Message(m) => {
+                if let Some(MessageBody::FormResponse(form)) = m.message.get().map(|m| &m.body) {
+                    for field in form
+                        .payload
+                        .get()
+                        .and_then(|f| f.fields.get())
+                        .into_iter()
+                        .flatten()
+                    {
+                        let name = field.label.text().map(str::to_owned).unwrap_or_default();
+                        if let Some(value) = field.value.get() {
+                            put(name, value_text(value));
+                        }
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    details
+        .into_iter()
+        .map(|(name, value)| json!({"name": name, "value": value}))
+        .collect()
+}

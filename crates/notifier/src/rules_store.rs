@@ -1,0 +1,265 @@
+//! Rules in the database: validated on every way in (TOML file, JSON API),
+//! compiled once, reloaded when they change here or in another hookline
+//! process sharing the database.
+
+use std::sync::{Arc, Mutex, RwLock};
+
+use hookline_storage::rules::{self, RuleChange, RuleRow};
+use hookline_storage::{settings, DbConnection};
+use serde::Serialize;
+
+use crate::engine::{CompiledRule, RuleSet};
+use crate::rule::{RuleDef, RuleError, RulesFile};
+use crate::templates::Templates;
+
+/// The rules hookline starts with: a handover emails the new agent; a
+/// conversation closed by someone other than its assignee emails the
+/// assignee. Both can be edited or disabled; they are added once.
+pub const DEFAULT_RULES: &str = r#"
+[[rule]]
+name = "handover-to-agent"
+on = ["assignee_change"]
+all = [{ field = "payload.to.type", op = "eq", value = "user" }]
+to = ["{{payload.to.email}}"]
+template = "handover"
+
+[[rule]]
+name = "closed-by-someone-else"
+on = ["status"]
+all = [
+  { field = "payload.status", op = "starts_with", value = "close" },
+  { field = "conversation.assignee.type", op = "eq", value = "user" },
+  { field = "conversation.assignee.email", op = "exists" },
+  { field = "payload.closed_by.email", op = "ne", value = "{{conversation.assignee.email}}" },
+]
+to = ["{{conversation.assignee.email}}"]
+template = "status_change"
+"#;
+
+const DEFAULTS_SEEDED: &str = "default_rules_seeded";
+
+/// Why a rule change was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum RulesError {
+    #[error(transparent)]
+    Invalid(#[from] RuleError),
+    #[error("a rule named {0:?} already exists")]
+    Duplicate(String),
+    #[error("{0}")]
+    File(String),
+    #[error("database: {0}")]
+    Database(#[from] hookline_storage::diesel::result::Error),
+}
+
+/// A stored rule as the API and exports show it.
+#[derive(Clone, Debug, Serialize)]
+pub struct RuleView {
+    pub id: i64,
+    #[serde(flatten)]
+    pub rule: RuleDef,
+    pub created_at: chrono::NaiveDateTime,
+    pub updated_at: chrono::NaiveDateTime,
+}
+
+/// The loaded rules.
+pub struct Rules {
+    templates: Arc<Templates>,
+    set: RwLock<Arc<RuleSet>>,
+    version: Mutex<Option<String>>,
+}
+
+impl Rules {
+    pub fn new(templates: Arc<Templates>) -> Rules {
+        Rules {
+            templates,
+            set: RwLock::new(Arc::new(RuleSet::default())),
+            version: Mutex::new(None),
+        }
+    }
+
+    pub fn templates(&self) -> &Arc<Templates> {
+        &self.templates
+    }
+
+    /// The rules in force.
+    pub fn current(&self) -> Arc<RuleSet> {
+        self.set
+            .read()
+            .map(|set| Arc::clone(&set))
+            .unwrap_or_default()
+    }
+
+    /// Validates a rule without storing it.
+    pub fn compile(&self, def: RuleDef, id: Option<i64>) -> Result<CompiledRule, RuleError> {
+        CompiledRule::compile(def, id, &self.templates)
+    }
+
+    /// Loads every rule from the database. A stored rule that no longer
+    /// compiles (its template was removed, say) is left out and logged.
+    pub fn reload(&self, conn: &mut DbConnection) -> Result<usize, RulesError> {
+        let version = rules::version(conn)?;
+        let rows = rules::all(conn)?;
+        let mut compiled = Vec::new();
+        for row in rows {
+            match definition(&row).and_then(|def| self.compile(def, Some(row.id))) {
+                Ok(rule) => compiled.push(rule),
+                Err(error) => {
+                    tracing::error!(%error, "a stored rule is invalid and is not in force")
+                }
+            }
+        }
+        let set = RuleSet::new(compiled);
+        let count = set.len();
+        if let Ok(mut current) = self.set.write() {
+            *current = Arc::new(set);
+        }
+        if let Ok(mut current) = self.version.lock() {
+            *current = version;
+        }
+        Ok(count)
+    }
+
+    /// Reloads when the rules changed since the last load (here or in
+    /// another process); true when it did.
+    pub fn reload_if_changed(&self, conn: &mut DbConnection) -> Result<bool, RulesError> {
+        let version = rules::version(conn)?;
+        let known = self.version.lock().map(|v| v.clone()).unwrap_or_default();
+        if version == known {
+            return Ok(false);
+        }
+        self.reload(conn)?;
+        Ok(true)
+    }
+
+    /// Adds the default rules unless they were added before (deleting them
+    /// is respected).
+    pub fn seed_defaults(&self, conn: &mut DbConnection) -> Result<(), RulesError> {
+        if settings::get(conn, DEFAULTS_SEEDED)?.is_some() {
+            return Ok(());
+        }
+        let file = RulesFile::parse(DEFAULT_RULES).map_err(RulesError::File)?;
+        self.import(conn, file.rule)?;
+        settings::put(conn, DEFAULTS_SEEDED, "1")?;
+        Ok(())
+    }
+
+    pub fn list(&self, conn: &mut DbConnection) -> Result<Vec<RuleView>, RulesError> {
+        rules::all(conn)?.iter().map(view).collect()
+    }
+
+    pub fn get(&self, conn: &mut DbConnection, id: i64) -> Result<Option<RuleView>, RulesError> {
+        rules::get(conn, id)?.as_ref().map(view).transpose()
+    }
+
+    pub fn create(&self, conn: &mut DbConnection, def: RuleDef) -> Result<RuleView, RulesError> {
+        let rule = self.compile(def, None)?;
+        if rules::by_name(conn, rule.name())?.is_some() {
+            return Err(RulesError::Duplicate(rule.name().to_owned()));
+        }
+        let json = serde_json::to_string(&rule.def).unwrap_or_default();
+        let row = rules::insert(conn, &change(&rule.def, &json))?;
+        self.reload(conn)?;
+        view(&row)
+    }
+
+    /// Replaces rule `id`; `None` when there is no such rule.
+    pub fn update(
+        &self,
+        conn: &mut DbConnection,
+        id: i64,
+        def: RuleDef,
+    ) -> Result<Option<RuleView>, RulesError> {
+        let rule = self.compile(def, Some(id))?;
+        if let Some(other) = rules::by_name(conn, rule.name())? {
+            if other.id != id {
+                return Err(RulesError::Duplicate(rule.name().to_owned()));
+            }
+        }
+        let json = serde_json::to_string(&rule.def).unwrap_or_default();
+        let row = rules::update(conn, id, &change(&rule.def, &json))?;
+        self.reload(conn)?;
+        row.as_ref().map(view).transpose()
+    }
+
+    pub fn delete(&self, conn: &mut DbConnection, id: i64) -> Result<bool, RulesError> {
+        let deleted = rules::delete(conn, id)?;
+        self.reload(conn)?;
+        Ok(deleted)
+    }
+
+    /// Validates every rule, then upserts them all by name in one
+    /// transaction: a file with one bad rule changes nothing.
+    pub fn import(
+        &self,
+        conn: &mut DbConnection,
+        defs: Vec<RuleDef>,
+    ) -> Result<(usize, usize), RulesError> {
+        let compiled = check_all(&self.templates, defs)?;
+        let jsons: Vec<String> = compiled
+            .iter()
+            .map(|r| serde_json::to_string(&r.def).unwrap_or_default())
+            .collect();
+        let changes: Vec<RuleChange<'_>> = compiled
+            .iter()
+            .zip(&jsons)
+            .map(|(rule, json)| change(&rule.def, json))
+            .collect();
+        let counts = rules::upsert_all(conn, &changes)?;
+        self.reload(conn)?;
+        Ok(counts)
+    }
+
+    /// Every stored rule as a rules file.
+    pub fn export(&self, conn: &mut DbConnection) -> Result<RulesFile, RulesError> {
+        let rule = rules::all(conn)?
+            .iter()
+            .map(definition)
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(RulesFile { rule })
+    }
+}
+
+/// Validates every rule of a file (names unique too); the first problem
+/// names its rule.
+pub fn check_all(
+    templates: &Templates,
+    defs: Vec<RuleDef>,
+) -> Result<Vec<CompiledRule>, RulesError> {
+    let mut names = std::collections::HashSet::new();
+    let mut compiled = Vec::new();
+    for def in defs {
+        let rule = CompiledRule::compile(def, None, templates)?;
+        if !names.insert(rule.name().to_owned()) {
+            return Err(RulesError::Duplicate(rule.name().to_owned()));
+        }
+        compiled.push(rule);
+    }
+    Ok(compiled)
+}
+
+fn change<'a>(def: &'a RuleDef, json: &'a str) -> RuleChange<'a> {
+    RuleChange {
+        name: &def.name,
+        enabled: def.enabled,
+        definition: json,
+        updated_at: hookline_storage::now(),
+    }
+}
+
+/// The stored definition, with the row's name and enabled flag.
+fn definition(row: &RuleRow) -> Result<RuleDef, RuleError> {
+    let mut def: RuleDef = serde_json::from_str(&row.definition)
+        .map_err(|e| RuleError::new(&row.name, format!("stored definition is unreadable: {e}")))?;
+    def.name = row.name.clone();
+    def.enabled = row.enabled;
+    Ok(def)
+}
+
+fn view(row: &RuleRow) -> Result<RuleView, RulesError> {
+    Ok(RuleView {
+        id: row.id,
+        rule: definition(row)?,
+        created_at: row.created_at,
+        updated_at: row.updated_at,
+    })
+}

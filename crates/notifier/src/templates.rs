@@ -1,0 +1,255 @@
+//! Email templates: subject, plain text and HTML per template; built-in
+//! defaults embedded in the binary, overridable (and extendable) from a
+//! folder of `NAME.subject.hbs`, `NAME.text.hbs`, `NAME.html.hbs` files.
+//! Strict mode: a template that names a missing value fails to render.
+
+use std::collections::BTreeSet;
+use std::path::Path;
+
+use handlebars::Handlebars;
+use serde_json::Value;
+
+/// The three parts of a template.
+const PARTS: [&str; 3] = ["subject", "text", "html"];
+
+/// (name, subject, text, html) of the built-in templates.
+const BUILT_IN: [(&str, &str, &str, &str); 3] = [
+    (
+        "handover",
+        include_str!("../../../templates/email/handover.subject.hbs"),
+        include_str!("../../../templates/email/handover.text.hbs"),
+        include_str!("../../../templates/email/handover.html.hbs"),
+    ),
+    (
+        "status_change",
+        include_str!("../../../templates/email/status_change.subject.hbs"),
+        include_str!("../../../templates/email/status_change.text.hbs"),
+        include_str!("../../../templates/email/status_change.html.hbs"),
+    ),
+    (
+        "generic",
+        include_str!("../../../templates/email/generic.subject.hbs"),
+        include_str!("../../../templates/email/generic.text.hbs"),
+        include_str!("../../../templates/email/generic.html.hbs"),
+    ),
+];
+
+/// The longest subject sent, in characters.
+const MAX_SUBJECT: usize = 200;
+
+/// A rendered email.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Rendered {
+    /// One line, never a line break.
+    pub subject: String,
+    pub text: String,
+    pub html: String,
+}
+
+/// The registered templates.
+pub struct Templates {
+    /// HTML bodies: everything from the context is HTML-escaped.
+    html: Handlebars<'static>,
+    /// Subjects and plain-text bodies: no escaping.
+    text: Handlebars<'static>,
+    names: BTreeSet<String>,
+}
+
+impl std::fmt::Debug for Templates {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Templates")
+            .field("names", &self.names)
+            .finish()
+    }
+}
+
+impl Templates {
+    /// The built-in templates only.
+    pub fn built_in() -> Result<Templates, String> {
+        Templates::load(None)
+    }
+
+    /// The built-in templates, then every `NAME.PART.hbs` in `dir` (a new
+    /// template needs all three parts; an override may replace one).
+    pub fn load(dir: Option<&Path>) -> Result<Templates, String> {
+        let mut html = Handlebars::new();
+        html.set_strict_mode(true);
+        let mut text = Handlebars::new();
+        text.set_strict_mode(true);
+        text.register_escape_fn(handlebars::no_escape);
+        let mut templates = Templates {
+            html,
+            text,
+            names: BTreeSet::new(),
+        };
+        for (name, subject, text, html) in BUILT_IN {
+            templates.register(name, "subject", subject)?;
+            templates.register(name, "text", text)?;
+            templates.register(name, "html", html)?;
+            templates.names.insert(name.to_owned());
+        }
+        if let Some(dir) = dir {
+            templates.load_dir(dir)?;
+        }
+        Ok(templates)
+    }
+
+    fn load_dir(&mut self, dir: &Path) -> Result<(), String> {
+        let entries = std::fs::read_dir(dir)
+            .map_err(|e| format!("cannot read the templates folder {}: {e}", dir.display()))?;
+        let mut found: BTreeSet<(String, String)> = BTreeSet::new();
+        for entry in entries {
+            let path = entry.map_err(|e| e.to_string())?.path();
+            let Some(file) = path.file_name().and_then(|f| f.to_str()) else {
+                continue;
+            };
+            let Some(stem) = file.strip_suffix(".hbs") else {
+                continue;
+            };
+            let Some((name, part)) = stem.rsplit_once('.') else {
+                continue;
+            };
+            if !PARTS.contains(&part) {
+                continue;
+            }
+            let source = std::fs::read_to_string(&path)
+                .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+            self.register(name, part, &source)?;
+            found.insert((name.to_owned(), part.to_owned()));
+        }
+        for (name, _) in &found {
+            if self.names.contains(name) {
+                continue;
+            }
+            let missing: Vec<&str> = PARTS
+                .iter()
+                .copied()
+                .filter(|p| !found.contains(&(name.clone(), (*p).to_owned())))
+                .collect();
+            if !missing.is_empty() {
+                return Err(format!(
+                    "template {name:?} in {} lacks {}",
+                    dir.display(),
+                    missing
+                        .iter()
+                        .map(|p| format!("{name}.{p}.hbs"))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ));
+            }
+            self.names.insert(name.clone());
+        }
+        Ok(())
+    }
+
+    fn register(&mut self, name: &str, part: &str, source: &str) -> Result<(), String> {
+        let key = format!("{name}.{part}");
+        let registry = if part == "html" {
+            &mut self.html
+        } else {
+            &mut self.text
+        };
+        registry
+            .register_template_string(&key, source)
+            .map_err(|e| format!("template {key}: {e}"))
+    }
+
+    pub fn has(&self, name: &str) -> bool {
+        self.names.contains(name)
+    }
+
+    pub fn names(&self) -> Vec<&str> {
+        self.names.iter().map(String::as_str).collect()
+    }
+
+    /// Renders the template `name` over `context`.
+    pub fn render(&self, name: &str, context: &Value) -> Result<Rendered, String> {
+        if !self.has(name) {
+            return Err(format!("unknown template {name:?}"));
+        }
+        let render = |registry: &Handlebars<'static>, part: &str| {
+            registry
+                .render(&format!("{name}.{part}"), context)
+                .map_err(|e| format!("template {name}.{part}: {e}"))
+        };
+        Ok(Rendered {
+            subject: one_line(&render(&self.text, "subject")?),
+            text: render(&self.text, "text")?,
+            html: render(&self.html, "html")?,
+        })
+    }
+
+    /// Renders only the subject (rule previews).
+    pub fn render_subject(&self, name: &str, context: &Value) -> Result<String, String> {
+        self.text
+            .render(&format!("{name}.subject"), context)
+            .map(|s| one_line(&s))
+            .map_err(|e| format!("template {name}.subject: {e}"))
+    }
+}
+
+/// Collapses all whitespace, line breaks included, and bounds the length.
+fn one_line(text: &str) -> String {
+    let line = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    let mut chars = line.chars();
+    let head: String = chars.by_ref().take(MAX_SUBJECT).collect();
+    if chars.next().is_some() {
+        format!("{head}…")
+    } else {
+        head
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn html_escapes_and_subject_is_one_line() {
+        let templates = Templates::built_in().unwrap();
+        let context = json!({
+            "rule": {"name": "r"},
+            "event": {"id": 1, "type": "note", "message_type": null, "summary": "<script>alert(1)</script>", "occurred_at": "now"},
+            "conversation": {"key": "k", "title": "A\r\nB", "visitor": {"name": null}, "bot_id": null, "status": "open"},
+            "links": {"swiftsell": null, "hookline": null}
+        });
+        let rendered = templates.render("generic", &context).unwrap();
+        assert!(!rendered.subject.contains('\n') && !rendered.subject.contains('\r'));
+        assert!(rendered.html.contains("&lt;script&gt;"));
+        assert!(!rendered.html.contains("<script>"));
+        assert!(
+            rendered.text.contains("<script>alert(1)</script>"),
+            "plain text is not HTML-escaped"
+        );
+    }
+
+    #[test]
+    fn missing_values_fail_in_strict_mode() {
+        let templates = Templates::built_in().unwrap();
+        assert!(templates.render("generic", &json!({})).is_err());
+    }
+
+    #[test]
+    fn a_folder_overrides_and_adds_templates() {
+        let dir = std::env::temp_dir().join(format!("hookline-templates-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("generic.subject.hbs"), "Custom {{event.type}}").unwrap();
+        std::fs::write(dir.join("mine.subject.hbs"), "s").unwrap();
+        std::fs::write(dir.join("mine.text.hbs"), "t").unwrap();
+        std::fs::write(dir.join("mine.html.hbs"), "h").unwrap();
+        let templates = Templates::load(Some(&dir)).unwrap();
+        assert!(templates.has("mine"));
+        assert_eq!(
+            templates
+                .render_subject("generic", &json!({"event": {"type": "note"}}))
+                .unwrap(),
+            "Custom note"
+        );
+        std::fs::remove_file(dir.join("mine.html.hbs")).unwrap();
+        std::fs::write(dir.join("half.subject.hbs"), "s").unwrap();
+        let error = Templates::load(Some(&dir)).unwrap_err();
+        assert!(error.contains("half.html.hbs"), "{error}");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}

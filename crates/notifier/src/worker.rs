@@ -1,0 +1,297 @@
+//! The outbox worker: claims due notifications, renders, sends, records the
+//! result, retries with exponential backoff and jitter, and gives up
+//! (`dead`) after the last attempt.
+//!
+//! It wakes as soon as ingest queues something (no polling delay on the hot
+//! path) and also every `poll` for retries and for rows other processes
+//! queued. A crash between sending and recording can at worst send one
+//! email twice (the claim's lease runs out and another worker sends it),
+//! never lose one.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::NaiveDateTime;
+use hookline_storage::notifications::{self, Notification};
+use hookline_storage::{Database, StorageError};
+use lettre::message::Mailbox;
+use tokio::sync::{watch, Notify};
+
+use crate::mailer::Mailer;
+use crate::render::template_context;
+use crate::templates::{Rendered, Templates};
+
+#[derive(Clone, Debug)]
+pub struct WorkerSettings {
+    pub from: Mailbox,
+    /// hookline's own address, for links to its pages.
+    pub public_url: Option<String>,
+    /// Attempts before a notification is `dead`.
+    pub max_attempts: i32,
+    /// The first retry waits this long; each next one twice as long.
+    pub retry_base: Duration,
+    /// How long a claim holds before another worker may take the row.
+    pub lease: Duration,
+    /// How often to look for due rows without being woken.
+    pub poll: Duration,
+    /// Rows claimed at a time.
+    pub batch: i32,
+}
+
+impl WorkerSettings {
+    /// 8 attempts over about a day: 5m40s, 11m, 23m, 45m, 1.5h, 3h, 6h, 12h.
+    pub fn with_defaults(from: Mailbox) -> WorkerSettings {
+        WorkerSettings {
+            from,
+            public_url: None,
+            max_attempts: 8,
+            retry_base: Duration::from_secs(340),
+            lease: Duration::from_secs(300),
+            poll: Duration::from_secs(1),
+            batch: 10,
+        }
+    }
+}
+
+/// Counters for metrics.
+#[derive(Debug, Default)]
+pub struct WorkerStats {
+    pub sent: AtomicU64,
+    pub failed: AtomicU64,
+    pub dead: AtomicU64,
+}
+
+pub struct Worker {
+    db: Database,
+    templates: Arc<Templates>,
+    mailer: Arc<Mailer>,
+    wake: Arc<Notify>,
+    settings: WorkerSettings,
+    id: String,
+    pub stats: Arc<WorkerStats>,
+}
+
+/// The wait before retry number `attempt` (1-based), with ±20% jitter so
+/// that a burst of failures does not retry in lockstep.
+pub fn retry_delay(base: Duration, attempt: i32) -> Duration {
+    let exponent = u32::try_from(attempt.saturating_sub(1))
+        .unwrap_or(0)
+        .min(20);
+    let delay = base.saturating_mul(2u32.saturating_pow(exponent));
+    let jitter: f64 = 0.8 + rand::random::<f64>() * 0.4;
+    delay.mul_f64(jitter)
+}
+
+fn later(now: NaiveDateTime, by: Duration) -> NaiveDateTime {
+    now + chrono::Duration::from_std(by).unwrap_or(chrono::Duration::MAX)
+}
+
+impl Worker {
+    pub fn new(
+        db: Database,
+        templates: Arc<Templates>,
+        mailer: Arc<Mailer>,
+        wake: Arc<Notify>,
+        settings: WorkerSettings,
+    ) -> Worker {
+        let id = format!(
+            "{}-{}-{:08x}",
+            std::env::var("HOSTNAME").unwrap_or_else(|_| "hookline".to_owned()),
+            std::process::id(),
+            rand::random::<u32>()
+        );
+        Worker {
+            db,
+            templates,
+            mailer,
+            wake,
+            settings,
+            id,
+            stats: Arc::new(WorkerStats::default()),
+        }
+    }
+
+    /// Runs until `stop` turns true; the email being sent is finished
+    /// first, and rows claimed but not yet sent are handed back.
+    pub async fn run(self, mut stop: watch::Receiver<bool>) {
+        loop {
+            if *stop.borrow() {
+                break;
+            }
+            match self.run_once(Some(&stop)).await {
+                Ok(0) => {}
+                Ok(_) => continue,
+                Err(error) => {
+                    tracing::warn!(%error, "outbox: cannot claim notifications; will retry")
+                }
+            }
+            tokio::select! {
+                _ = self.wake.notified() => {}
+                _ = tokio::time::sleep(self.settings.poll) => {}
+                _ = stop.changed() => {}
+            }
+        }
+        tracing::info!("outbox worker stopped");
+    }
+
+    /// Claims one batch and sends it; how many were claimed.
+    pub async fn run_once(
+        &self,
+        stop: Option<&watch::Receiver<bool>>,
+    ) -> Result<usize, StorageError> {
+        let claimed = self
+            .blocking({
+                let (worker, lease, batch) =
+                    (self.id.clone(), self.settings.lease, self.settings.batch);
+                move |conn| {
+                    let now = hookline_storage::now();
+                    Ok(notifications::claim_due(
+                        conn,
+                        &worker,
+                        now,
+                        later(now, lease),
+                        batch,
+                    )?)
+                }
+            })
+            .await?;
+        let count = claimed.len();
+        let mut rows = claimed.into_iter();
+        for notification in rows.by_ref() {
+            self.deliver(notification).await;
+            if stop.is_some_and(|s| *s.borrow()) {
+                break;
+            }
+        }
+        let unsent: Vec<i64> = rows.map(|n| n.id).collect();
+        if !unsent.is_empty() {
+            self.blocking(move |conn| {
+                let now = hookline_storage::now();
+                for id in unsent {
+                    notifications::release(conn, id, now)?;
+                }
+                Ok(())
+            })
+            .await?;
+        }
+        Ok(count)
+    }
+
+    async fn blocking<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&mut hookline_storage::DbConnection) -> Result<T, StorageError> + Send + 'static,
+    ) -> Result<T, StorageError> {
+        let db = self.db.clone();
+        tokio::task::spawn_blocking(move || {
+            let mut conn = db.conn()?;
+            f(&mut conn)
+        })
+        .await
+        .map_err(|_| StorageError::WriterGone)?
+    }
+
+    async fn render(&self, notification: &Notification) -> Result<Rendered, String> {
+        let templates = Arc::clone(&self.templates);
+        let public_url = self.settings.public_url.clone();
+        let n = notification.clone();
+        self.blocking(move |conn| {
+            let context = template_context(conn, &n, public_url.as_deref())?;
+            Ok(templates.render(&n.template, &context))
+        })
+        .await
+        .map_err(|e| format!("cannot load what the email shows: {e}"))?
+    }
+
+    /// Renders, sends and records one notification.
+    async fn deliver(&self, notification: Notification) {
+        let rendered = self.render(&notification).await;
+        let result = match &rendered {
+            Ok(email) => {
+                self.mailer
+                    .send(&self.settings.from, &notification.recipient, email)
+                    .await
+            }
+            Err(error) => Err(error.clone()),
+        };
+        let subject = rendered.as_ref().ok().map(|r| r.subject.clone());
+        let id = notification.id;
+        let attempts = notification.attempts;
+        let (max, base) = (self.settings.max_attempts, self.settings.retry_base);
+        let outcome = match &result {
+            Ok(_) => "sent",
+            Err(_) if attempts >= max => "dead",
+            Err(_) => "failed",
+        };
+        match outcome {
+            "sent" => self.stats.sent.fetch_add(1, Ordering::Relaxed),
+            "dead" => self.stats.dead.fetch_add(1, Ordering::Relaxed),
+            _ => self.stats.failed.fetch_add(1, Ordering::Relaxed),
+        };
+        match &result {
+            Ok(answer) => {
+                tracing::info!(id, to = %notification.recipient, rule = %notification.rule_name, %answer, "email sent")
+            }
+            Err(error) => {
+                tracing::warn!(id, to = %notification.recipient, attempts, %error, outcome, "email not sent")
+            }
+        }
+        let recorded = self
+            .blocking(move |conn| {
+                let now = hookline_storage::now();
+                match result {
+                    Ok(answer) => notifications::mark_sent(
+                        conn,
+                        id,
+                        subject.as_deref().unwrap_or_default(),
+                        &answer,
+                        now,
+                    )?,
+                    Err(error) => {
+                        let retry =
+                            (attempts < max).then(|| later(now, retry_delay(base, attempts)));
+                        notifications::mark_failed(
+                            conn,
+                            id,
+                            subject.as_deref(),
+                            &error,
+                            retry,
+                            now,
+                        )?
+                    }
+                }
+                Ok(())
+            })
+            .await;
+        if let Err(error) = recorded {
+            // The lease runs out and the row is sent again: a possible
+            // duplicate, never a loss.
+            tracing::error!(id, %error, "could not record the result of a notification");
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retries_back_off_exponentially_with_jitter() {
+        let base = Duration::from_secs(100);
+        for attempt in 1..=8 {
+            let delay = retry_delay(base, attempt).as_secs_f64();
+            let nominal = 100.0 * 2f64.powi(attempt - 1);
+            assert!(
+                delay >= nominal * 0.8 && delay <= nominal * 1.2,
+                "{attempt}: {delay}"
+            );
+        }
+    }
+
+    #[test]
+    fn default_schedule_spans_about_a_day() {
+        let base = Duration::from_secs(340);
+        let total: f64 = (1..8).map(|a| base.as_secs_f64() * 2f64.powi(a - 1)).sum();
+        assert!((40_000.0..100_000.0).contains(&total), "{total}");
+    }
+}

@@ -1,0 +1,257 @@
+//! The `notifications` table: the outbox and the record of every email,
+//! sent or not, and why.
+
+use chrono::NaiveDateTime;
+use diesel::prelude::*;
+use diesel::sql_types::{BigInt, Integer, Text, Timestamp};
+
+use crate::schema::notifications;
+use crate::DbConnection;
+
+pub const QUEUED: &str = "queued";
+pub const SENDING: &str = "sending";
+pub const SENT: &str = "sent";
+pub const FAILED: &str = "failed";
+pub const DEAD: &str = "dead";
+pub const SUPPRESSED: &str = "suppressed";
+pub const SKIPPED: &str = "skipped";
+
+/// Every status, for filters and metrics.
+pub const STATUSES: [&str; 7] = [QUEUED, SENDING, SENT, FAILED, DEAD, SUPPRESSED, SKIPPED];
+
+#[derive(Clone, Debug, PartialEq, Insertable)]
+#[diesel(table_name = notifications)]
+pub struct NewNotification {
+    pub rule_id: Option<i64>,
+    pub rule_name: String,
+    pub event_id: Option<i64>,
+    pub conversation_key: Option<String>,
+    pub recipient: String,
+    pub template: String,
+    pub status: String,
+    pub reason: Option<String>,
+    pub next_attempt_at: Option<NaiveDateTime>,
+    pub created_at: NaiveDateTime,
+    pub updated_at: NaiveDateTime,
+}
+
+#[derive(Clone, Debug, PartialEq, Queryable, Selectable, serde::Serialize)]
+#[diesel(table_name = notifications)]
+pub struct Notification {
+    pub id: i64,
+    pub rule_id: Option<i64>,
+    pub rule_name: String,
+    pub event_id: Option<i64>,
+    pub conversation_key: Option<String>,
+    pub recipient: String,
+    pub template: String,
+    pub status: String,
+    pub reason: Option<String>,
+    pub attempts: i32,
+    pub next_attempt_at: Option<NaiveDateTime>,
+    pub claimed_by: Option<String>,
+    pub claimed_until: Option<NaiveDateTime>,
+    pub last_error: Option<String>,
+    pub smtp_response: Option<String>,
+    pub subject: Option<String>,
+    pub created_at: NaiveDateTime,
+    pub updated_at: NaiveDateTime,
+    pub sent_at: Option<NaiveDateTime>,
+}
+
+pub fn insert(conn: &mut DbConnection, new: &NewNotification) -> QueryResult<()> {
+    diesel::insert_into(notifications::table)
+        .values(new)
+        .execute(conn)
+        .map(|_| ())
+}
+
+/// Whether (rule, conversation, recipient) has a notification that went or
+/// will go out since `since`: the throttle check.
+pub fn recently_notified(
+    conn: &mut DbConnection,
+    rule_name: &str,
+    conversation_key: Option<&str>,
+    recipient: &str,
+    since: NaiveDateTime,
+) -> QueryResult<bool> {
+    let active = [QUEUED, SENDING, SENT, FAILED];
+    let recent = notifications::table
+        .filter(notifications::rule_name.eq(rule_name))
+        .filter(notifications::recipient.eq(recipient))
+        .filter(notifications::status.eq_any(active))
+        .filter(notifications::created_at.gt(since));
+    match conversation_key {
+        Some(key) => diesel::select(diesel::dsl::exists(
+            recent.filter(notifications::conversation_key.eq(key)),
+        ))
+        .get_result(conn),
+        None => diesel::select(diesel::dsl::exists(
+            recent.filter(notifications::conversation_key.is_null()),
+        ))
+        .get_result(conn),
+    }
+}
+
+#[derive(QueryableByName)]
+struct ClaimedId {
+    #[diesel(sql_type = BigInt)]
+    id: i64,
+}
+
+/// Claims up to `limit` notifications that are due (queued, failed and due
+/// for retry, or claimed by a worker whose lease ran out), for `worker`
+/// until `lease_until`. Each claim counts as an attempt. On PostgreSQL rows
+/// another worker holds are skipped (`FOR UPDATE SKIP LOCKED`); SQLite has
+/// one writer at a time, so its UPDATE is atomic as it is.
+pub fn claim_due(
+    conn: &mut DbConnection,
+    worker: &str,
+    now: NaiveDateTime,
+    lease_until: NaiveDateTime,
+    limit: i32,
+) -> QueryResult<Vec<Notification>> {
+    const DUE: &str = "((status IN ('queued', 'failed') AND next_attempt_at <= $3) \
+                        OR (status = 'sending' AND claimed_until < $3))";
+    let sql = match conn {
+        DbConnection::Pg(_) => format!(
+            "UPDATE notifications SET status = 'sending', claimed_by = $1, claimed_until = $2, \
+             attempts = attempts + 1, updated_at = $3 \
+             WHERE id IN (SELECT id FROM notifications WHERE {DUE} \
+             ORDER BY next_attempt_at, id LIMIT $4 FOR UPDATE SKIP LOCKED) RETURNING id"
+        ),
+        DbConnection::Sqlite(_) => format!(
+            "UPDATE notifications SET status = 'sending', claimed_by = $1, claimed_until = $2, \
+             attempts = attempts + 1, updated_at = $3 \
+             WHERE id IN (SELECT id FROM notifications WHERE {DUE} \
+             ORDER BY next_attempt_at, id LIMIT $4) RETURNING id"
+        ),
+    };
+    let ids: Vec<ClaimedId> = diesel::sql_query(sql)
+        .bind::<Text, _>(worker)
+        .bind::<Timestamp, _>(lease_until)
+        .bind::<Timestamp, _>(now)
+        .bind::<Integer, _>(limit)
+        .load(conn)?;
+    let ids: Vec<i64> = ids.into_iter().map(|row| row.id).collect();
+    notifications::table
+        .filter(notifications::id.eq_any(ids))
+        .order(notifications::id.asc())
+        .select(Notification::as_select())
+        .load(conn)
+}
+
+/// Records a delivery: `sent`, with the SMTP server's answer.
+pub fn mark_sent(
+    conn: &mut DbConnection,
+    id: i64,
+    subject: &str,
+    smtp_response: &str,
+    now: NaiveDateTime,
+) -> QueryResult<()> {
+    diesel::update(notifications::table.find(id))
+        .set((
+            notifications::status.eq(SENT),
+            notifications::subject.eq(subject),
+            notifications::smtp_response.eq(smtp_response),
+            notifications::sent_at.eq(now),
+            notifications::updated_at.eq(now),
+            notifications::last_error.eq(None::<String>),
+            notifications::claimed_by.eq(None::<String>),
+            notifications::claimed_until.eq(None::<NaiveDateTime>),
+        ))
+        .execute(conn)
+        .map(|_| ())
+}
+
+/// Records a failed attempt: `failed` with the next try at `retry_at`, or
+/// `dead` when there is none.
+pub fn mark_failed(
+    conn: &mut DbConnection,
+    id: i64,
+    subject: Option<&str>,
+    error: &str,
+    retry_at: Option<NaiveDateTime>,
+    now: NaiveDateTime,
+) -> QueryResult<()> {
+    let status = if retry_at.is_some() { FAILED } else { DEAD };
+    diesel::update(notifications::table.find(id))
+        .set((
+            notifications::status.eq(status),
+            notifications::subject.eq(subject),
+            notifications::last_error.eq(error),
+            notifications::next_attempt_at.eq(retry_at),
+            notifications::updated_at.eq(now),
+            notifications::claimed_by.eq(None::<String>),
+            notifications::claimed_until.eq(None::<NaiveDateTime>),
+        ))
+        .execute(conn)
+        .map(|_| ())
+}
+
+/// Queues a notification again (resend): due now, attempts reset.
+pub fn requeue(conn: &mut DbConnection, id: i64, now: NaiveDateTime) -> QueryResult<bool> {
+    diesel::update(notifications::table.find(id))
+        .set((
+            notifications::status.eq(QUEUED),
+            notifications::attempts.eq(0),
+            notifications::next_attempt_at.eq(now),
+            notifications::updated_at.eq(now),
+            notifications::claimed_by.eq(None::<String>),
+            notifications::claimed_until.eq(None::<NaiveDateTime>),
+        ))
+        .execute(conn)
+        .map(|n| n > 0)
+}
+
+pub fn get(conn: &mut DbConnection, id: i64) -> QueryResult<Option<Notification>> {
+    notifications::table
+        .find(id)
+        .select(Notification::as_select())
+        .first(conn)
+        .optional()
+}
+
+/// Every notification, oldest first (tests and small tools).
+pub fn all(conn: &mut DbConnection) -> QueryResult<Vec<Notification>> {
+    notifications::table
+        .order(notifications::id.asc())
+        .select(Notification::as_select())
+        .load(conn)
+}
+
+pub fn for_conversation(conn: &mut DbConnection, key: &str) -> QueryResult<Vec<Notification>> {
+    notifications::table
+        .filter(notifications::conversation_key.eq(key))
+        .order(notifications::id.asc())
+        .select(Notification::as_select())
+        .load(conn)
+}
+
+/// The earliest time a queued or failed notification is due.
+pub fn next_due(conn: &mut DbConnection) -> QueryResult<Option<NaiveDateTime>> {
+    notifications::table
+        .filter(notifications::status.eq_any([QUEUED, FAILED]))
+        .select(diesel::dsl::min(notifications::next_attempt_at))
+        .first(conn)
+}
+
+/// Hands back a claimed notification that was not sent (shutdown): due
+/// now, the claim's attempt not counted.
+pub fn release(conn: &mut DbConnection, id: i64, now: NaiveDateTime) -> QueryResult<()> {
+    diesel::update(
+        notifications::table
+            .find(id)
+            .filter(notifications::status.eq(SENDING)),
+    )
+    .set((
+        notifications::status.eq(QUEUED),
+        notifications::attempts.eq(notifications::attempts - 1),
+        notifications::next_attempt_at.eq(now),
+        notifications::updated_at.eq(now),
+        notifications::claimed_by.eq(None::<String>),
+        notifications::claimed_until.eq(None::<NaiveDateTime>),
+    ))
+    .execute(conn)
+    .map(|_| ())
+}

@@ -1,0 +1,98 @@
+//! `hookline rules check|import|export` and `hookline send-test-email`.
+
+use std::sync::Arc;
+
+use anyhow::{bail, Context};
+use hookline_notifier::rules_store::check_all;
+use hookline_notifier::{Mailer, Rendered, Rules, RulesFile, Templates};
+
+use crate::cli::{DatabaseArgs, RulesCommand, TemplateArgs, TestEmailArgs};
+use crate::serve::open_database;
+
+pub fn load_templates(args: &TemplateArgs) -> anyhow::Result<Arc<Templates>> {
+    Templates::load(args.templates_dir.as_deref())
+        .map(Arc::new)
+        .map_err(|e| anyhow::anyhow!(e))
+        .context("failed to load the email templates")
+}
+
+fn read_rules(file: &std::path::Path) -> anyhow::Result<RulesFile> {
+    let text = std::fs::read_to_string(file)
+        .with_context(|| format!("failed to read {}", file.display()))?;
+    RulesFile::parse(&text).map_err(|e| anyhow::anyhow!("{}: {e}", file.display()))
+}
+
+pub fn run(command: RulesCommand) -> anyhow::Result<()> {
+    match command {
+        RulesCommand::Check { file, templates } => {
+            let templates = load_templates(&templates)?;
+            let rules = read_rules(&file)?;
+            let checked = check_all(&templates, rules.rule)
+                .map_err(|e| anyhow::anyhow!("{}: {e}", file.display()))?;
+            println!("{}: {} rule(s), all valid", file.display(), checked.len());
+            Ok(())
+        }
+        RulesCommand::Import {
+            file,
+            database,
+            templates,
+        } => {
+            let templates = load_templates(&templates)?;
+            let file_rules = read_rules(&file)?;
+            let (db, _) = open_database(&database)?;
+            let rules = Rules::new(templates);
+            let mut conn = db.conn()?;
+            let (created, updated) = rules
+                .import(&mut conn, file_rules.rule)
+                .map_err(|e| anyhow::anyhow!("{}: {e}; nothing was changed", file.display()))?;
+            println!(
+                "{}: {created} rule(s) created, {updated} replaced",
+                file.display()
+            );
+            Ok(())
+        }
+        RulesCommand::Export { database } => export(&database),
+    }
+}
+
+fn export(database: &DatabaseArgs) -> anyhow::Result<()> {
+    let (db, _) = open_database(database)?;
+    let rules = Rules::new(Arc::new(
+        Templates::built_in().map_err(|e| anyhow::anyhow!(e))?,
+    ));
+    let mut conn = db.conn()?;
+    let file = rules.export(&mut conn)?;
+    let text = file.to_toml().map_err(|e| anyhow::anyhow!(e))?;
+    print!("{text}");
+    Ok(())
+}
+
+pub async fn send_test_email(args: TestEmailArgs) -> anyhow::Result<()> {
+    let mailer = Mailer::new(
+        args.mail.smtp_url.as_deref(),
+        &args.mail.data_dir.join("outbox"),
+    )
+    .map_err(|e| anyhow::anyhow!(e))?;
+    let from = args.mail.mail_from.parse().with_context(|| {
+        format!(
+            "HOOKLINE_MAIL_FROM {:?} is not an address",
+            args.mail.mail_from
+        )
+    })?;
+    let email = Rendered {
+        subject: "hookline test email".to_owned(),
+        text: "hookline can send email with these settings.\n".to_owned(),
+        html: "<p>hookline can send email with these settings.</p>".to_owned(),
+    };
+    match mailer.send(&from, &args.to, &email).await {
+        Ok(answer) => {
+            println!("sent to {} via {}: {answer}", args.to, mailer.describe());
+            Ok(())
+        }
+        Err(error) => bail!(
+            "sending to {} via {} failed: {error}",
+            args.to,
+            mailer.describe()
+        ),
+    }
+}
