@@ -1,4 +1,5 @@
 //! `cargo run --release -p hookline-bench -- ingest [--postgres URL]`
+//! `cargo run --release -p hookline-bench -- rules`
 //!
 //! Starts the real `hookline` binary (release build) on a fresh database,
 //! drives it from concurrent keep-alive connections, and prints, per
@@ -9,6 +10,7 @@
 
 mod http;
 mod load;
+mod rules;
 mod server;
 
 use std::time::Duration;
@@ -46,8 +48,10 @@ fn parse_args() -> anyhow::Result<(String, Options)> {
 
 fn main() -> anyhow::Result<()> {
     let (command, options) = parse_args()?;
-    if command != "ingest" {
-        bail!("unknown benchmark {command:?}; available: ingest");
+    match command.as_str() {
+        "ingest" => {}
+        "rules" => return rules::run(),
+        other => bail!("unknown benchmark {other:?}; available: ingest, rules"),
     }
     let binary = server::build_release_binary()?;
     let runtime = tokio::runtime::Builder::new_current_thread()

@@ -36,13 +36,17 @@ pub fn build_release_binary() -> anyhow::Result<PathBuf> {
 pub struct Server {
     child: Child,
     pub address: SocketAddr,
+    _data_dir: tempfile::TempDir,
 }
 
 impl Server {
     pub fn start(binary: &PathBuf, database_url: &str) -> anyhow::Result<Server> {
+        let data_dir = tempfile::tempdir()?;
         let mut child = Command::new(binary)
             .args(["serve", "--listen", "127.0.0.1:0", "--webhook-token", TOKEN])
             .args(["--database-url", database_url])
+            .arg("--data-dir")
+            .arg(data_dir.path())
             .env(
                 "HOOKLINE_LOG",
                 std::env::var("HOOKLINE_LOG").unwrap_or_else(|_| "warn".to_owned()),
@@ -60,7 +64,11 @@ impl Server {
                     .trim()
                     .parse()?;
                 std::thread::spawn(move || for _ in lines {});
-                return Ok(Server { child, address });
+                return Ok(Server {
+                    child,
+                    address,
+                    _data_dir: data_dir,
+                });
             }
         }
         bail!("hookline exited before listening")
