@@ -36,6 +36,9 @@ pub enum Command {
     },
     /// Send one email to check the mail settings.
     SendTestEmail(TestEmailArgs),
+    /// Replace the generated admin token with a new one and print it
+    /// (ends every admin session).
+    ResetAdminToken(DatabaseArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -126,6 +129,17 @@ pub struct ServeArgs {
         hide_env_values = true
     )]
     pub webhook_token: Vec<String>,
+
+    /// Accepted admin token(s) for the API and the pages, comma-separated.
+    /// Default: a random token generated on first start, kept in the
+    /// database and printed once.
+    #[arg(
+        long,
+        env = "HOOKLINE_ADMIN_TOKEN",
+        value_delimiter = ',',
+        hide_env_values = true
+    )]
+    pub admin_token: Vec<String>,
 
     /// Largest webhook body accepted, in bytes.
     #[arg(long, env = "HOOKLINE_MAX_BODY_BYTES", default_value_t = 1024 * 1024)]

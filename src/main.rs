@@ -29,6 +29,7 @@ fn main() -> std::process::ExitCode {
         Command::Migrate(args) => serve::migrate(&args),
         Command::Serve(args) => actix_web::rt::System::new().block_on(serve::serve(args)),
         Command::Rules { command } => rules_cmd::run(command),
+        Command::ResetAdminToken(args) => serve::reset_admin_token(&args),
         Command::SendTestEmail(args) => {
             actix_web::rt::System::new().block_on(rules_cmd::send_test_email(args))
         }

@@ -9,6 +9,9 @@ use hookline_storage::testing::TestDatabase;
 use hookline_storage::Database;
 use serde_json::Value;
 
+/// The admin token every test app accepts.
+pub const ADMIN_TOKEN: &str = "admin-test-token";
+
 pub const CONVERSATION: &str = "42bb83f00d8240e5bb41290a12eb44401693552452";
 const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/swiftsell");
 
@@ -114,6 +117,8 @@ pub fn spawn_app_with(db: Option<TestDatabase>, options: Options) -> TestApp {
         .args(["--listen", "127.0.0.1:0"])
         .args(["--database-url", &db_url])
         .args(["--webhook-token", &token])
+        .args(["--admin-token", ADMIN_TOKEN])
+        .env_remove("HOOKLINE_ADMIN_TOKEN")
         .arg("--data-dir")
         .arg(data_dir.path())
         .args(["--outbox-poll-ms", "100"])
@@ -200,7 +205,10 @@ impl TestApp {
         path: &str,
         body: Option<Value>,
     ) -> (u16, Value) {
-        let mut request = self.client.request(method, format!("{}{path}", self.base));
+        let mut request = self
+            .client
+            .request(method, format!("{}{path}", self.base))
+            .bearer_auth(ADMIN_TOKEN);
         if let Some(body) = body {
             request = request
                 .header("content-type", "application/json")

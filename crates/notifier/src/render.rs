@@ -96,7 +96,7 @@ pub fn template_context(
                     .filter(|e| e.event_type == "note")
                     .map(note_line)
                     .collect::<Vec<_>>(),
-                visitor_details(&sources),
+                visitor_details(sources.iter().rev()),
             )
         }
         None => (Vec::new(), false, Vec::new(), Vec::new(), Vec::new()),
@@ -249,8 +249,8 @@ const TECHNICAL: [&str; 12] = [
 ];
 
 /// What the visitor told us: form answers and visitor variables, newest
-/// value per name, in the order first seen.
-fn visitor_details(newest_first: &[StoredEvent]) -> Vec<Value> {
+/// value per name, in the order first seen. Events oldest first.
+pub fn visitor_details<'a>(events: impl Iterator<Item = &'a StoredEvent>) -> Vec<Value> {
     let mut details: Vec<(String, String)> = Vec::new();
     let mut put = |name: String, value: String| {
         if value.trim().is_empty() || TECHNICAL.contains(&name.as_str()) || name == "contact_id" {
@@ -261,7 +261,7 @@ fn visitor_details(newest_first: &[StoredEvent]) -> Vec<Value> {
             None => details.push((name, value)),
         }
     };
-    for event in newest_first.iter().rev() {
+    for event in events {
         let Some(payload) =
             parse(&event.raw).and_then(|i| i.event.get().map(|e| e.payload.clone()))
         else {

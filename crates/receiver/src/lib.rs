@@ -1,10 +1,14 @@
 //! hookline's HTTP side (actix-web): the Swiftsell webhook endpoint and the
 //! rules API; the rest of the admin API and the pages come next.
 
+pub mod api;
+pub mod auth;
 mod error;
+mod pages;
+pub mod params;
 pub mod rejections;
-mod rules_api;
 pub mod tokens;
+mod views;
 mod webhook;
 
 use std::net::TcpListener;
@@ -26,13 +30,29 @@ pub struct AppState {
     pub max_body_bytes: usize,
     pub rejections: Arc<Rejections>,
     pub rules: Arc<hookline_notifier::Rules>,
+    pub admin: auth::AdminAuth,
+    /// Wakes the outbox worker (resend).
+    pub wake: Arc<tokio::sync::Notify>,
+    /// hookline's address as users reach it.
+    pub public_url: String,
+    /// The page templates.
+    pub pages: handlebars::Handlebars<'static>,
 }
 
 /// Every route, for `App::configure`.
 pub fn routes(cfg: &mut web::ServiceConfig) {
     webhook::routes(cfg);
-    rules_api::routes(cfg);
+    cfg.route("/healthz", web::get().to(healthz));
+    api::routes(cfg);
+    pages::routes(cfg);
 }
+
+/// `GET /healthz`: the process is up.
+async fn healthz() -> actix_web::HttpResponse {
+    actix_web::HttpResponse::Ok().json(serde_json::json!({"status": "ok"}))
+}
+
+pub use pages::registry as page_templates;
 
 /// Starts serving on `listener`. The server stops gracefully on SIGTERM and
 /// SIGINT: it stops accepting, finishes the requests in flight (each one's

@@ -31,6 +31,27 @@ impl Tokens {
         self.0.first().map(String::as_str)
     }
 
+    /// A digest of the accepted tokens (not the tokens), to bind sessions
+    /// to them.
+    pub fn fingerprint(&self) -> String {
+        use sha2::{Digest, Sha256};
+        let mut hasher = Sha256::new();
+        for token in &self.0 {
+            hasher.update(token.as_bytes());
+            hasher.update([0]);
+        }
+        hasher
+            .finalize()
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect()
+    }
+
+    /// True when some token is accepted by both sets.
+    pub fn overlaps(&self, other: &Tokens) -> bool {
+        self.0.iter().any(|t| other.matching(t).is_some())
+    }
+
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()
     }

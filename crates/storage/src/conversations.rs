@@ -302,3 +302,84 @@ mod tests {
         assert_eq!(conversation.event_count, 3);
     }
 }
+
+/// Filters of the conversation list.
+#[derive(Clone, Debug, Default)]
+pub struct ConversationFilter {
+    /// `open` or `closed`.
+    pub status: Option<String>,
+    /// Assignee email.
+    pub assignee: Option<String>,
+    pub bot: Option<i64>,
+    /// last_event_at >= since.
+    pub since: Option<NaiveDateTime>,
+    /// last_event_at < until.
+    pub until: Option<NaiveDateTime>,
+    /// Text in the key, title, visitor name or email.
+    pub q: Option<String>,
+}
+
+/// Where the previous page ended: (last_event_at, key).
+pub type ConversationCursor = (NaiveDateTime, String);
+
+/// One page of conversations, most recently active first (keyset paging).
+pub fn page(
+    conn: &mut DbConnection,
+    filter: &ConversationFilter,
+    cursor: Option<ConversationCursor>,
+    limit: i64,
+) -> QueryResult<Vec<Conversation>> {
+    use crate::events::{contains_pattern, lower};
+    let mut query = conversations::table
+        .select(Conversation::as_select())
+        .into_boxed::<crate::MultiBackend>();
+    if let Some(s) = &filter.status {
+        query = query.filter(conversations::status.eq(s.clone()));
+    }
+    if let Some(a) = &filter.assignee {
+        query = query
+            .filter(lower(conversations::assignee_email.assume_not_null()).eq(a.to_lowercase()));
+    }
+    if let Some(b) = filter.bot {
+        query = query.filter(conversations::bot_id.eq(b));
+    }
+    if let Some(since) = filter.since {
+        query = query.filter(conversations::last_event_at.ge(since));
+    }
+    if let Some(until) = filter.until {
+        query = query.filter(conversations::last_event_at.lt(until));
+    }
+    if let Some(q) = filter.q.as_deref().filter(|q| !q.trim().is_empty()) {
+        let pattern = contains_pattern(q.trim());
+        query = query.filter(
+            lower(conversations::key)
+                .like(pattern.clone())
+                .escape('\\')
+                .or(lower(conversations::title.assume_not_null())
+                    .like(pattern.clone())
+                    .escape('\\'))
+                .or(lower(conversations::visitor_name.assume_not_null())
+                    .like(pattern.clone())
+                    .escape('\\'))
+                .or(lower(conversations::visitor_email.assume_not_null())
+                    .like(pattern)
+                    .escape('\\')),
+        );
+    }
+    if let Some((at, key)) = cursor {
+        query = query.filter(
+            conversations::last_event_at
+                .lt(at)
+                .or(conversations::last_event_at
+                    .eq(at)
+                    .and(conversations::key.lt(key))),
+        );
+    }
+    query
+        .order((
+            conversations::last_event_at.desc(),
+            conversations::key.desc(),
+        ))
+        .limit(limit)
+        .load(conn)
+}

@@ -162,3 +162,117 @@ pub fn recent_of_types(
         .select(StoredEvent::as_select())
         .load(conn)
 }
+
+diesel::define_sql_function!(
+    /// SQL `lower()`, on both backends.
+    fn lower(x: diesel::sql_types::Text) -> diesel::sql_types::Text;
+);
+
+/// A `LIKE` pattern matching `text` anywhere, with `%`, `_` and `\` escaped.
+pub fn contains_pattern(text: &str) -> String {
+    let mut pattern = String::from("%");
+    for c in text.to_lowercase().chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            pattern.push('\\');
+        }
+        pattern.push(c);
+    }
+    pattern.push('%');
+    pattern
+}
+
+/// Filters of the event history; every one optional.
+#[derive(Clone, Debug, Default)]
+pub struct EventFilter {
+    pub event_type: Option<String>,
+    pub message_type: Option<String>,
+    pub conversation: Option<String>,
+    pub account: Option<i64>,
+    pub bot: Option<i64>,
+    pub visitor: Option<String>,
+    /// Actor email.
+    pub actor: Option<String>,
+    /// occurred_at >= since.
+    pub since: Option<NaiveDateTime>,
+    /// occurred_at < until.
+    pub until: Option<NaiveDateTime>,
+    /// Text anywhere in the summary or the raw JSON (message text, notes).
+    pub q: Option<String>,
+    /// Only events at or below this id (a consistent snapshot for exports).
+    pub max_id: Option<i64>,
+}
+
+/// Where the previous page ended: (occurred_at, id) of its last item.
+pub type EventCursor = (NaiveDateTime, i64);
+
+/// One page of events, newest first (by occurred_at, then id), after
+/// `cursor`. Keyset paging: a page deep in the history costs what the first
+/// does, and events arriving meanwhile do not shift pages.
+pub fn page(
+    conn: &mut DbConnection,
+    filter: &EventFilter,
+    cursor: Option<EventCursor>,
+    limit: i64,
+) -> QueryResult<Vec<StoredEvent>> {
+    let mut query = events::table
+        .select(StoredEvent::as_select())
+        .into_boxed::<crate::MultiBackend>();
+    if let Some(t) = &filter.event_type {
+        query = query.filter(events::event_type.eq(t.clone()));
+    }
+    if let Some(t) = &filter.message_type {
+        query = query.filter(events::message_type.eq(t.clone()));
+    }
+    if let Some(c) = &filter.conversation {
+        query = query.filter(events::conversation_key.eq(c.clone()));
+    }
+    if let Some(a) = filter.account {
+        query = query.filter(events::account_id.eq(a));
+    }
+    if let Some(b) = filter.bot {
+        query = query.filter(events::bot_id.eq(b));
+    }
+    if let Some(v) = &filter.visitor {
+        query = query.filter(events::visitor_key.eq(v.clone()));
+    }
+    if let Some(a) = &filter.actor {
+        query = query.filter(lower(events::actor_email.assume_not_null()).eq(a.to_lowercase()));
+    }
+    if let Some(since) = filter.since {
+        query = query.filter(events::occurred_at.ge(since));
+    }
+    if let Some(until) = filter.until {
+        query = query.filter(events::occurred_at.lt(until));
+    }
+    if let Some(max) = filter.max_id {
+        query = query.filter(events::id.le(max));
+    }
+    if let Some(q) = filter.q.as_deref().filter(|q| !q.trim().is_empty()) {
+        let pattern = contains_pattern(q.trim());
+        query = query.filter(
+            lower(events::summary)
+                .like(pattern.clone())
+                .escape('\\')
+                .or(lower(events::raw).like(pattern).escape('\\')),
+        );
+    }
+    if let Some((at, id)) = cursor {
+        query = query.filter(
+            events::occurred_at
+                .lt(at)
+                .or(events::occurred_at.eq(at).and(events::id.lt(id))),
+        );
+    }
+    query
+        .order((events::occurred_at.desc(), events::id.desc()))
+        .limit(limit)
+        .load(conn)
+}
+
+/// The highest stored id (0 when empty).
+pub fn max_id(conn: &mut DbConnection) -> QueryResult<i64> {
+    events::table
+        .select(diesel::dsl::max(events::id))
+        .first::<Option<i64>>(conn)
+        .map(Option::unwrap_or_default)
+}

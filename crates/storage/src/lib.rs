@@ -25,7 +25,7 @@ use std::time::Duration;
 use diesel::connection::SimpleConnection;
 use diesel::r2d2::{Pool, PooledConnection};
 
-pub use connection::{redact_url, Backend, DatabaseUrl, DbConnection, Manager};
+pub use connection::{redact_url, Backend, DatabaseUrl, DbConnection, Manager, MultiBackend};
 pub use diesel;
 pub use error::StorageError;
 pub use ingest::{IngestHook, NewlyStored, NoHook, StoreOutcome};

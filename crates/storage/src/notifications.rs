@@ -255,3 +255,43 @@ pub fn release(conn: &mut DbConnection, id: i64, now: NaiveDateTime) -> QueryRes
     .execute(conn)
     .map(|_| ())
 }
+
+/// Filters of the notification log.
+#[derive(Clone, Debug, Default)]
+pub struct NotificationFilter {
+    pub status: Option<String>,
+    pub rule: Option<String>,
+    pub conversation: Option<String>,
+    pub recipient: Option<String>,
+}
+
+/// One page of notifications, newest first, below id `cursor`.
+pub fn page(
+    conn: &mut DbConnection,
+    filter: &NotificationFilter,
+    cursor: Option<i64>,
+    limit: i64,
+) -> QueryResult<Vec<Notification>> {
+    let mut query = notifications::table
+        .select(Notification::as_select())
+        .into_boxed::<crate::MultiBackend>();
+    if let Some(s) = &filter.status {
+        query = query.filter(notifications::status.eq(s.clone()));
+    }
+    if let Some(r) = &filter.rule {
+        query = query.filter(notifications::rule_name.eq(r.clone()));
+    }
+    if let Some(c) = &filter.conversation {
+        query = query.filter(notifications::conversation_key.eq(c.clone()));
+    }
+    if let Some(r) = &filter.recipient {
+        query = query.filter(crate::events::lower(notifications::recipient).eq(r.to_lowercase()));
+    }
+    if let Some(id) = cursor {
+        query = query.filter(notifications::id.lt(id));
+    }
+    query
+        .order(notifications::id.desc())
+        .limit(limit)
+        .load(conn)
+}

@@ -2,7 +2,7 @@
 //! the same validation as `hookline rules check`.
 
 use actix_web::http::StatusCode;
-use actix_web::{web, HttpRequest, HttpResponse};
+use actix_web::{web, HttpResponse};
 use hookline_notifier::{RuleDef, RulesError};
 
 use crate::error::ApiError;
@@ -10,29 +10,17 @@ use crate::AppState;
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.service(
-        web::resource("/api/v1/rules")
+        web::resource("/rules")
             .route(web::get().to(list))
             .route(web::post().to(create)),
     )
+    .service(web::resource("/rules/preview").route(web::post().to(super::preview::handler)))
     .service(
-        web::resource("/api/v1/rules/{id}")
+        web::resource("/rules/{id}")
             .route(web::get().to(get))
             .route(web::put().to(replace))
             .route(web::delete().to(delete)),
     );
-}
-
-/// Until the admin API has its own authentication, it answers only
-/// requests from this machine.
-fn local_only(req: &HttpRequest) -> Result<(), ApiError> {
-    match req.peer_addr() {
-        Some(peer) if peer.ip().is_loopback() => Ok(()),
-        _ => Err(ApiError::new(
-            StatusCode::FORBIDDEN,
-            "forbidden",
-            "the rules API answers only requests from this machine until admin authentication is configured",
-        )),
-    }
 }
 
 impl From<RulesError> for ApiError {
@@ -55,8 +43,8 @@ impl From<RulesError> for ApiError {
     }
 }
 
-/// Runs blocking database work for a handler.
-async fn with_conn<T: Send + 'static>(
+/// Runs blocking database work with the rules.
+pub async fn with_conn<T: Send + 'static>(
     state: &web::Data<AppState>,
     f: impl FnOnce(
             &mut hookline_storage::DbConnection,
@@ -78,7 +66,7 @@ async fn with_conn<T: Send + 'static>(
 }
 
 /// Reads a rule from a JSON body, naming what is wrong with it.
-fn rule_from(body: &[u8]) -> Result<RuleDef, ApiError> {
+pub fn rule_from(body: &[u8]) -> Result<RuleDef, ApiError> {
     serde_json::from_slice(body).map_err(|e| {
         ApiError::bad_request(
             "invalid_rule",
@@ -87,18 +75,12 @@ fn rule_from(body: &[u8]) -> Result<RuleDef, ApiError> {
     })
 }
 
-async fn list(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
-    local_only(&req)?;
+async fn list(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     let rules = with_conn(&state, |conn, rules| Ok(rules.list(conn)?)).await?;
     Ok(HttpResponse::Ok().json(serde_json::json!({ "items": rules })))
 }
 
-async fn create(
-    req: HttpRequest,
-    body: web::Bytes,
-    state: web::Data<AppState>,
-) -> Result<HttpResponse, ApiError> {
-    local_only(&req)?;
+async fn create(body: web::Bytes, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     let def = rule_from(&body)?;
     let rule = with_conn(&state, move |conn, rules| Ok(rules.create(conn, def)?)).await?;
     Ok(HttpResponse::Created().json(rule))
@@ -114,11 +96,9 @@ fn parse_id(raw: &str) -> Result<i64, ApiError> {
 }
 
 async fn get(
-    req: HttpRequest,
     path: web::Path<String>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    local_only(&req)?;
     let id = parse_id(&path)?;
     let rule = with_conn(&state, move |conn, rules| Ok(rules.get(conn, id)?)).await?;
     rule.map(|r| HttpResponse::Ok().json(r))
@@ -126,12 +106,10 @@ async fn get(
 }
 
 async fn replace(
-    req: HttpRequest,
     path: web::Path<String>,
     body: web::Bytes,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    local_only(&req)?;
     let id = parse_id(&path)?;
     let def = rule_from(&body)?;
     let rule = with_conn(&state, move |conn, rules| Ok(rules.update(conn, id, def)?)).await?;
@@ -140,11 +118,9 @@ async fn replace(
 }
 
 async fn delete(
-    req: HttpRequest,
     path: web::Path<String>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    local_only(&req)?;
     let id = parse_id(&path)?;
     let deleted = with_conn(&state, move |conn, rules| Ok(rules.delete(conn, id)?)).await?;
     if deleted {

@@ -1,0 +1,139 @@
+//! `GET /events`, `GET /events/{id}`.
+
+use actix_web::{web, HttpRequest, HttpResponse};
+use hookline_storage::events::{self, EventFilter};
+use serde_json::json;
+
+use super::{db_error, with_db};
+use crate::error::ApiError;
+use crate::params::{param, split_time_cursor, time_cursor, Kind, Param, Query, CURSOR, LIMIT};
+use crate::{views, AppState};
+
+pub const FILTERS: [Param; 10] = [
+    param(
+        "type",
+        Kind::Text,
+        "Event type: conversation_create, message, status, assignee_change, ...",
+    ),
+    param(
+        "message_type",
+        Kind::Text,
+        "Message type: text, image, form.response, ...",
+    ),
+    param("conversation", Kind::Text, "Conversation key."),
+    param("account", Kind::Integer, "Account id."),
+    param("bot", Kind::Integer, "Bot id."),
+    param("visitor", Kind::Text, "Visitor key."),
+    param(
+        "actor",
+        Kind::Text,
+        "Email of who sent, closed, handed over, noted.",
+    ),
+    param(
+        "since",
+        Kind::Time,
+        "Events that happened at or after this time (RFC 3339).",
+    ),
+    param(
+        "until",
+        Kind::Time,
+        "Events that happened before this time (RFC 3339).",
+    ),
+    param(
+        "q",
+        Kind::Text,
+        "Text in the summary, message text or note.",
+    ),
+];
+
+pub const LIST_PARAMS: [Param; 12] = [
+    FILTERS[0], FILTERS[1], FILTERS[2], FILTERS[3], FILTERS[4], FILTERS[5], FILTERS[6], FILTERS[7],
+    FILTERS[8], FILTERS[9], LIMIT, CURSOR,
+];
+
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.route("/events", web::get().to(list))
+        .route("/events/{id}", web::get().to(get));
+}
+
+/// The filter from a validated query.
+pub fn filter(query: &Query) -> Result<EventFilter, ApiError> {
+    Ok(EventFilter {
+        event_type: query.text("type"),
+        message_type: query.text("message_type"),
+        conversation: query.text("conversation"),
+        account: query.integer("account")?,
+        bot: query.integer("bot")?,
+        visitor: query.text("visitor"),
+        actor: query.text("actor"),
+        since: query.time("since")?,
+        until: query.time("until")?,
+        q: query.text("q"),
+        max_id: None,
+    })
+}
+
+/// One page of events and the cursor of the next, for the API and pages.
+pub async fn load_page(
+    state: &web::Data<AppState>,
+    query: &Query,
+) -> Result<(Vec<events::StoredEvent>, Option<String>), ApiError> {
+    let filter = filter(query)?;
+    let limit = query.limit()?;
+    let cursor = match query.cursor()? {
+        Some(text) => {
+            let (at, id) = split_time_cursor(&text)
+                .and_then(|(at, id)| Some((at, id.parse::<i64>().ok()?)))
+                .ok_or_else(|| {
+                    ApiError::bad_request(
+                        "invalid_parameter",
+                        "parameter \"cursor\": not an events cursor",
+                    )
+                })?;
+            Some((at, id))
+        }
+        None => None,
+    };
+    let rows = with_db(state, move |conn| {
+        events::page(conn, &filter, cursor, limit + 1).map_err(db_error)
+    })
+    .await?;
+    Ok(paged(rows, limit, |e| {
+        time_cursor(e.occurred_at, &e.id.to_string())
+    }))
+}
+
+/// Splits `limit + 1` rows into a page and the next cursor.
+pub fn paged<T>(
+    mut rows: Vec<T>,
+    limit: i64,
+    cursor: impl Fn(&T) -> String,
+) -> (Vec<T>, Option<String>) {
+    let more = rows.len() as i64 > limit;
+    rows.truncate(limit.max(0) as usize);
+    let next = if more { rows.last().map(cursor) } else { None };
+    (rows, next)
+}
+
+async fn list(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    let query = Query::parse(&req, &LIST_PARAMS)?;
+    let (rows, next) = load_page(&state, &query).await?;
+    let items: Vec<_> = rows.iter().map(views::event).collect();
+    Ok(HttpResponse::Ok().json(json!({"items": items, "next_cursor": next})))
+}
+
+async fn get(
+    path: web::Path<String>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let id: i64 = path.parse().map_err(|_| {
+        ApiError::bad_request(
+            "invalid_parameter",
+            format!("event id {:?} is not a number", path.as_str()),
+        )
+    })?;
+    let event = with_db(&state, move |conn| events::get(conn, id).map_err(db_error)).await?;
+    event
+        .map(|e| HttpResponse::Ok().json(views::event_detail(&e)))
+        .ok_or_else(|| ApiError::not_found(format!("no event {id}")))
+}

@@ -1,0 +1,75 @@
+//! The admin JSON API under `/api/v1`: every route needs
+//! `Authorization: Bearer <admin token>`.
+
+pub mod conversations;
+pub mod events;
+pub mod export;
+pub mod notifications;
+pub mod openapi;
+pub mod preview;
+pub mod rules;
+
+use actix_web::body::EitherBody;
+use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::{web, Error, ResponseError};
+
+use crate::error::ApiError;
+use crate::AppState;
+
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.service(
+        web::scope("/api/v1")
+            .wrap(actix_web::middleware::from_fn(require_bearer))
+            .configure(events::routes)
+            .configure(conversations::routes)
+            .configure(notifications::routes)
+            .configure(rules::routes)
+            .configure(export::routes)
+            .configure(openapi::routes)
+            .default_service(web::to(crate::error::not_found)),
+    );
+}
+
+async fn require_bearer(
+    req: ServiceRequest,
+    next: actix_web::middleware::Next<impl actix_web::body::MessageBody + 'static>,
+) -> Result<ServiceResponse<EitherBody<impl actix_web::body::MessageBody>>, Error> {
+    let verdict = match req.app_data::<web::Data<AppState>>() {
+        Some(state) => state.admin.require_bearer(req.request()),
+        None => Err(ApiError::unavailable("not ready")),
+    };
+    match verdict {
+        Ok(()) => next
+            .call(req)
+            .await
+            .map(ServiceResponse::map_into_left_body),
+        Err(error) => {
+            let (request, _) = req.into_parts();
+            let response = error.error_response().map_into_right_body();
+            Ok(ServiceResponse::new(request, response))
+        }
+    }
+}
+
+/// Runs blocking database work for a handler; a database failure is `503`.
+pub async fn with_db<T: Send + 'static>(
+    state: &web::Data<AppState>,
+    f: impl FnOnce(&mut hookline_storage::DbConnection) -> Result<T, ApiError> + Send + 'static,
+) -> Result<T, ApiError> {
+    let state = state.clone();
+    web::block(move || {
+        let mut conn = state.db.conn().map_err(|e| {
+            tracing::error!(error = %e, "no database connection");
+            ApiError::unavailable("the database is unavailable; retry later")
+        })?;
+        f(&mut conn)
+    })
+    .await
+    .map_err(|_| ApiError::unavailable("the server is shutting down"))?
+}
+
+/// A database error inside a handler: logged, `503` to the caller.
+pub fn db_error(error: hookline_storage::diesel::result::Error) -> ApiError {
+    tracing::error!(%error, "database query failed");
+    ApiError::unavailable("the database query failed; retry later")
+}

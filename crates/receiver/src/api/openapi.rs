@@ -1,0 +1,199 @@
+//! `GET /openapi.json`: the API described from the same parameter tables
+//! the handlers validate with, so the document cannot drift from the code.
+
+use actix_web::{web, HttpResponse};
+use serde_json::{json, Map, Value};
+
+use crate::params::{Kind, Param};
+
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.route("/openapi.json", web::get().to(document));
+}
+
+struct Route {
+    method: &'static str,
+    path: &'static str,
+    summary: &'static str,
+    params: &'static [Param],
+    path_param: Option<&'static str>,
+    body: Option<&'static str>,
+}
+
+const ROUTES: [Route; 13] = [
+    Route {
+        method: "get",
+        path: "/events",
+        summary: "Events, newest first, filtered and paged (keyset cursor).",
+        params: &super::events::LIST_PARAMS,
+        path_param: None,
+        body: None,
+    },
+    Route {
+        method: "get",
+        path: "/events/{id}",
+        summary: "One event with its raw JSON as received.",
+        params: &[],
+        path_param: Some("id"),
+        body: None,
+    },
+    Route {
+        method: "get",
+        path: "/conversations",
+        summary: "Conversations, most recently active first.",
+        params: &super::conversations::LIST_PARAMS,
+        path_param: None,
+        body: None,
+    },
+    Route {
+        method: "get",
+        path: "/conversations/{key}",
+        summary: "A conversation: its state, its events oldest first, its notifications.",
+        params: &[],
+        path_param: Some("key"),
+        body: None,
+    },
+    Route {
+        method: "get",
+        path: "/notifications",
+        summary: "The email log, newest first.",
+        params: &super::notifications::LIST_PARAMS,
+        path_param: None,
+        body: None,
+    },
+    Route {
+        method: "post",
+        path: "/notifications/{id}/resend",
+        summary: "Queue an email again.",
+        params: &[],
+        path_param: Some("id"),
+        body: None,
+    },
+    Route {
+        method: "get",
+        path: "/rules",
+        summary: "Every alert rule.",
+        params: &[],
+        path_param: None,
+        body: None,
+    },
+    Route {
+        method: "post",
+        path: "/rules",
+        summary: "Create a rule.",
+        params: &[],
+        path_param: None,
+        body: Some("Rule"),
+    },
+    Route {
+        method: "get",
+        path: "/rules/{id}",
+        summary: "One rule.",
+        params: &[],
+        path_param: Some("id"),
+        body: None,
+    },
+    Route {
+        method: "put",
+        path: "/rules/{id}",
+        summary: "Replace a rule.",
+        params: &[],
+        path_param: Some("id"),
+        body: Some("Rule"),
+    },
+    Route {
+        method: "delete",
+        path: "/rules/{id}",
+        summary: "Delete a rule.",
+        params: &[],
+        path_param: Some("id"),
+        body: None,
+    },
+    Route {
+        method: "post",
+        path: "/rules/preview",
+        summary: "What a draft rule would have done over stored events.",
+        params: &[],
+        path_param: None,
+        body: Some("Preview"),
+    },
+    Route {
+        method: "get",
+        path: "/export",
+        summary: "The filtered events as NDJSON or CSV, streamed.",
+        params: &super::export::PARAMS,
+        path_param: None,
+        body: None,
+    },
+];
+
+fn schema(kind: Kind) -> Value {
+    match kind {
+        Kind::Text | Kind::Cursor => json!({"type": "string"}),
+        Kind::Integer => json!({"type": "integer", "format": "int64"}),
+        Kind::Time => json!({"type": "string", "format": "date-time"}),
+        Kind::Limit => {
+            json!({"type": "integer", "minimum": 1, "maximum": crate::params::MAX_LIMIT, "default": crate::params::DEFAULT_LIMIT})
+        }
+        Kind::OneOf(values) => json!({"type": "string", "enum": values}),
+    }
+}
+
+/// The OpenAPI 3.0 document.
+pub fn openapi() -> Value {
+    let mut paths = Map::new();
+    for route in &ROUTES {
+        let mut parameters: Vec<Value> = route
+            .params
+            .iter()
+            .map(|p| json!({"name": p.name, "in": "query", "required": false, "description": p.description, "schema": schema(p.kind)}))
+            .collect();
+        if let Some(name) = route.path_param {
+            parameters.push(
+                json!({"name": name, "in": "path", "required": true, "schema": {"type": "string"}}),
+            );
+        }
+        let mut operation = json!({
+            "summary": route.summary,
+            "parameters": parameters,
+            "responses": {
+                "200": {"description": "OK"},
+                "400": {"description": "A bad parameter, named in the message", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}},
+                "401": {"description": "Missing or wrong admin token", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}},
+                "503": {"description": "Database unavailable; retry", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}},
+            },
+        });
+        if let Some(body) = route.body {
+            operation["requestBody"] = json!({"required": true, "content": {"application/json": {"schema": {"$ref": format!("#/components/schemas/{body}")}}}});
+        }
+        let entry = paths
+            .entry(route.path.to_owned())
+            .or_insert_with(|| json!({}));
+        entry[route.method] = operation;
+    }
+    json!({
+        "openapi": "3.0.3",
+        "info": {"title": "hookline admin API", "version": env!("CARGO_PKG_VERSION")},
+        "servers": [{"url": "/api/v1"}],
+        "security": [{"bearer": []}],
+        "paths": paths,
+        "components": {
+            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer", "description": "The admin token (HOOKLINE_ADMIN_TOKEN)."}},
+            "schemas": {
+                "Error": {"type": "object", "required": ["error", "message"], "properties": {"error": {"type": "string"}, "message": {"type": "string"}}},
+                "Condition": {"type": "object", "required": ["field", "op"], "properties": {"field": {"type": "string"}, "op": {"type": "string", "enum": ["eq", "ne", "in", "not_in", "contains", "starts_with", "matches", "exists", "missing", "gt", "gte", "lt", "lte"]}, "value": {}}},
+                "Rule": {"type": "object", "required": ["name", "on", "to", "template"], "properties": {
+                    "name": {"type": "string"}, "enabled": {"type": "boolean", "default": true},
+                    "on": {"type": "array", "items": {"type": "string"}},
+                    "all": {"type": "array", "items": {"$ref": "#/components/schemas/Condition"}},
+                    "any": {"type": "array", "items": {"$ref": "#/components/schemas/Condition"}},
+                    "to": {"type": "array", "items": {"type": "string"}},
+                    "template": {"type": "string"}, "throttle": {"type": "string"}, "case_sensitive": {"type": "boolean"}}},
+                "Preview": {"type": "object", "required": ["rule"], "properties": {"rule": {"$ref": "#/components/schemas/Rule"}, "since": {"type": "string", "format": "date-time"}, "until": {"type": "string", "format": "date-time"}, "limit": {"type": "integer", "minimum": 1, "maximum": super::preview::MAX_SCAN}}},
+            },
+        },
+    })
+}
+
+async fn document() -> HttpResponse {
+    HttpResponse::Ok().json(openapi())
+}

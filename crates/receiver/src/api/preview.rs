@@ -1,0 +1,230 @@
+//! `POST /rules/preview`: what a draft rule would have done over stored
+//! history: which events it fires on, to whom, with which subject; and for
+//! the events of its types it does not fire on, the condition that failed.
+
+use std::collections::HashMap;
+
+use actix_web::{web, HttpResponse};
+use chrono::NaiveDateTime;
+use hookline_notifier::context::{evaluation_context, EventFacts};
+use hookline_notifier::render::template_context;
+use hookline_notifier::{CompiledRule, RuleDef};
+use hookline_storage::conversations::{self, Conversation};
+use hookline_storage::events::{self, EventFilter, StoredEvent};
+use hookline_storage::notifications::Notification;
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use super::db_error;
+use super::rules::with_conn;
+use crate::error::ApiError;
+use crate::views;
+use crate::AppState;
+
+/// Events scanned by default, and at most.
+pub const DEFAULT_SCAN: i64 = 1_000;
+pub const MAX_SCAN: i64 = 10_000;
+/// Items listed per outcome.
+const LISTED: usize = 100;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PreviewRequest {
+    pub rule: RuleDef,
+    #[serde(default)]
+    pub since: Option<String>,
+    #[serde(default)]
+    pub until: Option<String>,
+    /// Events to scan, newest first (default 1,000, at most 10,000).
+    #[serde(default)]
+    pub limit: Option<i64>,
+}
+
+fn time(name: &str, value: Option<&str>) -> Result<Option<NaiveDateTime>, ApiError> {
+    value
+        .map(|v| {
+            chrono::DateTime::parse_from_rfc3339(v)
+                .map(|t| t.naive_utc())
+                .map_err(|_| {
+                    ApiError::bad_request(
+                        "invalid_parameter",
+                        format!("{name:?}: {v:?} is not an RFC 3339 time"),
+                    )
+                })
+        })
+        .transpose()
+}
+
+pub async fn handler(
+    body: web::Bytes,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let request: PreviewRequest = serde_json::from_slice(&body).map_err(|e| {
+        ApiError::bad_request(
+            "invalid_preview",
+            format!("expected {{\"rule\": {{...}}, \"since\", \"until\", \"limit\"}}: {e}"),
+        )
+    })?;
+    Ok(HttpResponse::Ok().json(preview(&state, request).await?))
+}
+
+/// Runs a preview (the API and the rules page).
+pub async fn preview(
+    state: &web::Data<AppState>,
+    request: PreviewRequest,
+) -> Result<Value, ApiError> {
+    let since = time("since", request.since.as_deref())?;
+    let until = time("until", request.until.as_deref())?;
+    let limit = request.limit.unwrap_or(DEFAULT_SCAN);
+    if !(1..=MAX_SCAN).contains(&limit) {
+        return Err(ApiError::bad_request(
+            "invalid_parameter",
+            format!("\"limit\": {limit} is not from 1 to {MAX_SCAN}"),
+        ));
+    }
+    let public_url = state.public_url.clone();
+    let rule = request.rule;
+    with_conn(state, move |conn, rules| {
+        let rule = rules
+            .compile(rule, None)
+            .map_err(|e| ApiError::from(hookline_notifier::RulesError::Invalid(e)))?;
+        let scanned = scan(conn, &rule, since, until, limit)?;
+        let templates = rules.templates();
+        let mut conversations: HashMap<String, Option<Conversation>> = HashMap::new();
+        let (mut fired, mut not_fired) = (Vec::new(), Vec::new());
+        let (mut fired_count, mut not_fired_count) = (0usize, 0usize);
+        for event in &scanned {
+            let conversation = match &event.conversation_key {
+                Some(key) => {
+                    if !conversations.contains_key(key) {
+                        let loaded = conversations::get(conn, key).map_err(db_error)?;
+                        conversations.insert(key.clone(), loaded);
+                    }
+                    conversations.get(key).and_then(Option::as_ref)
+                }
+                None => None,
+            };
+            let context = evaluation_context(&facts(event), conversation);
+            match rule.check(&context) {
+                Ok(()) => {
+                    fired_count += 1;
+                    if fired.len() < LISTED {
+                        fired.push(fired_item(
+                            conn,
+                            &rule,
+                            event,
+                            &context,
+                            templates,
+                            Some(public_url.as_str()),
+                        )?);
+                    }
+                }
+                Err(failed) => {
+                    not_fired_count += 1;
+                    if not_fired.len() < LISTED {
+                        not_fired.push(json!({"event": views::event(event), "failed": failed}));
+                    }
+                }
+            }
+        }
+        Ok(json!({
+            "rule": rule.name(),
+            "scanned": scanned.len(),
+            "scan_limit": limit,
+            "fired_count": fired_count,
+            "not_fired_count": not_fired_count,
+            "fired": fired,
+            "not_fired": not_fired,
+        }))
+    })
+    .await
+}
+
+fn facts(event: &StoredEvent) -> EventFacts<'_> {
+    EventFacts {
+        id: Some(event.id),
+        event_type: &event.event_type,
+        message_type: event.message_type.as_deref(),
+        summary: &event.summary,
+        occurred_at: event.occurred_at,
+        actor_type: event.actor_type.as_deref(),
+        actor_email: event.actor_email.as_deref(),
+        raw: &event.raw,
+    }
+}
+
+/// The newest `limit` events of the rule's types in the range.
+fn scan(
+    conn: &mut hookline_storage::DbConnection,
+    rule: &CompiledRule,
+    since: Option<NaiveDateTime>,
+    until: Option<NaiveDateTime>,
+    limit: i64,
+) -> Result<Vec<StoredEvent>, ApiError> {
+    let types: Vec<Option<String>> = if rule.def.on.iter().any(|t| t == "*") {
+        vec![None]
+    } else {
+        rule.def.on.iter().cloned().map(Some).collect()
+    };
+    let mut all = Vec::new();
+    for event_type in types {
+        let filter = EventFilter {
+            event_type,
+            since,
+            until,
+            ..EventFilter::default()
+        };
+        all.extend(events::page(conn, &filter, None, limit).map_err(db_error)?);
+    }
+    all.sort_by_key(|e| std::cmp::Reverse((e.occurred_at, e.id)));
+    all.truncate(limit as usize);
+    Ok(all)
+}
+
+fn fired_item(
+    conn: &mut hookline_storage::DbConnection,
+    rule: &CompiledRule,
+    event: &StoredEvent,
+    context: &Value,
+    templates: &hookline_notifier::Templates,
+    public_url: Option<&str>,
+) -> Result<Value, ApiError> {
+    let mut recipients = Vec::new();
+    let mut skipped = Vec::new();
+    for recipient in rule.recipients(context) {
+        match recipient {
+            Ok(address) => recipients.push(address),
+            Err((_, reason)) => skipped.push(reason),
+        }
+    }
+    let draft = Notification {
+        id: 0,
+        rule_id: None,
+        rule_name: rule.name().to_owned(),
+        event_id: Some(event.id),
+        conversation_key: event.conversation_key.clone(),
+        recipient: recipients.first().cloned().unwrap_or_default(),
+        template: rule.def.template.clone(),
+        status: "preview".to_owned(),
+        reason: None,
+        attempts: 0,
+        next_attempt_at: None,
+        claimed_by: None,
+        claimed_until: None,
+        last_error: None,
+        smtp_response: None,
+        subject: None,
+        created_at: event.received_at,
+        updated_at: event.received_at,
+        sent_at: None,
+    };
+    let template_context = template_context(conn, &draft, public_url).map_err(db_error)?;
+    let subject = templates.render_subject(&rule.def.template, &template_context);
+    Ok(json!({
+        "event": views::event(event),
+        "recipients": recipients,
+        "skipped_recipients": skipped,
+        "subject": subject.as_ref().ok(),
+        "subject_error": subject.err(),
+    }))
+}

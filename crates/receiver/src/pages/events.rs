@@ -1,0 +1,93 @@
+//! `/ui/events` and `/ui/events/{id}`.
+
+use actix_web::{web, HttpRequest, HttpResponse};
+use hookline_storage::events;
+use serde_json::json;
+
+use super::{echo, message, next_link, nonempty_query, render, session};
+use crate::api::events::{load_page, LIST_PARAMS};
+use crate::api::{db_error, with_db};
+use crate::params::Query;
+use crate::{views, AppState};
+
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.route("/ui/events", web::get().to(list))
+        .route("/ui/events/{id}", web::get().to(detail));
+}
+
+const FILTERS: [&str; 8] = [
+    "q",
+    "type",
+    "message_type",
+    "conversation",
+    "bot",
+    "actor",
+    "since",
+    "until",
+];
+
+async fn list(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
+    let Some(session) = session(&state, &req) else {
+        return super::to_login();
+    };
+    let filters = echo(&req, &FILTERS);
+    let filtered = FILTERS
+        .iter()
+        .any(|f| filters[*f].as_str().is_some_and(|v| !v.is_empty()));
+    let result = match Query::parse_str(&nonempty_query(&req), &LIST_PARAMS) {
+        Ok(query) => load_page(&state, &query).await,
+        Err(error) => Err(error),
+    };
+    let (items, next, error) = match result {
+        Ok((rows, next)) => (rows.iter().map(views::event).collect(), next, None),
+        Err(error) => (Vec::new(), None, Some(message(&error))),
+    };
+    let mut types: Vec<&str> = hookline_model::EVENT_TYPES.to_vec();
+    types.push(hookline_model::UNRECOGNIZED);
+    render(
+        &state,
+        "events",
+        "events",
+        &session,
+        json!({
+            "title": "Events", "items": items, "next": next_link("/ui/events", &filters, next),
+            "filters": filters, "filtered": filtered, "error": error, "types": types,
+        }),
+    )
+}
+
+async fn detail(
+    req: HttpRequest,
+    path: web::Path<String>,
+    state: web::Data<AppState>,
+) -> HttpResponse {
+    let Some(session) = session(&state, &req) else {
+        return super::to_login();
+    };
+    let Ok(id) = path.parse::<i64>() else {
+        return actix_web::ResponseError::error_response(&crate::ApiError::not_found(
+            "no such event",
+        ));
+    };
+    let event = match with_db(&state, move |conn| events::get(conn, id).map_err(db_error)).await {
+        Ok(Some(event)) => event,
+        Ok(None) => {
+            return actix_web::ResponseError::error_response(&crate::ApiError::not_found(format!(
+                "no event {id}"
+            )))
+        }
+        Err(error) => return actix_web::ResponseError::error_response(&error),
+    };
+    let raw = serde_json::from_str::<serde_json::Value>(&event.raw)
+        .and_then(|v| serde_json::to_string_pretty(&v))
+        .unwrap_or_else(|_| event.raw.clone());
+    render(
+        &state,
+        "event",
+        "events",
+        &session,
+        json!({
+            "title": format!("Event {id}"), "e": views::event_detail(&event), "raw": raw,
+        }),
+    )
+}

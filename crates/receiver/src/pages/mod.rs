@@ -1,0 +1,250 @@
+//! The admin web pages under `/ui/`: server-rendered HTML from handlebars
+//! templates (every value HTML-escaped), usable without JavaScript.
+
+mod conversations;
+mod events;
+mod login;
+mod notifications;
+mod rules;
+mod transcript;
+
+use actix_web::http::header;
+use actix_web::{web, HttpRequest, HttpResponse};
+use handlebars::{handlebars_helper, Handlebars};
+use serde_json::{json, Value};
+
+use crate::auth::Session;
+use crate::error::ApiError;
+use crate::AppState;
+
+const PAGES: [(&str, &str); 9] = [
+    (
+        "header",
+        include_str!("../../../../templates/pages/header.hbs"),
+    ),
+    (
+        "footer",
+        include_str!("../../../../templates/pages/footer.hbs"),
+    ),
+    (
+        "login",
+        include_str!("../../../../templates/pages/login.hbs"),
+    ),
+    (
+        "conversations",
+        include_str!("../../../../templates/pages/conversations.hbs"),
+    ),
+    (
+        "conversation",
+        include_str!("../../../../templates/pages/conversation.hbs"),
+    ),
+    (
+        "events",
+        include_str!("../../../../templates/pages/events.hbs"),
+    ),
+    (
+        "event",
+        include_str!("../../../../templates/pages/event.hbs"),
+    ),
+    (
+        "rules",
+        include_str!("../../../../templates/pages/rules.hbs"),
+    ),
+    (
+        "notifications",
+        include_str!("../../../../templates/pages/notifications.hbs"),
+    ),
+];
+const STYLE: &str = include_str!("../../../../templates/pages/style.css");
+
+handlebars_helper!(join: |items: Value| match items {
+    Value::Array(items) => items.iter().map(hookline_model::value_text).collect::<Vec<_>>().join(", "),
+    other => hookline_model::value_text(&other),
+});
+handlebars_helper!(short: |text: str| text.chars().take(12).collect::<String>());
+
+/// The page templates: built in, each overridable by a `pages/NAME.hbs` in
+/// the templates folder.
+pub fn registry(dir: Option<&std::path::Path>) -> Result<Handlebars<'static>, String> {
+    let mut registry = Handlebars::new();
+    registry.register_helper("join", Box::new(join));
+    registry.register_helper("short", Box::new(short));
+    for (name, source) in PAGES {
+        let override_path = dir.map(|d| d.join("pages").join(format!("{name}.hbs")));
+        let source = match override_path.filter(|p| p.exists()) {
+            Some(path) => std::fs::read_to_string(&path)
+                .map_err(|e| format!("cannot read {}: {e}", path.display()))?,
+            None => source.to_owned(),
+        };
+        if name == "header" || name == "footer" {
+            registry
+                .register_partial(name, source.clone())
+                .map_err(|e| format!("page partial {name}: {e}"))?;
+        }
+        registry
+            .register_template_string(name, source)
+            .map_err(|e| format!("page template {name}: {e}"))?;
+    }
+    Ok(registry)
+}
+
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.route("/", web::get().to(to_ui))
+        .route("/ui", web::get().to(to_ui))
+        .route("/ui/", web::get().to(to_ui))
+        .route("/ui/static/style.css", web::get().to(style))
+        .configure(login::routes)
+        .configure(conversations::routes)
+        .configure(events::routes)
+        .configure(rules::routes)
+        .configure(notifications::routes);
+}
+
+async fn to_ui() -> HttpResponse {
+    redirect("/ui/conversations")
+}
+
+async fn style() -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("text/css; charset=utf-8")
+        .insert_header((header::CACHE_CONTROL, "max-age=300"))
+        .body(STYLE)
+}
+
+pub fn redirect(to: &str) -> HttpResponse {
+    HttpResponse::SeeOther()
+        .insert_header((header::LOCATION, to.to_owned()))
+        .finish()
+}
+
+/// Renders page `name` with `data` plus the navigation and CSRF token.
+pub fn render(
+    state: &AppState,
+    name: &str,
+    nav: &str,
+    session: &Session,
+    mut data: Value,
+) -> HttpResponse {
+    if let Value::Object(map) = &mut data {
+        map.insert("nav".into(), json!(nav));
+        map.insert("csrf".into(), json!(session.csrf));
+    }
+    html(state, name, &data, actix_web::http::StatusCode::OK)
+}
+
+pub fn html(
+    state: &AppState,
+    name: &str,
+    data: &Value,
+    status: actix_web::http::StatusCode,
+) -> HttpResponse {
+    match state.pages.render(name, data) {
+        Ok(body) => HttpResponse::build(status)
+            .content_type("text/html; charset=utf-8")
+            .insert_header((header::X_FRAME_OPTIONS, "DENY"))
+            .insert_header((header::CONTENT_SECURITY_POLICY, "default-src 'self'; img-src * data:; style-src 'self'; form-action 'self'; frame-ancestors 'none'"))
+            .insert_header(("Referrer-Policy", "no-referrer"))
+            .body(body),
+        Err(error) => {
+            tracing::error!(%error, page = name, "page template failed");
+            HttpResponse::InternalServerError()
+                .content_type("text/plain; charset=utf-8")
+                .body(format!("the page template {name} failed: {error}"))
+        }
+    }
+}
+
+/// The session of a logged-in admin (without one, pages redirect to the
+/// login page).
+pub fn session(state: &AppState, req: &HttpRequest) -> Option<Session> {
+    state.admin.session(req, chrono::Utc::now().timestamp())
+}
+
+/// Where a request without a session goes.
+pub fn to_login() -> HttpResponse {
+    redirect("/ui/login")
+}
+
+/// An error message for a page, from an API error.
+pub fn message(error: &ApiError) -> String {
+    error.message.clone()
+}
+
+/// The query string for the next page: the current filters plus `cursor`.
+pub fn next_link(path: &str, filters: &Value, cursor: Option<String>) -> Option<String> {
+    let cursor = cursor?;
+    let mut pairs: Vec<(String, String)> = filters
+        .as_object()
+        .map(|m| {
+            m.iter()
+                .filter_map(|(k, v)| {
+                    v.as_str()
+                        .filter(|s| !s.is_empty())
+                        .map(|s| (k.clone(), s.to_owned()))
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    pairs.push(("cursor".into(), cursor));
+    let query: Vec<String> = pairs
+        .iter()
+        .map(|(k, v)| format!("{k}={}", urlencode(v)))
+        .collect();
+    Some(format!("{path}?{}", query.join("&")))
+}
+
+pub fn urlencode(text: &str) -> String {
+    text.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+/// The filters as the form shows them back.
+pub fn echo(req: &HttpRequest, names: &[&str]) -> Value {
+    let pairs = web::Query::<Vec<(String, String)>>::from_query(req.query_string())
+        .map(|q| q.into_inner())
+        .unwrap_or_default();
+    let mut map = serde_json::Map::new();
+    for name in names {
+        let value = pairs
+            .iter()
+            .rev()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.clone())
+            .unwrap_or_default();
+        map.insert((*name).to_owned(), json!(value));
+    }
+    Value::Object(map)
+}
+
+/// The query string without empty values (a GET form sends every field).
+pub fn nonempty_query(req: &HttpRequest) -> String {
+    let pairs = web::Query::<Vec<(String, String)>>::from_query(req.query_string())
+        .map(|q| q.into_inner())
+        .unwrap_or_default();
+    pairs
+        .into_iter()
+        .filter(|(_, v)| !v.trim().is_empty())
+        .map(|(k, v)| format!("{}={}", urlencode(&k), urlencode(&v)))
+        .collect::<Vec<_>>()
+        .join("&")
+}
+
+/// A form body's fields.
+pub fn form(body: &[u8]) -> Vec<(String, String)> {
+    web::Query::<Vec<(String, String)>>::from_query(&String::from_utf8_lossy(body))
+        .map(|q| q.into_inner())
+        .unwrap_or_default()
+}
+
+pub fn field<'a>(fields: &'a [(String, String)], name: &str) -> Option<&'a str> {
+    fields
+        .iter()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.as_str())
+}

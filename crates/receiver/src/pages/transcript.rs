@@ -1,0 +1,176 @@
+//! A conversation's events as the page shows them: messages as chat
+//! bubbles (visitor left, agent and bot right) with media, forms and
+//! buttons as readable cards; everything else as timeline lines.
+
+use hookline_model::{value_text, ActorKind, Field, Item, MessageBody, Payload};
+use hookline_storage::events::StoredEvent;
+use serde_json::{json, Value};
+
+fn parse(raw: &str) -> Option<Item> {
+    serde_json::from_str::<Field<Item>>(raw)
+        .ok()?
+        .get()
+        .cloned()
+}
+
+fn pretty(raw: &str) -> String {
+    serde_json::from_str::<Value>(raw)
+        .and_then(|v| serde_json::to_string_pretty(&v))
+        .unwrap_or_else(|_| raw.to_owned())
+}
+
+/// One entry of the transcript.
+pub fn entry(event: &StoredEvent) -> Value {
+    let base = json!({
+        "id": event.id,
+        "time": event.occurred_at.format("%Y-%m-%d %H:%M:%S").to_string(),
+        "summary": event.summary,
+        "raw": pretty(&event.raw),
+    });
+    let item = parse(&event.raw);
+    let message = item
+        .as_ref()
+        .and_then(|i| i.event.get())
+        .and_then(|e| match &e.payload {
+            Payload::Message(m) => Some(m.clone()),
+            _ => None,
+        });
+    let Some(message_event) = message else {
+        return base;
+    };
+    let actor = message_event.message_by.get();
+    let side = match actor.map(|a| a.kind()) {
+        Some(ActorKind::Visitor) => "visitor",
+        Some(ActorKind::Bot) => "bot",
+        _ => "agent",
+    };
+    let who = actor
+        .map(|a| a.label())
+        .unwrap_or_else(|| "someone".to_owned());
+    let mut view = json!({"bubble": true, "side": side, "who": who});
+    if let Some(message) = message_event.message.get() {
+        fill(&mut view, message);
+    }
+    if let (Value::Object(view), Value::Object(base)) = (&mut view, base) {
+        view.extend(base);
+    }
+    view
+}
+
+fn fill(view: &mut Value, message: &hookline_model::Message) {
+    use MessageBody as B;
+    let set = |view: &mut Value, key: &str, value: Value| {
+        if let Value::Object(map) = view {
+            map.insert(key.to_owned(), value);
+        }
+    };
+    if let Some(media) = message.media() {
+        let kind = match &message.body {
+            B::FileUploadResponse(_) => "uploaded".to_owned(),
+            _ => message.type_name.clone(),
+        };
+        let image = media
+            .mime_type
+            .text()
+            .is_some_and(|m| m.starts_with("image/"));
+        let link = media
+            .link
+            .text()
+            .filter(|l| l.starts_with("https://") || l.starts_with("http://"));
+        if let Some(link) = link {
+            set(
+                view,
+                "media",
+                json!({
+                    "kind": kind, "link": link, "image": image,
+                    "name": media.file_name.text().unwrap_or("file"),
+                }),
+            );
+        }
+        return;
+    }
+    match &message.body {
+        B::Text(text) => set(view, "text", json!(text.text.text().unwrap_or_default())),
+        B::Form(form) => {
+            let p = form.payload.get();
+            set(
+                view,
+                "card_title",
+                json!(p.and_then(|p| p.message.text()).unwrap_or("Form")),
+            );
+            let lines: Vec<String> = p
+                .and_then(|p| p.fields.get())
+                .map(|fields| {
+                    fields
+                        .iter()
+                        .map(|f| {
+                            format!(
+                                "{} ({})",
+                                f.label.text().unwrap_or("?"),
+                                f.kind.text().unwrap_or("text")
+                            )
+                        })
+                        .collect()
+                })
+                .unwrap_or_default();
+            set(view, "lines", json!(lines));
+        }
+        B::FormResponse(form) => {
+            set(view, "card_title", json!("Form answers"));
+            let lines: Vec<String> = form
+                .payload
+                .get()
+                .and_then(|p| p.fields.get())
+                .map(|fields| {
+                    fields
+                        .iter()
+                        .map(|f| {
+                            format!(
+                                "{}: {}",
+                                f.label.text().unwrap_or("?"),
+                                f.value.get().map(value_text).unwrap_or_default()
+                            )
+                        })
+                        .collect()
+                })
+                .unwrap_or_default();
+            set(view, "lines", json!(lines));
+        }
+        B::Button(buttons) => {
+            let p = buttons.payload.get();
+            set(
+                view,
+                "card_title",
+                json!(p.and_then(|p| p.title.text()).unwrap_or("Buttons")),
+            );
+            let chips: Vec<&str> = p
+                .and_then(|p| p.buttons.get())
+                .map(|bs| bs.iter().filter_map(|b| b.title.text()).collect())
+                .unwrap_or_default();
+            set(view, "chips", json!(chips));
+        }
+        B::List(list) => {
+            let p = list.payload.get();
+            set(
+                view,
+                "card_title",
+                json!(p.and_then(|p| p.title.text()).unwrap_or("List")),
+            );
+            let chips: Vec<&str> = p
+                .and_then(|p| p.list.get())
+                .and_then(|l| l.sections.get())
+                .map(|sections| {
+                    sections
+                        .iter()
+                        .filter_map(|s| s.items.get())
+                        .flatten()
+                        .filter_map(|i| i.title.text())
+                        .collect()
+                })
+                .unwrap_or_default();
+            set(view, "chips", json!(chips));
+        }
+        B::ButtonResponse(_) | B::SliderResponse(_) => {}
+        _ => {}
+    }
+}
