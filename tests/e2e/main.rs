@@ -3,11 +3,14 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod browser;
 mod crash;
 mod errors;
 mod handshake;
 mod helpers;
+mod history;
 mod ingest;
 mod notify;
 mod rules_cli;
 mod smtp;
+mod webdriver;
