@@ -36,9 +36,37 @@ pub enum Command {
     },
     /// Send one email to check the mail settings.
     SendTestEmail(TestEmailArgs),
+    /// Delete events, conversations and emails older than a date.
+    Purge {
+        /// A date (2024-01-31) or time (RFC 3339); everything before it goes.
+        #[arg(long)]
+        before: String,
+        #[command(flatten)]
+        database: DatabaseArgs,
+    },
+    /// Delete everything stored about one visitor, and report the counts.
+    Erase {
+        /// The visitor key (visitor.key in the payloads).
+        #[arg(long)]
+        visitor: String,
+        #[command(flatten)]
+        database: DatabaseArgs,
+    },
+    /// Show the effective configuration.
+    Config {
+        #[command(subcommand)]
+        command: ConfigCommand,
+    },
     /// Replace the generated admin token with a new one and print it
     /// (ends every admin session).
     ResetAdminToken(DatabaseArgs),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ConfigCommand {
+    /// Print the effective settings (defaults < file < environment <
+    /// flags), secrets masked.
+    Show(ServeArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -113,6 +141,11 @@ pub struct DatabaseArgs {
 
 #[derive(Debug, Args)]
 pub struct ServeArgs {
+    /// A TOML file with any of these settings (see hookline.example.toml);
+    /// environment variables and flags override it.
+    #[arg(long, env = "HOOKLINE_CONFIG")]
+    pub config: Option<PathBuf>,
+
     #[command(flatten)]
     pub database: DatabaseArgs,
 
@@ -173,9 +206,23 @@ pub struct ServeArgs {
     /// ingest, in milliseconds.
     #[arg(long, env = "HOOKLINE_OUTBOX_POLL_MS", default_value_t = 1000)]
     pub outbox_poll_ms: u64,
+
+    /// Delete events, conversations and emails older than this many days
+    /// (0: keep forever).
+    #[arg(long, env = "HOOKLINE_RETENTION_DAYS", default_value_t = 0)]
+    pub retention_days: u32,
+
+    /// How often the retention task runs, in seconds.
+    #[arg(
+        long,
+        env = "HOOKLINE_RETENTION_INTERVAL_SECONDS",
+        default_value_t = 3600
+    )]
+    pub retention_interval_seconds: u64,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum, serde::Deserialize, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
 pub enum LogFormat {
     Human,
     Json,

@@ -1,13 +1,15 @@
 //! The `hookline` binary: command line, logging, start-up.
 
 mod cli;
+mod config;
+mod maintenance;
 mod rules_cmd;
 mod serve;
 
-use clap::Parser;
+use clap::{CommandFactory, FromArgMatches};
 use tracing_subscriber::EnvFilter;
 
-use crate::cli::{Cli, Command, LogFormat};
+use crate::cli::{Cli, Command, ConfigCommand, LogFormat};
 
 fn init_logging(format: LogFormat) {
     let filter = EnvFilter::try_from_env("HOOKLINE_LOG")
@@ -22,19 +24,49 @@ fn init_logging(format: LogFormat) {
     }
 }
 
-fn main() -> std::process::ExitCode {
-    let cli = Cli::parse();
-    init_logging(cli.log_format);
-    let result = match cli.command {
-        Command::Migrate(args) => serve::migrate(&args),
-        Command::Serve(args) => actix_web::rt::System::new().block_on(serve::serve(args)),
-        Command::Rules { command } => rules_cmd::run(command),
-        Command::ResetAdminToken(args) => serve::reset_admin_token(&args),
-        Command::SendTestEmail(args) => {
-            actix_web::rt::System::new().block_on(rules_cmd::send_test_email(args))
+fn run() -> anyhow::Result<()> {
+    let matches = Cli::command().get_matches();
+    let cli = Cli::from_arg_matches(&matches)?;
+    let mut log_format = cli.log_format;
+    match cli.command {
+        Command::Serve(mut args) => {
+            if let Some(sub) = matches.subcommand_matches("serve") {
+                config::apply(&mut args, sub, &matches, &mut log_format)?;
+            }
+            init_logging(log_format);
+            actix_web::rt::System::new().block_on(serve::serve(args))
         }
-    };
-    match result {
+        Command::Config {
+            command: ConfigCommand::Show(mut args),
+        } => {
+            let sub = matches
+                .subcommand_matches("config")
+                .and_then(|c| c.subcommand_matches("show"));
+            if let Some(sub) = sub {
+                config::apply(&mut args, sub, &matches, &mut log_format)?;
+            }
+            print!("{}", config::show(&args, log_format));
+            Ok(())
+        }
+        command => {
+            init_logging(log_format);
+            match command {
+                Command::Migrate(args) => serve::migrate(&args),
+                Command::Rules { command } => rules_cmd::run(command),
+                Command::ResetAdminToken(args) => serve::reset_admin_token(&args),
+                Command::Purge { before, database } => maintenance::purge(&before, &database),
+                Command::Erase { visitor, database } => maintenance::erase(&visitor, &database),
+                Command::SendTestEmail(args) => {
+                    actix_web::rt::System::new().block_on(rules_cmd::send_test_email(args))
+                }
+                Command::Serve(_) | Command::Config { .. } => Ok(()),
+            }
+        }
+    }
+}
+
+fn main() -> std::process::ExitCode {
+    match run() {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(error) => {
             eprintln!("hookline: {error:#}");

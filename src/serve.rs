@@ -8,6 +8,7 @@ use std::time::Duration;
 use anyhow::Context;
 use hookline_notifier::{Mailer, NotifierHook, Rules, Worker, WorkerSettings};
 use hookline_receiver::auth::AdminAuth;
+use hookline_receiver::metrics::OutsideStats;
 use hookline_receiver::{tokens, AppState, Rejections, Tokens};
 use hookline_storage::{redact_url, settings, Backend, Database, Ingestor};
 use tokio::sync::{watch, Notify};
@@ -138,6 +139,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     }
     let wake = Arc::new(Notify::new());
     let hook = Arc::new(NotifierHook::new(Arc::clone(&rules), Arc::clone(&wake)));
+    let hook_stats = Arc::clone(&hook.stats);
 
     let writers = match db.backend() {
         Backend::Sqlite => 1,
@@ -200,6 +202,12 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         "  alert rules:    {} enabled (hookline rules export to see them)",
         rules.current().len()
     );
+    match args.retention_days {
+        0 => println!(
+            "  retention:      keep everything (set HOOKLINE_RETENTION_DAYS to delete old data)"
+        ),
+        days => println!("  retention:      delete data older than {days} days"),
+    }
 
     let (stop, stopped) = watch::channel(false);
     let worker = Worker::new(
@@ -209,8 +217,21 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         Arc::clone(&wake),
         worker_settings,
     );
+    let worker_stats = Arc::clone(&worker.stats);
     let worker = tokio::spawn(worker.run(stopped.clone()));
-    let reloader = tokio::spawn(reload_rules(db.clone(), Arc::clone(&rules), stopped));
+    let reloader = tokio::spawn(reload_rules(
+        db.clone(),
+        Arc::clone(&rules),
+        stopped.clone(),
+    ));
+    let retention = (args.retention_days > 0).then(|| {
+        tokio::spawn(crate::maintenance::retention_task(
+            db.clone(),
+            args.retention_days,
+            Duration::from_secs(args.retention_interval_seconds.max(1)),
+            stopped,
+        ))
+    });
 
     let state = AppState {
         db,
@@ -223,6 +244,11 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         wake,
         public_url,
         pages,
+        metrics: Arc::default(),
+        stats: OutsideStats {
+            hook: Some(hook_stats),
+            worker: Some(worker_stats),
+        },
     };
     let served = hookline_receiver::serve(listener, state)
         .context("failed to start the HTTP server")?
@@ -237,6 +263,9 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         tracing::warn!("the outbox worker did not stop in time");
     }
     reloader.abort();
+    if let Some(retention) = retention {
+        retention.abort();
+    }
     served?;
     tracing::info!("stopped");
     Ok(())

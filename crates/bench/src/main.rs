@@ -1,5 +1,6 @@
 //! `cargo run --release -p hookline-bench -- ingest [--postgres URL]`
 //! `cargo run --release -p hookline-bench -- rules`
+//! `cargo run --release -p hookline-bench -- query [--events N] [--postgres URL]`
 //!
 //! Starts the real `hookline` binary (release build) on a fresh database,
 //! drives it from concurrent keep-alive connections, and prints, per
@@ -10,6 +11,7 @@
 
 mod http;
 mod load;
+mod query;
 mod rules;
 mod server;
 
@@ -22,6 +24,7 @@ struct Options {
     postgres: Option<String>,
     seconds: u64,
     clients: usize,
+    events: usize,
 }
 
 fn parse_args() -> anyhow::Result<(String, Options)> {
@@ -31,6 +34,7 @@ fn parse_args() -> anyhow::Result<(String, Options)> {
         postgres: std::env::var(hookline_storage::testing::POSTGRES_ENV).ok(),
         seconds: 10,
         clients: 64,
+        events: 1_000_000,
     };
     while let Some(flag) = args.next() {
         let value = args
@@ -40,6 +44,7 @@ fn parse_args() -> anyhow::Result<(String, Options)> {
             "--postgres" => options.postgres = Some(value),
             "--seconds" => options.seconds = value.parse().context("--seconds")?,
             "--clients" => options.clients = value.parse().context("--clients")?,
+            "--events" => options.events = value.parse().context("--events")?,
             other => bail!("unknown option {other}; use --postgres URL, --seconds N, --clients N"),
         }
     }
@@ -51,7 +56,35 @@ fn main() -> anyhow::Result<()> {
     match command.as_str() {
         "ingest" => {}
         "rules" => return rules::run(),
-        other => bail!("unknown benchmark {other:?}; available: ingest, rules"),
+        "query" => {
+            let binary = server::build_release_binary()?;
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()?;
+            println!(
+                "hookline query benchmark: {} stored events over 50 conversations, pages of 50",
+                options.events
+            );
+            runtime.block_on(query::run(
+                &binary,
+                "SQLite",
+                &TestDatabase::sqlite(),
+                options.events,
+            ))?;
+            match &options.postgres {
+                Some(url) => runtime.block_on(query::run(
+                    &binary,
+                    "PostgreSQL",
+                    &TestDatabase::postgres_at(url),
+                    options.events,
+                ))?,
+                None => println!(
+                    "(PostgreSQL skipped: pass --postgres URL or set HOOKLINE_TEST_POSTGRES_URL)"
+                ),
+            }
+            return Ok(());
+        }
+        other => bail!("unknown benchmark {other:?}; available: ingest, rules, query"),
     }
     let binary = server::build_release_binary()?;
     let runtime = tokio::runtime::Builder::new_current_thread()

@@ -9,6 +9,7 @@ use anyhow::{bail, Context};
 use hookline_storage::{events, Database};
 
 pub const TOKEN: &str = "bench-token";
+pub const ADMIN_TOKEN: &str = "bench-admin-token";
 
 /// Builds `hookline` in release mode (a no-op when it is current) and
 /// returns its path, next to this benchmark's own binary.
@@ -44,6 +45,7 @@ impl Server {
         let data_dir = tempfile::tempdir()?;
         let mut child = Command::new(binary)
             .args(["serve", "--listen", "127.0.0.1:0", "--webhook-token", TOKEN])
+            .args(["--admin-token", ADMIN_TOKEN])
             .args(["--database-url", database_url])
             .arg("--data-dir")
             .arg(data_dir.path())

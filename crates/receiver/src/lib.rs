@@ -4,6 +4,7 @@
 pub mod api;
 pub mod auth;
 mod error;
+pub mod metrics;
 mod pages;
 pub mod params;
 pub mod rejections;
@@ -37,12 +38,16 @@ pub struct AppState {
     pub public_url: String,
     /// The page templates.
     pub pages: handlebars::Handlebars<'static>,
+    pub metrics: Arc<metrics::Metrics>,
+    pub stats: metrics::OutsideStats,
 }
 
 /// Every route, for `App::configure`.
 pub fn routes(cfg: &mut web::ServiceConfig) {
     webhook::routes(cfg);
-    cfg.route("/healthz", web::get().to(healthz));
+    cfg.route("/healthz", web::get().to(healthz))
+        .route("/readyz", web::get().to(metrics::readyz))
+        .route("/metrics", web::get().to(metrics::render));
     api::routes(cfg);
     pages::routes(cfg);
 }
@@ -61,6 +66,7 @@ pub fn serve(listener: TcpListener, state: AppState) -> std::io::Result<Server> 
     let state = web::Data::new(state);
     let server = HttpServer::new(move || {
         App::new()
+            .wrap(actix_web::middleware::from_fn(metrics::observe))
             .app_data(state.clone())
             .configure(routes)
             .default_service(web::to(error::not_found))

@@ -197,6 +197,7 @@ async fn receive(
         .map(|item| prepare(item, received_at))
         .collect();
     let count = items.len();
+    let started = std::time::Instant::now();
     let outcome = state.ingestor.store(items).await.map_err(|error| {
         tracing::error!(%error, items = count, "could not store a delivery");
         reject(
@@ -206,6 +207,11 @@ async fn receive(
             ApiError::unavailable("the events could not be stored; retry later"),
         )
     })?;
+    state
+        .metrics
+        .ingest_latency
+        .observe(started.elapsed().as_secs_f64());
+    state.metrics.count_stored(&outcome);
     tracing::debug!(
         stored = outcome.stored,
         duplicates = outcome.duplicates,

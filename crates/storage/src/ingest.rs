@@ -16,12 +16,16 @@ use crate::prepare::PreparedItem;
 use crate::{conversations, events, DbConnection};
 
 /// What happened to one request's items.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct StoreOutcome {
     /// Items stored now.
     pub stored: usize,
     /// Items whose dedupe key was already stored (or earlier in the group).
     pub duplicates: usize,
+    /// Stored items by event type (for metrics).
+    pub stored_by_type: BTreeMap<String, usize>,
+    /// Duplicate items by event type.
+    pub duplicates_by_type: BTreeMap<String, usize>,
 }
 
 /// An event this group stored, for [`IngestHook`]s.
@@ -81,14 +85,17 @@ pub fn store_group_with(
             for item in *items {
                 // The first item with a key that was inserted is the stored
                 // one; any later one in the group is its duplicate.
+                let kind = item.event.event_type.clone();
                 if let Some(id) = inserted.remove(&item.event.dedupe_key) {
                     outcome.stored += 1;
+                    *outcome.stored_by_type.entry(kind).or_default() += 1;
                     stored.push(NewlyStored { id, item });
                     if let Some(obs) = &item.observation {
                         touched.entry(obs.key.as_str()).or_default().push(obs);
                     }
                 } else {
                     outcome.duplicates += 1;
+                    *outcome.duplicates_by_type.entry(kind).or_default() += 1;
                 }
             }
             outcomes.push(outcome);

@@ -13,6 +13,7 @@ pub mod ingest;
 pub mod migrations;
 pub mod notifications;
 mod prepare;
+pub mod retention;
 pub mod rules;
 pub mod schema;
 pub mod settings;

@@ -295,3 +295,19 @@ pub fn page(
         .limit(limit)
         .load(conn)
 }
+
+/// How many notifications have each status (for metrics).
+pub fn count_by_status(conn: &mut DbConnection) -> QueryResult<Vec<(String, i64)>> {
+    notifications::table
+        .group_by(notifications::status)
+        .select((notifications::status, diesel::dsl::count_star()))
+        .load(conn)
+}
+
+/// When the oldest notification still waiting to go out was created.
+pub fn oldest_pending(conn: &mut DbConnection) -> QueryResult<Option<NaiveDateTime>> {
+    notifications::table
+        .filter(notifications::status.eq_any([QUEUED, SENDING, FAILED]))
+        .select(diesel::dsl::min(notifications::created_at))
+        .first(conn)
+}

@@ -2,6 +2,7 @@
 //! `Authorization: Bearer <admin token>`.
 
 pub mod conversations;
+mod erase;
 pub mod events;
 pub mod export;
 pub mod notifications;
@@ -25,6 +26,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             .configure(notifications::routes)
             .configure(rules::routes)
             .configure(export::routes)
+            .configure(erase::routes)
             .configure(openapi::routes)
             .default_service(web::to(crate::error::not_found)),
     );

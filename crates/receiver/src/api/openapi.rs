@@ -19,7 +19,16 @@ struct Route {
     body: Option<&'static str>,
 }
 
-const ROUTES: [Route; 13] = [
+const ROUTES: [Route; 14] = [
+    Route {
+        method: "post",
+        path: "/erase",
+        summary:
+            "Delete everything stored about a visitor ({\"visitor\": KEY}); reports the counts.",
+        params: &[],
+        path_param: None,
+        body: None,
+    },
     Route {
         method: "get",
         path: "/events",

@@ -1,0 +1,48 @@
+//! `POST /erase`: forget a visitor (events, conversations, emails).
+
+use actix_web::{web, HttpResponse};
+use hookline_storage::retention;
+use serde::Deserialize;
+use serde_json::json;
+
+use super::{db_error, with_db};
+use crate::error::ApiError;
+use crate::AppState;
+
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.route("/erase", web::post().to(erase));
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct EraseRequest {
+    visitor: String,
+}
+
+async fn erase(body: web::Bytes, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    let request: EraseRequest = serde_json::from_slice(&body).map_err(|e| {
+        ApiError::bad_request(
+            "invalid_erase",
+            format!("expected {{\"visitor\": \"KEY\"}}: {e}"),
+        )
+    })?;
+    let visitor = request.visitor.trim().to_owned();
+    if visitor.is_empty() {
+        return Err(ApiError::bad_request(
+            "invalid_erase",
+            "\"visitor\" is empty",
+        ));
+    }
+    let shown = visitor.clone();
+    let deleted = with_db(&state, move |conn| {
+        retention::erase_visitor(conn, &visitor).map_err(db_error)
+    })
+    .await?;
+    tracing::info!(
+        events = deleted.events,
+        conversations = deleted.conversations,
+        notifications = deleted.notifications,
+        "visitor erased"
+    );
+    Ok(HttpResponse::Ok().json(json!({"visitor": shown, "deleted": deleted})))
+}
