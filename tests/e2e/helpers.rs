@@ -94,6 +94,8 @@ pub struct Options {
     pub max_attempts: Option<i32>,
     /// Run on this database URL instead of the given test database.
     pub database_url: Option<String>,
+    /// More `serve` flags.
+    pub extra_args: Vec<String>,
 }
 
 pub fn spawn_app(db: TestDatabase) -> TestApp {
@@ -143,6 +145,7 @@ pub fn spawn_app_with(db: Option<TestDatabase>, options: Options) -> TestApp {
     if let Some(attempts) = options.max_attempts {
         command.args(["--smtp-max-attempts", &attempts.to_string()]);
     }
+    command.args(&options.extra_args);
     let mut child = command.spawn().expect("start hookline");
     let base = read_address(&mut child);
     TestApp {
@@ -285,6 +288,16 @@ impl TestApp {
     /// The server's process id.
     pub fn pid(&self) -> u32 {
         self.child.id()
+    }
+
+    /// Asks the process to stop (SIGTERM) and waits for it; its exit status.
+    pub fn terminate(&mut self) -> std::process::ExitStatus {
+        let status = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .expect("kill -TERM");
+        assert!(status.success());
+        self.child.wait().expect("wait for hookline")
     }
 
     /// Kills the process at once (SIGKILL).

@@ -11,6 +11,7 @@ mod helpers;
 mod history;
 mod ingest;
 mod notify;
+mod ops;
 mod rules_cli;
 mod smtp;
 mod webdriver;

@@ -151,27 +151,46 @@ impl Writer<'_> {
         }
     }
 
-    fn store(&mut self, requests: &[&[PreparedItem]]) -> Result<Vec<StoreOutcome>, StorageError> {
-        let conn = match &mut self.conn {
-            Some(conn) => conn,
-            None => {
-                let mut conn = self.db.dedicated_connection()?;
-                if let DbConnection::Sqlite(c) = &mut conn {
-                    // Checkpoints run on their own thread, off the commit path.
-                    c.batch_execute("PRAGMA wal_autocheckpoint = 0;")?;
-                }
-                self.conn.insert(conn)
+    fn connection(&mut self) -> Result<&mut DbConnection, StorageError> {
+        if self.conn.is_none() {
+            let mut conn = self.db.dedicated_connection()?;
+            if let DbConnection::Sqlite(c) = &mut conn {
+                // Checkpoints run on their own thread, off the commit path.
+                c.batch_execute("PRAGMA wal_autocheckpoint = 0;")?;
             }
-        };
-        let result = store_group_with(conn, requests, self.hook);
-        if result.is_ok() {
-            self.hook.committed();
-        } else {
-            // The connection may be broken (server restarted, network):
-            // start the next group on a fresh one.
-            self.conn = None;
+            self.conn = Some(conn);
         }
-        Ok(result?)
+        self.conn.as_mut().ok_or(StorageError::WriterGone)
+    }
+
+    /// Stores a group. A connection the database dropped (a restart, the
+    /// network) is replaced and the group tried once more on the new one:
+    /// its transaction never committed, so the retry is safe.
+    fn store(&mut self, requests: &[&[PreparedItem]]) -> Result<Vec<StoreOutcome>, StorageError> {
+        let hook = self.hook;
+        let mut result = store_group_with(self.connection()?, requests, hook);
+        if result.is_err() && !self.connection_alive() {
+            self.conn = None;
+            result = store_group_with(self.connection()?, requests, hook);
+        }
+        match result {
+            Ok(outcomes) => {
+                self.hook.committed();
+                Ok(outcomes)
+            }
+            Err(error) => {
+                if !self.connection_alive() {
+                    self.conn = None;
+                }
+                Err(error.into())
+            }
+        }
+    }
+
+    fn connection_alive(&mut self) -> bool {
+        self.conn
+            .as_mut()
+            .is_some_and(|conn| conn.batch_execute("SELECT 1").is_ok())
     }
 }
 
