@@ -530,3 +530,48 @@ async fn two_workers_on_postgres_send_each_notification_once() {
         "no notification was attempted twice"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn send_test_email_checks_the_mail_settings() {
+    let smtp = SmtpServer::start().await;
+    let output = tokio::task::spawn_blocking(move || {
+        std::process::Command::new(env!("CARGO_BIN_EXE_hookline"))
+            .args(["send-test-email", "--to", "ops@example.com"])
+            .args(["--smtp-url", &format!("smtp://127.0.0.1:{}", smtp.port)])
+            .args(["--mail-from", "hookline <hookline@example.com>"])
+            .env("HOOKLINE_LOG", "error")
+            .output()
+            .map(|output| (output, smtp))
+    })
+    .await
+    .unwrap()
+    .unwrap();
+    let (output, smtp) = output;
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(String::from_utf8_lossy(&output.stdout).contains("sent to ops@example.com"));
+    let received = smtp.wait_for(1, 5).await;
+    assert_eq!(received[0].to, vec!["ops@example.com".to_owned()]);
+    assert_eq!(received[0].subject(), "hookline test email");
+    // A server that refuses says so, with a failing exit status.
+    smtp.set_refusing(true);
+    let port = smtp.port;
+    let output = tokio::task::spawn_blocking(move || {
+        std::process::Command::new(env!("CARGO_BIN_EXE_hookline"))
+            .args(["send-test-email", "--to", "ops@example.com"])
+            .args(["--smtp-url", &format!("smtp://127.0.0.1:{port}")])
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    assert!(!output.status.success());
+    assert!(
+        String::from_utf8_lossy(&output.stderr).contains("451"),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+}

@@ -3,9 +3,8 @@
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde_json::json;
 
-use super::{echo, message, next_link, nonempty_query, render, session, transcript};
+use super::{listing, render, session, transcript, with};
 use crate::api::conversations::{load, load_page, LIST_PARAMS};
-use crate::params::Query;
 use crate::{views, AppState};
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
@@ -19,27 +18,22 @@ async fn list(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
     let Some(session) = session(&state, &req) else {
         return super::to_login();
     };
-    let filters = echo(&req, &FILTERS);
-    let filtered = FILTERS
-        .iter()
-        .any(|f| filters[*f].as_str().is_some_and(|v| !v.is_empty()));
-    let result = match Query::parse_str(&nonempty_query(&req), &LIST_PARAMS) {
-        Ok(query) => load_page(&state, &query).await,
-        Err(error) => Err(error),
-    };
-    let (items, next, error) = match result {
-        Ok((rows, next)) => (rows.iter().map(views::conversation).collect(), next, None),
-        Err(error) => (Vec::new(), None, Some(message(&error))),
-    };
-    let next = next_link("/ui/conversations", &filters, next);
+    let loader = state.clone();
+    let page = listing(
+        &req,
+        "/ui/conversations",
+        &FILTERS,
+        &LIST_PARAMS,
+        |query| async move { load_page(&loader, &query).await },
+        views::conversation,
+    )
+    .await;
     render(
         &state,
         "conversations",
         "conversations",
         &session,
-        json!({
-            "title": "Conversations", "items": items, "next": next, "filters": filters, "filtered": filtered, "error": error,
-        }),
+        with(page, json!({"title": "Conversations"})),
     )
 }
 

@@ -4,10 +4,9 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use hookline_storage::events;
 use serde_json::json;
 
-use super::{echo, message, next_link, nonempty_query, render, session};
+use super::{listing, render, session, with};
 use crate::api::events::{load_page, LIST_PARAMS};
 use crate::api::{db_error, with_db};
-use crate::params::Query;
 use crate::{views, AppState};
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
@@ -30,18 +29,16 @@ async fn list(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
     let Some(session) = session(&state, &req) else {
         return super::to_login();
     };
-    let filters = echo(&req, &FILTERS);
-    let filtered = FILTERS
-        .iter()
-        .any(|f| filters[*f].as_str().is_some_and(|v| !v.is_empty()));
-    let result = match Query::parse_str(&nonempty_query(&req), &LIST_PARAMS) {
-        Ok(query) => load_page(&state, &query).await,
-        Err(error) => Err(error),
-    };
-    let (items, next, error) = match result {
-        Ok((rows, next)) => (rows.iter().map(views::event).collect(), next, None),
-        Err(error) => (Vec::new(), None, Some(message(&error))),
-    };
+    let loader = state.clone();
+    let page = listing(
+        &req,
+        "/ui/events",
+        &FILTERS,
+        &LIST_PARAMS,
+        |query| async move { load_page(&loader, &query).await },
+        views::event,
+    )
+    .await;
     let mut types: Vec<&str> = hookline_model::EVENT_TYPES.to_vec();
     types.push(hookline_model::UNRECOGNIZED);
     render(
@@ -49,10 +46,7 @@ async fn list(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
         "events",
         "events",
         &session,
-        json!({
-            "title": "Events", "items": items, "next": next_link("/ui/events", &filters, next),
-            "filters": filters, "filtered": filtered, "error": error, "types": types,
-        }),
+        with(page, json!({"title": "Events", "types": types})),
     )
 }
 

@@ -222,6 +222,48 @@ pub fn echo(req: &HttpRequest, names: &[&str]) -> Value {
     Value::Object(map)
 }
 
+/// A list page's content: the filters echoed back, one page of items, the
+/// link to the next page, or the error the filters caused.
+pub async fn listing<T, Fut>(
+    req: &HttpRequest,
+    path: &str,
+    filters: &[&str],
+    params: &[crate::params::Param],
+    load: impl FnOnce(crate::params::Query) -> Fut,
+    view: fn(&T) -> Value,
+) -> Value
+where
+    Fut: std::future::Future<Output = Result<(Vec<T>, Option<String>), ApiError>>,
+{
+    let echoed = echo(req, filters);
+    let filtered = filters
+        .iter()
+        .any(|f| echoed[*f].as_str().is_some_and(|v| !v.is_empty()));
+    let result = match crate::params::Query::parse_str(&nonempty_query(req), params) {
+        Ok(query) => load(query).await,
+        Err(error) => Err(error),
+    };
+    let (items, next, error) = match result {
+        Ok((rows, next)) => (rows.iter().map(view).collect::<Vec<_>>(), next, None),
+        Err(error) => (Vec::new(), None, Some(message(&error))),
+    };
+    json!({
+        "items": items,
+        "next": next_link(path, &echoed, next),
+        "filters": echoed,
+        "filtered": filtered,
+        "error": error,
+    })
+}
+
+/// Adds `extra`'s keys to `page`.
+pub fn with(mut page: Value, extra: Value) -> Value {
+    if let (Value::Object(page), Value::Object(extra)) = (&mut page, extra) {
+        page.extend(extra);
+    }
+    page
+}
+
 /// The query string without empty values (a GET form sends every field).
 pub fn nonempty_query(req: &HttpRequest) -> String {
     let pairs = web::Query::<Vec<(String, String)>>::from_query(req.query_string())

@@ -4,9 +4,8 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use hookline_storage::notifications::STATUSES;
 use serde_json::json;
 
-use super::{echo, field, form, message, next_link, nonempty_query, redirect, render, session};
+use super::{field, form, listing, redirect, render, session, with};
 use crate::api::notifications::{load_page, requeue, LIST_PARAMS};
-use crate::params::Query;
 use crate::{views, AppState};
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
@@ -20,18 +19,16 @@ async fn list(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
     let Some(session) = session(&state, &req) else {
         return super::to_login();
     };
-    let filters = echo(&req, &FILTERS);
-    let filtered = FILTERS
-        .iter()
-        .any(|f| filters[*f].as_str().is_some_and(|v| !v.is_empty()));
-    let result = match Query::parse_str(&nonempty_query(&req), &LIST_PARAMS) {
-        Ok(query) => load_page(&state, &query).await,
-        Err(error) => Err(error),
-    };
-    let (items, next, error) = match result {
-        Ok((rows, next)) => (rows.iter().map(views::notification).collect(), next, None),
-        Err(error) => (Vec::new(), None, Some(message(&error))),
-    };
+    let loader = state.clone();
+    let page = listing(
+        &req,
+        "/ui/notifications",
+        &FILTERS,
+        &LIST_PARAMS,
+        |query| async move { load_page(&loader, &query).await },
+        views::notification,
+    )
+    .await;
     let notice = web::Query::<Vec<(String, String)>>::from_query(req.query_string())
         .ok()
         .and_then(|q| {
@@ -40,15 +37,13 @@ async fn list(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
                 .find(|(k, _)| k == "resent")
                 .map(|(_, v)| format!("Email {v} queued again."))
         });
+    let extra = json!({"title": "Emails", "statuses": STATUSES, "notice": notice});
     render(
         &state,
         "notifications",
         "notifications",
         &session,
-        json!({
-            "title": "Emails", "items": items, "next": next_link("/ui/notifications", &filters, next),
-            "filters": filters, "filtered": filtered, "error": error, "statuses": STATUSES, "notice": notice,
-        }),
+        with(page, extra),
     )
 }
 
