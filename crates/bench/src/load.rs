@@ -11,6 +11,8 @@ use crate::http::Connection;
 use crate::server::TOKEN;
 
 const PATH: &str = "/webhooks/swiftsell";
+/// The conversation key the fixtures share (all but one).
+const FIXTURE_CONVERSATION: &str = "42bb83f00d8240e5bb41290a12eb44401693552452";
 const FIXTURES: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
     "/../../tests/fixtures/swiftsell"
@@ -157,7 +159,11 @@ async fn client_loop(
         let body = match &templates {
             None => Vec::new(),
             Some(templates) => {
-                let (before, after) = &templates[(n as usize + client) % templates.len()];
+                // Each client walks the fixtures in order, one conversation
+                // per pass: a conversation gets all 28 kinds of event.
+                let (before, after) = &templates[n as usize % templates.len()];
+                let conversation =
+                    format!("bench-{client:03}-{:034}", n as usize / templates.len());
                 // A unique timestamp per request (so a unique event), rising
                 // like a live platform's: now plus a shared microsecond count.
                 let micros = clock.get();
@@ -166,7 +172,9 @@ async fn client_loop(
                     .unwrap_or_default()
                     .naive_utc()
                     .format("%Y-%m-%d %H:%M:%S%.6f");
-                format!("{before}\"{at}\"{after}").into_bytes()
+                format!("{before}\"{at}\"{after}")
+                    .replace(FIXTURE_CONVERSATION, &conversation)
+                    .into_bytes()
             }
         };
         n += 1;

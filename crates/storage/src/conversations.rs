@@ -223,6 +223,43 @@ pub fn observe_all(conn: &mut DbConnection, observations: &[&Observation]) -> Qu
     save(conn, &current)
 }
 
+/// Folds each touched conversation's new events into it: the stored ones
+/// are read (and, on PostgreSQL, locked, in key order) with one query, then
+/// each is written once; new ones are created.
+pub fn observe_touched(
+    conn: &mut DbConnection,
+    touched: &std::collections::BTreeMap<&str, Vec<&Observation>>,
+) -> QueryResult<()> {
+    let keys: Vec<&str> = touched.keys().copied().collect();
+    let mut stored: std::collections::HashMap<String, Conversation> =
+        std::collections::HashMap::new();
+    for chunk in keys.chunks(500) {
+        let query = conversations::table
+            .filter(conversations::key.eq_any(chunk))
+            .order(conversations::key.asc());
+        let rows: Vec<Conversation> = match conn {
+            DbConnection::Pg(c) => query
+                .select(Conversation::as_select())
+                .for_update()
+                .load(c)?,
+            DbConnection::Sqlite(c) => query.select(Conversation::as_select()).load(c)?,
+        };
+        stored.extend(rows.into_iter().map(|c| (c.key.clone(), c)));
+    }
+    for (key, observations) in touched {
+        match stored.remove(*key) {
+            Some(mut current) => {
+                for obs in observations {
+                    current.apply(obs);
+                }
+                save(conn, &current)?;
+            }
+            None => observe_all(conn, observations)?,
+        }
+    }
+    Ok(())
+}
+
 /// The stored conversation, locked for the rest of the transaction on
 /// PostgreSQL (SQLite's writer already holds the database lock).
 fn locked(conn: &mut DbConnection, key: &str) -> QueryResult<Option<Conversation>> {

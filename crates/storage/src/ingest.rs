@@ -1,11 +1,10 @@
 //! Storing deliveries: one transaction for the items of one or several
 //! requests (group commit), each item stored once.
 //!
-//! Per group: one multi-row insert of the events (conflicting dedupe keys
-//! skipped), then each touched conversation read once, folded with all of
-//! its new events, and written once, in key order (so that concurrent
-//! groups on PostgreSQL lock conversations in the same order and cannot
-//! deadlock on them).
+//! Per group: the events inserted (conflicting dedupe keys skipped), then
+//! the touched conversations read with one query (locked in key order on
+//! PostgreSQL, so that concurrent groups cannot deadlock on them), each
+//! folded with all of its new events and written once.
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -100,9 +99,7 @@ pub fn store_group_with(
             }
             outcomes.push(outcome);
         }
-        for observations in touched.values() {
-            conversations::observe_all(conn, observations)?;
-        }
+        conversations::observe_touched(conn, &touched)?;
         if !stored.is_empty() {
             hook.in_transaction(conn, &stored)?;
         }
