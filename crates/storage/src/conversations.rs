@@ -246,18 +246,66 @@ pub fn observe_touched(
         };
         stored.extend(rows.into_iter().map(|c| (c.key.clone(), c)));
     }
+    let mut changed = Vec::with_capacity(stored.len());
     for (key, observations) in touched {
         match stored.remove(*key) {
             Some(mut current) => {
                 for obs in observations {
                     current.apply(obs);
                 }
-                save(conn, &current)?;
+                changed.push(current);
             }
             None => observe_all(conn, observations)?,
         }
     }
-    Ok(())
+    save_all(conn, &changed)
+}
+
+/// Writes conversations this transaction has locked. On PostgreSQL, one
+/// statement per hundred rows (an upsert that always hits the existing,
+/// locked rows) instead of a round trip each.
+fn save_all(conn: &mut DbConnection, changed: &[Conversation]) -> QueryResult<()> {
+    use conversations::dsl as c;
+    use diesel::upsert::excluded;
+    match conn {
+        DbConnection::Pg(pg) => {
+            for chunk in changed.chunks(100) {
+                diesel::insert_into(conversations::table)
+                    .values(chunk)
+                    .on_conflict(c::key)
+                    .do_update()
+                    .set((
+                        c::conversation_id.eq(excluded(c::conversation_id)),
+                        c::account_id.eq(excluded(c::account_id)),
+                        c::bot_id.eq(excluded(c::bot_id)),
+                        c::visitor_key.eq(excluded(c::visitor_key)),
+                        c::visitor_id.eq(excluded(c::visitor_id)),
+                        c::title.eq(excluded(c::title)),
+                        c::channel.eq(excluded(c::channel)),
+                        c::conversation_url.eq(excluded(c::conversation_url)),
+                        c::visitor_name.eq(excluded(c::visitor_name)),
+                        c::visitor_email.eq(excluded(c::visitor_email)),
+                        c::visitor_at.eq(excluded(c::visitor_at)),
+                        c::status.eq(excluded(c::status)),
+                        c::status_at.eq(excluded(c::status_at)),
+                        c::assignee_type.eq(excluded(c::assignee_type)),
+                        c::assignee_email.eq(excluded(c::assignee_email)),
+                        c::assignee_at.eq(excluded(c::assignee_at)),
+                        c::created_at.eq(excluded(c::created_at)),
+                        c::first_event_at.eq(excluded(c::first_event_at)),
+                        c::last_event_at.eq(excluded(c::last_event_at)),
+                        c::closed_at.eq(excluded(c::closed_at)),
+                        c::message_count.eq(excluded(c::message_count)),
+                        c::event_count.eq(excluded(c::event_count)),
+                    ))
+                    .execute(pg)?;
+            }
+            Ok(())
+        }
+        DbConnection::Sqlite(_) => changed
+            .iter()
+            .try_for_each(|conversation| save(conn, conversation)),
+    }
 }
 
 /// The stored conversation, locked for the rest of the transaction on
