@@ -292,6 +292,14 @@ async fn conversations_are_listed_filtered_and_shown_whole(db: TestDatabase) {
         assert_eq!(status, 200, "{body}");
         assert_eq!(body["items"].as_array().unwrap().len(), count, "{filter}");
     }
+    // Paging: one per page, newest activity first, each once.
+    let (_, first) = get(&app, "/api/v1/conversations?limit=1").await;
+    let cursor = first["next_cursor"].as_str().expect("a second page").to_owned();
+    let (_, second) = get(&app, &format!("/api/v1/conversations?limit=1&cursor={cursor}")).await;
+    assert!(second["next_cursor"].is_null());
+    let (a, b) = (&first["items"][0], &second["items"][0]);
+    assert_ne!(a["key"], b["key"]);
+    assert!(a["last_event_at"].as_str().unwrap() >= b["last_event_at"].as_str().unwrap());
     let (status, whole) = get(&app, &format!("/api/v1/conversations/{CONVERSATION}")).await;
     assert_eq!(status, 200);
     assert_eq!(whole["conversation"]["title"], "Visitor - A27187");

@@ -257,10 +257,15 @@ pub fn page(
         );
     }
     if let Some((at, id)) = cursor {
+        // A row-value comparison, so that both databases read the index
+        // range (occurred_at, id) directly; `a < x OR (a = x AND id < y)`
+        // made PostgreSQL filter instead.
         query = query.filter(
-            events::occurred_at
-                .lt(at)
-                .or(events::occurred_at.eq(at).and(events::id.lt(id))),
+            diesel::dsl::sql::<diesel::sql_types::Bool>("(events.occurred_at, events.id) < (")
+                .bind::<diesel::sql_types::Timestamp, _>(at)
+                .sql(", ")
+                .bind::<diesel::sql_types::BigInt, _>(id)
+                .sql(")"),
         );
     }
     query
