@@ -294,8 +294,15 @@ async fn conversations_are_listed_filtered_and_shown_whole(db: TestDatabase) {
     }
     // Paging: one per page, newest activity first, each once.
     let (_, first) = get(&app, "/api/v1/conversations?limit=1").await;
-    let cursor = first["next_cursor"].as_str().expect("a second page").to_owned();
-    let (_, second) = get(&app, &format!("/api/v1/conversations?limit=1&cursor={cursor}")).await;
+    let cursor = first["next_cursor"]
+        .as_str()
+        .expect("a second page")
+        .to_owned();
+    let (_, second) = get(
+        &app,
+        &format!("/api/v1/conversations?limit=1&cursor={cursor}"),
+    )
+    .await;
     assert!(second["next_cursor"].is_null());
     let (a, b) = (&first["items"][0], &second["items"][0]);
     assert_ne!(a["key"], b["key"]);

@@ -93,10 +93,22 @@ impl CompiledRule {
             .as_deref()
             .map(|t| parse_duration(t).map_err(|problem| fail(format!("throttle: {problem}"))))
             .transpose()?;
+        // Each event type once; `*` covers all of them.
+        let mut on: Vec<String> = Vec::new();
+        for event_type in &def.on {
+            let event_type = event_type.trim().to_owned();
+            if !on.contains(&event_type) {
+                on.push(event_type);
+            }
+        }
+        if on.iter().any(|t| t == "*") {
+            on = vec!["*".to_owned()];
+        }
         Ok(CompiledRule {
             id,
             def: RuleDef {
                 name: name.to_owned(),
+                on,
                 ..def
             },
             all,
@@ -248,5 +260,29 @@ impl RuleSet {
     /// Whether any rule listens to `event_type`.
     pub fn listens_to(&self, event_type: &str) -> bool {
         !self.wildcard.is_empty() || self.by_type.contains_key(event_type)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_rule_listed_twice_for_a_type_fires_once() {
+        let templates = Templates::built_in().unwrap();
+        let def: RuleDef = serde_json::from_value(serde_json::json!({
+            "name": "r", "on": ["status", "*", "status"], "to": ["a@b.io"], "template": "generic"
+        }))
+        .unwrap();
+        let rule = CompiledRule::compile(def, None, &templates).unwrap();
+        assert_eq!(rule.def.on, ["*"]);
+        let set = RuleSet::new([rule]);
+        assert_eq!(set.for_type("status").count(), 1);
+        let def: RuleDef = serde_json::from_value(serde_json::json!({
+            "name": "s", "on": ["note", " note"], "to": ["a@b.io"], "template": "generic"
+        }))
+        .unwrap();
+        let set = RuleSet::new([CompiledRule::compile(def, None, &templates).unwrap()]);
+        assert_eq!(set.for_type("note").count(), 1);
     }
 }

@@ -159,6 +159,19 @@ impl Worker {
         let count = claimed.len();
         let mut rows = claimed.into_iter();
         for notification in rows.by_ref() {
+            // A claim whose lease (nearly) ran out may be another worker's
+            // now: leave it to them rather than send it twice.
+            let margin = chrono::Duration::seconds(30);
+            if notification
+                .claimed_until
+                .is_some_and(|until| hookline_storage::now() + margin > until)
+            {
+                tracing::warn!(
+                    id = notification.id,
+                    "outbox: claim expired before sending; leaving it"
+                );
+                continue;
+            }
             self.deliver(notification).await;
             if stop.is_some_and(|s| *s.borrow()) {
                 break;
@@ -166,10 +179,11 @@ impl Worker {
         }
         let unsent: Vec<i64> = rows.map(|n| n.id).collect();
         if !unsent.is_empty() {
+            let worker = self.id.clone();
             self.blocking(move |conn| {
                 let now = hookline_storage::now();
                 for id in unsent {
-                    notifications::release(conn, id, now)?;
+                    notifications::release(conn, id, &worker, now)?;
                 }
                 Ok(())
             })
@@ -216,6 +230,7 @@ impl Worker {
         };
         let subject = rendered.as_ref().ok().map(|r| r.subject.clone());
         let id = notification.id;
+        let worker = self.id.clone();
         let attempts = notification.attempts;
         let (max, base) = (self.settings.max_attempts, self.settings.retry_base);
         let outcome = match &result {
@@ -239,10 +254,11 @@ impl Worker {
         let recorded = self
             .blocking(move |conn| {
                 let now = hookline_storage::now();
-                match result {
+                let recorded = match result {
                     Ok(answer) => notifications::mark_sent(
                         conn,
                         id,
+                        &worker,
                         subject.as_deref().unwrap_or_default(),
                         &answer,
                         now,
@@ -253,12 +269,19 @@ impl Worker {
                         notifications::mark_failed(
                             conn,
                             id,
+                            &worker,
                             subject.as_deref(),
                             &error,
                             retry,
                             now,
                         )?
                     }
+                };
+                if !recorded {
+                    tracing::warn!(
+                        id,
+                        "outbox: the claim had passed to another worker; its result stands"
+                    );
                 }
                 Ok(())
             })

@@ -53,10 +53,20 @@ pub struct Metrics {
     next_request: AtomicU64,
 }
 
+/// The type as a metrics label: the documented types and `unrecognized`;
+/// anything else a caller sends is `other`, so labels stay few.
+fn type_label(kind: &str) -> String {
+    if hookline_model::EVENT_TYPES.contains(&kind) || kind == hookline_model::UNRECOGNIZED {
+        kind.to_owned()
+    } else {
+        "other".to_owned()
+    }
+}
+
 fn add(map: &Mutex<BTreeMap<String, u64>>, counts: &BTreeMap<String, usize>) {
     if let Ok(mut map) = map.lock() {
         for (kind, n) in counts {
-            *map.entry(kind.clone()).or_default() += *n as u64;
+            *map.entry(type_label(kind)).or_default() += *n as u64;
         }
     }
 }

@@ -16,6 +16,9 @@ pub const DEAD: &str = "dead";
 pub const SUPPRESSED: &str = "suppressed";
 pub const SKIPPED: &str = "skipped";
 
+/// The statuses of notifications that will not go out (again) by themselves.
+pub const FINAL: [&str; 4] = [SENT, DEAD, SUPPRESSED, SKIPPED];
+
 /// Every status, for filters and metrics.
 pub const STATUSES: [&str; 7] = [QUEUED, SENDING, SENT, FAILED, DEAD, SUPPRESSED, SKIPPED];
 
@@ -141,15 +144,35 @@ pub fn claim_due(
         .load(conn)
 }
 
-/// Records a delivery: `sent`, with the SMTP server's answer.
+/// A query for the row `id` while `worker` still holds its claim.
+type Claimed = diesel::dsl::Filter<
+    diesel::dsl::Filter<
+        diesel::dsl::Find<notifications::table, i64>,
+        diesel::dsl::Eq<notifications::status, &'static str>,
+    >,
+    diesel::dsl::Eq<notifications::claimed_by, String>,
+>;
+
+/// The row `id` while `worker` still holds its claim: a worker whose lease
+/// ran out (and whose row another worker took) changes nothing.
+fn claimed(id: i64, worker: &str) -> Claimed {
+    notifications::table
+        .find(id)
+        .filter(notifications::status.eq(SENDING))
+        .filter(notifications::claimed_by.eq(worker.to_owned()))
+}
+
+/// Records a delivery: `sent`, with the SMTP server's answer; false when
+/// the claim was no longer this worker's.
 pub fn mark_sent(
     conn: &mut DbConnection,
     id: i64,
+    worker: &str,
     subject: &str,
     smtp_response: &str,
     now: NaiveDateTime,
-) -> QueryResult<()> {
-    diesel::update(notifications::table.find(id))
+) -> QueryResult<bool> {
+    diesel::update(claimed(id, worker))
         .set((
             notifications::status.eq(SENT),
             notifications::subject.eq(subject),
@@ -161,7 +184,7 @@ pub fn mark_sent(
             notifications::claimed_until.eq(None::<NaiveDateTime>),
         ))
         .execute(conn)
-        .map(|_| ())
+        .map(|n| n > 0)
 }
 
 /// Records a failed attempt: `failed` with the next try at `retry_at`, or
@@ -169,13 +192,14 @@ pub fn mark_sent(
 pub fn mark_failed(
     conn: &mut DbConnection,
     id: i64,
+    worker: &str,
     subject: Option<&str>,
     error: &str,
     retry_at: Option<NaiveDateTime>,
     now: NaiveDateTime,
-) -> QueryResult<()> {
+) -> QueryResult<bool> {
     let status = if retry_at.is_some() { FAILED } else { DEAD };
-    diesel::update(notifications::table.find(id))
+    diesel::update(claimed(id, worker))
         .set((
             notifications::status.eq(status),
             notifications::subject.eq(subject),
@@ -186,22 +210,28 @@ pub fn mark_failed(
             notifications::claimed_until.eq(None::<NaiveDateTime>),
         ))
         .execute(conn)
-        .map(|_| ())
+        .map(|n| n > 0)
 }
 
-/// Queues a notification again (resend): due now, attempts reset.
+/// Queues a notification again (resend): due now, attempts reset. Only a
+/// notification that is not queued, being sent, or without a recipient:
+/// false otherwise (one statement, so a worker claiming it meanwhile wins).
 pub fn requeue(conn: &mut DbConnection, id: i64, now: NaiveDateTime) -> QueryResult<bool> {
-    diesel::update(notifications::table.find(id))
-        .set((
-            notifications::status.eq(QUEUED),
-            notifications::attempts.eq(0),
-            notifications::next_attempt_at.eq(now),
-            notifications::updated_at.eq(now),
-            notifications::claimed_by.eq(None::<String>),
-            notifications::claimed_until.eq(None::<NaiveDateTime>),
-        ))
-        .execute(conn)
-        .map(|n| n > 0)
+    diesel::update(
+        notifications::table
+            .find(id)
+            .filter(notifications::status.eq_any([SENT, FAILED, DEAD, SUPPRESSED])),
+    )
+    .set((
+        notifications::status.eq(QUEUED),
+        notifications::attempts.eq(0),
+        notifications::next_attempt_at.eq(now),
+        notifications::updated_at.eq(now),
+        notifications::claimed_by.eq(None::<String>),
+        notifications::claimed_until.eq(None::<NaiveDateTime>),
+    ))
+    .execute(conn)
+    .map(|n| n > 0)
 }
 
 pub fn get(conn: &mut DbConnection, id: i64) -> QueryResult<Option<Notification>> {
@@ -238,22 +268,23 @@ pub fn next_due(conn: &mut DbConnection) -> QueryResult<Option<NaiveDateTime>> {
 
 /// Hands back a claimed notification that was not sent (shutdown): due
 /// now, the claim's attempt not counted.
-pub fn release(conn: &mut DbConnection, id: i64, now: NaiveDateTime) -> QueryResult<()> {
-    diesel::update(
-        notifications::table
-            .find(id)
-            .filter(notifications::status.eq(SENDING)),
-    )
-    .set((
-        notifications::status.eq(QUEUED),
-        notifications::attempts.eq(notifications::attempts - 1),
-        notifications::next_attempt_at.eq(now),
-        notifications::updated_at.eq(now),
-        notifications::claimed_by.eq(None::<String>),
-        notifications::claimed_until.eq(None::<NaiveDateTime>),
-    ))
-    .execute(conn)
-    .map(|_| ())
+pub fn release(
+    conn: &mut DbConnection,
+    id: i64,
+    worker: &str,
+    now: NaiveDateTime,
+) -> QueryResult<()> {
+    diesel::update(claimed(id, worker))
+        .set((
+            notifications::status.eq(QUEUED),
+            notifications::attempts.eq(notifications::attempts - 1),
+            notifications::next_attempt_at.eq(now),
+            notifications::updated_at.eq(now),
+            notifications::claimed_by.eq(None::<String>),
+            notifications::claimed_until.eq(None::<NaiveDateTime>),
+        ))
+        .execute(conn)
+        .map(|_| ())
 }
 
 /// Filters of the notification log.

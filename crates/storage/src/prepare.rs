@@ -92,7 +92,9 @@ fn observe(item: &Item, event: &NewEvent) -> Option<Observation> {
                     .unwrap_or(event.occurred_at),
                 title: clean_opt(p.title.text()),
                 channel: p.channel_name().as_deref().and_then(|c| clean_opt(Some(c))),
-                conversation_url: clean_opt(p.variable_text("conversation_url")),
+                // Shown as a link: only web addresses, never javascript: and the like.
+                conversation_url: clean_opt(p.variable_text("conversation_url"))
+                    .filter(|url| url.starts_with("https://") || url.starts_with("http://")),
             });
             if let Some(actor) = p.assigned_to_user.get() {
                 obs.assignee = Some((clean_opt(actor.type_name()), clean_opt(actor.email())));

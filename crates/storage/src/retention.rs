@@ -21,14 +21,17 @@ pub struct Deleted {
 }
 
 /// Deletes events that happened before `cutoff`, conversations last active
-/// before it, and notifications created before it, `BATCH` rows per
+/// before it, and finished notifications (sent, dead, suppressed, skipped)
+/// created before it, `BATCH` rows per
 /// transaction.
 pub fn purge_before(conn: &mut DbConnection, cutoff: NaiveDateTime) -> QueryResult<Deleted> {
     let mut deleted = Deleted::default();
     loop {
         let n = conn.transaction(|conn| {
+            // Never one still waiting to go out (queued, sending, failed).
             let ids: Vec<i64> = notifications::table
                 .filter(notifications::created_at.lt(cutoff))
+                .filter(notifications::status.eq_any(crate::notifications::FINAL))
                 .select(notifications::id)
                 .limit(BATCH)
                 .load(conn)?;

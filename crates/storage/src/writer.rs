@@ -164,8 +164,11 @@ impl Writer<'_> {
     }
 
     /// Stores a group. A connection the database dropped (a restart, the
-    /// network) is replaced and the group tried once more on the new one:
-    /// its transaction never committed, so the retry is safe.
+    /// network) is replaced and the group tried once more on the new one.
+    /// Safe even if the first commit did land before the connection broke:
+    /// the dedupe keys then make the retry store nothing twice (the items
+    /// count as duplicates), and conversations and the outbox are only
+    /// changed for items stored now.
     fn store(&mut self, requests: &[&[PreparedItem]]) -> Result<Vec<StoreOutcome>, StorageError> {
         let hook = self.hook;
         let mut result = store_group_with(self.connection()?, requests, hook);

@@ -207,3 +207,77 @@ fn generated_settings_are_kept_once() {
         assert_eq!((first.as_str(), second.as_str()), ("first", "first"));
     }
 }
+
+fn notification(
+    status: &str,
+    created_at: chrono::NaiveDateTime,
+) -> hookline_storage::notifications::NewNotification {
+    hookline_storage::notifications::NewNotification {
+        rule_id: None,
+        rule_name: "r".into(),
+        event_id: None,
+        conversation_key: Some("c".into()),
+        recipient: "a@b.io".into(),
+        template: "generic".into(),
+        status: status.into(),
+        reason: None,
+        next_attempt_at: Some(created_at),
+        created_at,
+        updated_at: created_at,
+    }
+}
+
+#[test]
+fn only_the_claiming_worker_records_a_result() {
+    use hookline_storage::notifications as n;
+    for test_db in TestDatabase::each() {
+        let db = open(&test_db);
+        let mut conn = db.conn().unwrap();
+        let now = hookline_storage::now();
+        n::insert(&mut conn, &notification(n::QUEUED, now)).unwrap();
+        let claimed = n::claim_due(
+            &mut conn,
+            "worker-a",
+            now,
+            now + chrono::Duration::minutes(5),
+            10,
+        )
+        .unwrap();
+        assert_eq!(claimed.len(), 1);
+        let id = claimed[0].id;
+        assert!(
+            !n::mark_sent(&mut conn, id, "worker-b", "s", "250 ok", now).unwrap(),
+            "{}",
+            test_db.name()
+        );
+        assert!(!n::mark_failed(&mut conn, id, "worker-b", None, "boom", None, now).unwrap());
+        assert_eq!(n::get(&mut conn, id).unwrap().unwrap().status, n::SENDING);
+        assert!(n::mark_sent(&mut conn, id, "worker-a", "s", "250 ok", now).unwrap());
+        assert_eq!(n::get(&mut conn, id).unwrap().unwrap().status, n::SENT);
+        // A resend of a sent one works; of a queued one it does not.
+        assert!(n::requeue(&mut conn, id, now).unwrap());
+        assert!(!n::requeue(&mut conn, id, now).unwrap());
+    }
+}
+
+#[test]
+fn retention_keeps_emails_still_waiting_to_go_out() {
+    use hookline_storage::notifications as n;
+    for test_db in TestDatabase::each() {
+        let db = open(&test_db);
+        let mut conn = db.conn().unwrap();
+        let old = hookline_storage::now() - chrono::Duration::days(400);
+        for status in [n::QUEUED, n::FAILED, n::SENT, n::DEAD, n::SUPPRESSED] {
+            n::insert(&mut conn, &notification(status, old)).unwrap();
+        }
+        let deleted =
+            hookline_storage::retention::purge_before(&mut conn, hookline_storage::now()).unwrap();
+        assert_eq!(deleted.notifications, 3, "{}", test_db.name());
+        let left: Vec<String> = n::all(&mut conn)
+            .unwrap()
+            .into_iter()
+            .map(|x| x.status)
+            .collect();
+        assert_eq!(left, [n::QUEUED, n::FAILED]);
+    }
+}

@@ -115,10 +115,6 @@ fn produce(
         tracing::error!(%error, "export failed midway");
         let _ = sender.blocking_send(Err(std::io::Error::other(error)));
     };
-    let mut conn = match db.conn() {
-        Ok(conn) => conn,
-        Err(e) => return fail(&sender, e.to_string()),
-    };
     if csv
         && sender
             .blocking_send(Ok(Bytes::from_static(CSV_HEADER.as_bytes())))
@@ -128,9 +124,13 @@ fn produce(
     }
     let mut cursor = None;
     loop {
-        let rows = match events::page(&mut conn, &filter, cursor, PAGE) {
+        // A connection per page, back to the pool while a slow client
+        // reads: stalled downloads cannot starve everything else.
+        let rows = match db.conn().map_err(|e| e.to_string()).and_then(|mut conn| {
+            events::page(&mut conn, &filter, cursor, PAGE).map_err(|e| e.to_string())
+        }) {
             Ok(rows) => rows,
-            Err(e) => return fail(&sender, e.to_string()),
+            Err(e) => return fail(&sender, e),
         };
         let Some(last) = rows.last() else {
             return;

@@ -92,7 +92,13 @@ pub async fn requeue(
                 ),
             ));
         }
-        notifications::requeue(conn, id, hookline_storage::now()).map_err(db_error)?;
+        if !notifications::requeue(conn, id, hookline_storage::now()).map_err(db_error)? {
+            return Err(ApiError::new(
+                StatusCode::CONFLICT,
+                "already_queued",
+                format!("notification {id} was queued or claimed meanwhile"),
+            ));
+        }
         notifications::get(conn, id)
             .map_err(db_error)?
             .ok_or_else(|| ApiError::not_found(format!("no notification {id}")))
