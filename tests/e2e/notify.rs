@@ -477,7 +477,52 @@ async fn without_smtp_the_handover_is_written_as_an_eml_file(db: TestDatabase) {
         .contains(".eml"));
 }
 
+/// Rules judge each event against its conversation as of that event, even
+/// when later events of the conversation arrive in the same delivery.
+async fn rules_see_each_events_own_conversation_state(db: TestDatabase) {
+    let app = spawn_app(db);
+    let agent = |email: &str| json!({"email": email, "id": "1", "type": "user"});
+    let mut to_a = fixture_item("24-assignee_change.json");
+    to_a["timestamp"] = json!("2023-09-01 14:00:00");
+    to_a["event"]["payload"]["to"] = agent("agent-a@example.com");
+    let mut close = fixture_item("23-status.json");
+    close["timestamp"] = json!("2023-09-01 14:05:00");
+    close["event"]["payload"]["closed_by"] = agent("agent-b@example.com");
+    let mut to_b = fixture_item("24-assignee_change.json");
+    to_b["timestamp"] = json!("2023-09-01 14:10:00");
+    to_b["event"]["payload"]["to"] = agent("agent-b@example.com");
+    let response = app.post(envelope(&[to_a, close, to_b])).await;
+    assert_eq!(header_number(&response, "Hookline-Stored"), 3);
+    let rows = app
+        .wait_for_notifications(10, "three notifications", |rows| rows.len() == 3)
+        .await;
+    let mut got: Vec<(String, String)> = rows
+        .iter()
+        .map(|n| (n.rule_name.clone(), n.recipient.clone()))
+        .collect();
+    got.sort();
+    assert_eq!(
+        got,
+        [
+            (
+                "closed-by-someone-else".to_owned(),
+                "agent-a@example.com".to_owned()
+            ),
+            (
+                "handover-to-agent".to_owned(),
+                "agent-a@example.com".to_owned()
+            ),
+            (
+                "handover-to-agent".to_owned(),
+                "agent-b@example.com".to_owned()
+            ),
+        ],
+        "the close was made by B while A was the assignee"
+    );
+}
+
 on_both_backends!(
+    rules_see_each_events_own_conversation_state,
     without_smtp_the_handover_is_written_as_an_eml_file,
     handover_emails_the_new_agent_once,
     each_operator_family_fires_and_does_not_fire,

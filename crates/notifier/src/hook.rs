@@ -2,11 +2,9 @@
 //! causes are written with it (a transactional outbox), so an acknowledged
 //! event that should notify always does, and a duplicate never does twice.
 
-use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 
-use hookline_storage::conversations::{self, Conversation};
 use hookline_storage::diesel::QueryResult;
 use hookline_storage::notifications::{self, NewNotification};
 use hookline_storage::{DbConnection, IngestHook, NewlyStored};
@@ -55,23 +53,15 @@ impl IngestHook for NotifierHook {
         if set.is_empty() {
             return Ok(());
         }
-        let mut conversations: HashMap<String, Option<Conversation>> = HashMap::new();
         let now = hookline_storage::now();
         for new in stored {
             let event = &new.item.event;
             if !set.listens_to(&event.event_type) {
                 continue;
             }
-            let conversation = match &event.conversation_key {
-                Some(key) => {
-                    if !conversations.contains_key(key) {
-                        let loaded = conversations::get(conn, key)?;
-                        conversations.insert(key.clone(), loaded);
-                    }
-                    conversations.get(key).and_then(Option::as_ref)
-                }
-                None => None,
-            };
+            // The conversation as of this event (the group's later events
+            // are not folded in yet).
+            let conversation = new.conversation.as_ref();
             let facts = EventFacts {
                 id: Some(new.id),
                 event_type: &event.event_type,

@@ -223,16 +223,20 @@ pub fn observe_all(conn: &mut DbConnection, observations: &[&Observation]) -> Qu
     save(conn, &current)
 }
 
-/// Folds each touched conversation's new events into it: the stored ones
-/// are read (and, on PostgreSQL, locked, in key order) with one query, then
-/// each is written once; new ones are created.
-pub fn observe_touched(
+/// Folds a group's observations, in order, into the conversations they
+/// touch, and returns the state right after each observation (what rules
+/// see for that event). The stored conversations are read with one query
+/// (locked in key order on PostgreSQL), and each touched conversation is
+/// written once.
+pub fn observe_in_order(
     conn: &mut DbConnection,
-    touched: &std::collections::BTreeMap<&str, Vec<&Observation>>,
-) -> QueryResult<()> {
-    let keys: Vec<&str> = touched.keys().copied().collect();
-    let mut stored: std::collections::HashMap<String, Conversation> =
-        std::collections::HashMap::new();
+    observations: &[&Observation],
+) -> QueryResult<Vec<Conversation>> {
+    use std::collections::{BTreeMap, HashMap};
+    let mut keys: Vec<&str> = observations.iter().map(|o| o.key.as_str()).collect();
+    keys.sort_unstable();
+    keys.dedup();
+    let mut stored: HashMap<String, Conversation> = HashMap::new();
     for chunk in keys.chunks(500) {
         let query = conversations::table
             .filter(conversations::key.eq_any(chunk))
@@ -246,19 +250,38 @@ pub fn observe_touched(
         };
         stored.extend(rows.into_iter().map(|c| (c.key.clone(), c)));
     }
-    let mut changed = Vec::with_capacity(stored.len());
-    for (key, observations) in touched {
-        match stored.remove(*key) {
-            Some(mut current) => {
-                for obs in observations {
-                    current.apply(obs);
-                }
-                changed.push(current);
-            }
-            None => observe_all(conn, observations)?,
+    let mut fresh: BTreeMap<&str, (Conversation, Vec<&Observation>)> = BTreeMap::new();
+    let mut states = Vec::with_capacity(observations.len());
+    for obs in observations {
+        if let Some(current) = stored.get_mut(&obs.key) {
+            current.apply(obs);
+            states.push(current.clone());
+        } else if let Some((current, seen)) = fresh.get_mut(obs.key.as_str()) {
+            current.apply(obs);
+            seen.push(obs);
+            states.push(current.clone());
+        } else {
+            let current = Conversation::new(obs);
+            states.push(current.clone());
+            fresh.insert(obs.key.as_str(), (current, vec![obs]));
         }
     }
-    save_all(conn, &changed)
+    let changed: Vec<Conversation> = stored.into_values().collect();
+    save_all(conn, &changed)?;
+    for (current, seen) in fresh.values() {
+        let inserted = per_backend!(&mut *conn, c => {
+            diesel::insert_into(conversations::table)
+                .values(current)
+                .on_conflict(conversations::key)
+                .do_nothing()
+                .execute(c)
+        })?;
+        if inserted == 0 {
+            // Another process created it since we looked: fold into theirs.
+            observe_all(conn, seen)?;
+        }
+    }
+    Ok(states)
 }
 
 /// Writes conversations this transaction has locked. On PostgreSQL, one

@@ -3,10 +3,13 @@
 //!
 //! Per group: the events inserted (conflicting dedupe keys skipped), then
 //! the touched conversations read with one query (locked in key order on
-//! PostgreSQL, so that concurrent groups cannot deadlock on them), each
-//! folded with all of its new events and written once.
+//! PostgreSQL, so that concurrent groups cannot deadlock on them), the new
+//! events folded in in order (the hooks see each event's conversation as of
+//! that event), and each conversation written once.
 
 use std::collections::{BTreeMap, HashMap};
+
+use crate::conversations::Conversation;
 
 use diesel::prelude::*;
 
@@ -28,10 +31,12 @@ pub struct StoreOutcome {
 }
 
 /// An event this group stored, for [`IngestHook`]s.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Debug)]
 pub struct NewlyStored<'a> {
     pub id: i64,
     pub item: &'a PreparedItem,
+    /// Its conversation right after this event was folded in.
+    pub conversation: Option<Conversation>,
 }
 
 /// Work that must happen in the same transaction as the events that cause
@@ -77,7 +82,6 @@ pub fn store_group_with(
         let all: Vec<&PreparedItem> = requests.iter().flat_map(|items| items.iter()).collect();
         let mut inserted = events::insert_new(conn, all.iter().map(|item| &item.event))?;
         let mut outcomes = Vec::with_capacity(requests.len());
-        let mut touched: BTreeMap<&str, Vec<&Observation>> = BTreeMap::new();
         let mut stored = Vec::new();
         for items in requests {
             let mut outcome = StoreOutcome::default();
@@ -88,10 +92,11 @@ pub fn store_group_with(
                 if let Some(id) = inserted.remove(&item.event.dedupe_key) {
                     outcome.stored += 1;
                     *outcome.stored_by_type.entry(kind).or_default() += 1;
-                    stored.push(NewlyStored { id, item });
-                    if let Some(obs) = &item.observation {
-                        touched.entry(obs.key.as_str()).or_default().push(obs);
-                    }
+                    stored.push(NewlyStored {
+                        id,
+                        item,
+                        conversation: None,
+                    });
                 } else {
                     outcome.duplicates += 1;
                     *outcome.duplicates_by_type.entry(kind).or_default() += 1;
@@ -99,7 +104,18 @@ pub fn store_group_with(
             }
             outcomes.push(outcome);
         }
-        conversations::observe_touched(conn, &touched)?;
+        let observed: Vec<(usize, &Observation)> = stored
+            .iter()
+            .enumerate()
+            .filter_map(|(index, new)| new.item.observation.as_ref().map(|obs| (index, obs)))
+            .collect();
+        let observations: Vec<&Observation> = observed.iter().map(|(_, obs)| *obs).collect();
+        let states = conversations::observe_in_order(conn, &observations)?;
+        for ((index, _), state) in observed.into_iter().zip(states) {
+            if let Some(new) = stored.get_mut(index) {
+                new.conversation = Some(state);
+            }
+        }
         if !stored.is_empty() {
             hook.in_transaction(conn, &stored)?;
         }
