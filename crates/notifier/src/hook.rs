@@ -2,7 +2,7 @@
 //! causes are written with it (a transactional outbox), so an acknowledged
 //! event that should notify always does, and a duplicate never does twice.
 
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use hookline_storage::diesel::QueryResult;
@@ -24,11 +24,17 @@ pub struct HookStats {
     pub skipped: AtomicU64,
 }
 
+thread_local! {
+    /// Whether this writer thread's open transaction queued an email: each
+    /// writer thread runs its transaction and then `committed` in turn, so
+    /// one thread cannot consume another's wake-up before that one commits.
+    static QUEUED_HERE: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
 /// The ingest hook: evaluates rules and queues notifications.
 pub struct NotifierHook {
     rules: Arc<Rules>,
     wake: Arc<Notify>,
-    queued: AtomicBool,
     pub stats: Arc<HookStats>,
 }
 
@@ -37,7 +43,6 @@ impl NotifierHook {
         NotifierHook {
             rules,
             wake,
-            queued: AtomicBool::new(false),
             stats: Arc::new(HookStats::default()),
         }
     }
@@ -94,7 +99,7 @@ impl IngestHook for NotifierHook {
     }
 
     fn committed(&self) {
-        if self.queued.swap(false, Ordering::AcqRel) {
+        if QUEUED_HERE.with(|queued| queued.replace(false)) {
             self.wake.notify_one();
         }
     }
@@ -140,7 +145,7 @@ fn queue(
                     (address, notifications::SUPPRESSED, Some(reason))
                 } else {
                     hook.stats.queued.fetch_add(1, Ordering::Relaxed);
-                    hook.queued.store(true, Ordering::Release);
+                    QUEUED_HERE.with(|queued| queued.set(true));
                     (address, notifications::QUEUED, None)
                 }
             }
