@@ -620,3 +620,39 @@ async fn send_test_email_checks_the_mail_settings() {
         String::from_utf8_lossy(&output.stderr)
     );
 }
+
+/// SIGTERM while an email is being handed to the mail server: hookline
+/// finishes that email and records it before it exits.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shutdown_finishes_the_email_being_sent() {
+    let smtp = SmtpServer::start().await;
+    smtp.set_slow(1500);
+    let mut app = spawn_app_with(Some(TestDatabase::sqlite()), with_smtp(&smtp));
+    assert_eq!(
+        app.post(fixture("24-assignee_change.json")).await.status(),
+        200
+    );
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while !smtp.receiving.load(std::sync::atomic::Ordering::SeqCst) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the email never reached the server"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // The server holds its answer for 1.5 s; stop hookline meanwhile.
+    let status = tokio::task::block_in_place(|| app.terminate());
+    assert!(status.success(), "{status:?}");
+    assert_eq!(smtp.received().len(), 1);
+    let rows = app.notifications().await;
+    assert_eq!(
+        rows[0].status, "sent",
+        "recorded before exiting: {:?}",
+        rows[0]
+    );
+    assert!(rows[0]
+        .smtp_response
+        .as_deref()
+        .unwrap_or_default()
+        .starts_with("250"));
+}

@@ -49,6 +49,10 @@ pub struct SmtpServer {
     received: Arc<Mutex<Vec<Received>>>,
     refusing: Arc<AtomicBool>,
     pub refused: Arc<AtomicUsize>,
+    /// Milliseconds to wait before answering the end of DATA.
+    slow_ms: Arc<AtomicUsize>,
+    /// Set when a message's data has arrived (before the answer).
+    pub receiving: Arc<AtomicBool>,
 }
 
 impl SmtpServer {
@@ -60,6 +64,8 @@ impl SmtpServer {
             received: Arc::default(),
             refusing: Arc::default(),
             refused: Arc::default(),
+            slow_ms: Arc::default(),
+            receiving: Arc::default(),
         };
         let accepting = server.clone();
         tokio::spawn(async move {
@@ -71,6 +77,11 @@ impl SmtpServer {
             }
         });
         server
+    }
+
+    /// Answer the end of every message's data only after `ms` milliseconds.
+    pub fn set_slow(&self, ms: usize) {
+        self.slow_ms.store(ms, Ordering::SeqCst);
     }
 
     /// Refuse (or accept again) every message with a temporary error.
@@ -139,6 +150,11 @@ impl SmtpServer {
                     }
                     // Undo dot-stuffing.
                     data.push_str(line.strip_prefix('.').unwrap_or(&line));
+                }
+                self.receiving.store(true, Ordering::SeqCst);
+                let delay = self.slow_ms.load(Ordering::SeqCst);
+                if delay > 0 {
+                    tokio::time::sleep(Duration::from_millis(delay as u64)).await;
                 }
                 let count = {
                     let mut received = self.received.lock().expect("lock");
