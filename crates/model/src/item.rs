@@ -79,6 +79,15 @@ pub struct VisitorRef {
 pub const UNRECOGNIZED: &str = "unrecognized";
 
 impl Item {
+    /// The item stored as `raw` JSON text, when it is an object with a
+    /// frame (`None` for items stored as `unrecognized`).
+    pub fn from_raw(raw: &str) -> Option<Item> {
+        match serde_json::from_str::<Field<Item>>(raw).ok()? {
+            Field::Typed(item) => Some(item),
+            _ => None,
+        }
+    }
+
     /// The event type as sent, or `unrecognized`.
     pub fn event_type(&self) -> &str {
         self.event

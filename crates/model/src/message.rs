@@ -306,6 +306,71 @@ pub struct Button {
     pub other: Map<String, Value>,
 }
 
+impl FormPrompt {
+    /// The fields asked for (none when the list was unreadable).
+    pub fn field_list(&self) -> &[FormField] {
+        self.fields.get().map(Vec::as_slice).unwrap_or_default()
+    }
+}
+
+impl FormField {
+    /// What the field is called: its label, else its variable's name.
+    pub fn name(&self) -> String {
+        self.label
+            .text()
+            .map(str::to_owned)
+            .or_else(|| {
+                self.variable
+                    .text()
+                    .map(|v| crate::normalize_name(v).to_owned())
+            })
+            .unwrap_or_else(|| "?".to_owned())
+    }
+
+    /// The answer as text (empty when there is none).
+    pub fn answer(&self) -> String {
+        self.value.get().map(crate::value_text).unwrap_or_default()
+    }
+}
+
+impl FormResponse {
+    /// (field name, answer) for every field answered.
+    pub fn answers(&self) -> Vec<(String, String)> {
+        self.fields
+            .get()
+            .map(|fields| fields.iter().map(|f| (f.name(), f.answer())).collect())
+            .unwrap_or_default()
+    }
+}
+
+impl ButtonPrompt {
+    /// The buttons' titles.
+    pub fn titles(&self) -> Vec<&str> {
+        self.buttons
+            .get()
+            .map(|buttons| buttons.iter().filter_map(|b| b.title.text()).collect())
+            .unwrap_or_default()
+    }
+}
+
+impl ListPrompt {
+    /// The titles of the items of every section.
+    pub fn item_titles(&self) -> Vec<&str> {
+        self.list
+            .get()
+            .and_then(|l| l.sections.get())
+            .map(|sections| {
+                sections
+                    .iter()
+                    .filter_map(|s| s.items.get())
+                    .flatten()
+                    .filter_map(|i| i.title.text())
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+}
+
 impl Button {
     /// The callback's JSON, when the callback string holds JSON.
     pub fn callback_json(&self) -> Option<Value> {

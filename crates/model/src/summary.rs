@@ -163,8 +163,12 @@ fn message_summary(sender: &str, message: &Message) -> String {
             let labels: Vec<&str> = b
                 .payload
                 .get()
-                .and_then(|p| p.fields.get())
-                .map(|fields| fields.iter().filter_map(|f| f.label.text()).collect())
+                .map(|p| {
+                    p.field_list()
+                        .iter()
+                        .filter_map(|f| f.label.text())
+                        .collect()
+                })
                 .unwrap_or_default();
             format!("{sender} asked for a form: {}", labels.join(", "))
         }
@@ -195,18 +199,7 @@ fn message_summary(sender: &str, message: &Message) -> String {
         B::List(b) => {
             let p = b.payload.get();
             let t = p.map(|p| title(&p.title)).unwrap_or_default();
-            let items: Vec<&str> = p
-                .and_then(|p| p.list.get())
-                .and_then(|l| l.sections.get())
-                .map(|sections| {
-                    sections
-                        .iter()
-                        .filter_map(|s| s.items.get())
-                        .flatten()
-                        .filter_map(|i| i.title.text())
-                        .collect()
-                })
-                .unwrap_or_default();
+            let items = p.map(|p| p.item_titles()).unwrap_or_default();
             format!("{sender} sent a list{t}: {}", items.join(", "))
         }
         B::Javascript(b) => {
@@ -222,13 +215,7 @@ fn message_summary(sender: &str, message: &Message) -> String {
             let p = b.payload.get();
             let t = p.map(|p| title(&p.title)).unwrap_or_default();
             let buttons: Vec<String> = p
-                .and_then(|p| p.buttons.get())
-                .map(|bs| {
-                    bs.iter()
-                        .filter_map(|b| b.title.text())
-                        .map(quote)
-                        .collect()
-                })
+                .map(|p| p.titles().into_iter().map(quote).collect())
                 .unwrap_or_default();
             format!("{sender} offered buttons{t}: [{}]", buttons.join(" | "))
         }
@@ -306,23 +293,11 @@ fn message_summary(sender: &str, message: &Message) -> String {
             let answers: Vec<String> = b
                 .payload
                 .get()
-                .and_then(|p| p.fields.get())
-                .map(|fields| {
-                    fields
-                        .iter()
-                        .map(|f| {
-                            let label = f
-                                .label
-                                .text()
-                                .map(str::to_owned)
-                                .or_else(|| f.variable.text().map(|v| normalize_name(v).to_owned()))
-                                .unwrap_or_else(|| "?".to_owned());
-                            let value = f.value.get().map(value_text).unwrap_or_default();
-                            format!("{label}={}", quote(&value))
-                        })
-                        .collect()
-                })
-                .unwrap_or_default();
+                .map(|p| p.answers())
+                .unwrap_or_default()
+                .iter()
+                .map(|(name, answer)| format!("{name}={}", quote(answer)))
+                .collect();
             format!("{sender} filled form: {}", answers.join(", "))
         }
         B::FileUploadResponse(_) => {

@@ -236,3 +236,62 @@ fn frame_fields_are_read() {
         Some("2023-09-01T14:13:32.141788+00:00".to_owned())
     );
 }
+
+#[test]
+fn summaries_read_like_the_documented_examples() {
+    let line = |name: &str| {
+        let bytes = std::fs::read(fixture_dir().join(name)).unwrap();
+        summary(&Envelope::parse(&bytes).unwrap().events[0])
+    };
+    assert_eq!(line("02-message-text.json"), "visitor: Hiiiii");
+    assert_eq!(
+        line("03-message-image.json"),
+        "agent himanshu@swiftsell.biz sent image photo-1579353977828-2a4eab540b9a.jpeg"
+    );
+    assert_eq!(
+        line("04-message-form.json"),
+        "agent himanshu@swiftsell.biz asked for a form: Name, Email, Phone"
+    );
+    assert_eq!(
+        line("10-message-list_whatsapp.json"),
+        "agent himanshu@swiftsell.biz sent a list \"What would you like to choose?\": Item 1, Item 2"
+    );
+    assert_eq!(
+        line("12-message-button.json"),
+        "agent himanshu@swiftsell.biz offered buttons \"What would you like to choose?\": [Button 1 | Button 2 | Button 3]"
+    );
+    assert_eq!(
+        line("19-message-button_response.json"),
+        "visitor chose \"Button 1\""
+    );
+    assert_eq!(
+        line("20-message-form_response.json"),
+        "visitor filled form: Name=abc, Email=abc@gmail.com, Phone=+916767667676"
+    );
+    assert_eq!(
+        line("23-status.json"),
+        "conversation closed by himanshu@swiftsell.biz"
+    );
+    assert_eq!(
+        line("24-assignee_change.json"),
+        "handed over from bot seq_user@swiftsell.biz to agent himanshu@swiftsell.biz"
+    );
+}
+
+#[test]
+fn a_button_callback_holding_json_is_readable() {
+    let bytes = std::fs::read(fixture_dir().join("12-message-button.json")).unwrap();
+    let item = only_item(&bytes);
+    let Some(Payload::Message(m)) = item.event.get().map(|e| &e.payload) else {
+        panic!("not a message");
+    };
+    let MessageBody::Button(b) = &m.message.get().unwrap().body else {
+        panic!("not buttons");
+    };
+    let buttons = b.payload.get().unwrap().buttons.get().unwrap();
+    assert_eq!(buttons[0].callback_json(), None, "an empty callback");
+    assert_eq!(
+        buttons[1].callback_json().unwrap()["web_url"],
+        "https://www.google.com"
+    );
+}

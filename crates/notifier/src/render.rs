@@ -4,7 +4,7 @@
 //! strict mode can test it with `{{#if}}`.
 
 use chrono::NaiveDateTime;
-use hookline_model::{value_text, Field, Item, MessageBody, Payload};
+use hookline_model::{value_text, Item, MessageBody, Payload};
 use hookline_storage::conversations::{self, Conversation};
 use hookline_storage::diesel::QueryResult;
 use hookline_storage::events::{self, StoredEvent};
@@ -17,19 +17,17 @@ use crate::context::conversation_value;
 /// Messages shown in the transcript.
 const TRANSCRIPT: i64 = 20;
 
+/// The typed payload of a stored event.
+fn payload_of(event: &StoredEvent) -> Option<Payload> {
+    Item::from_raw(&event.raw).and_then(|item| item.event.get().map(|e| e.payload.clone()))
+}
+
 fn when(at: NaiveDateTime) -> String {
     at.format("%Y-%m-%d %H:%M:%S UTC").to_string()
 }
 
 fn clock(at: NaiveDateTime) -> String {
     at.format("%H:%M:%S").to_string()
-}
-
-fn parse(raw: &str) -> Option<Item> {
-    serde_json::from_str::<Field<Item>>(raw)
-        .ok()?
-        .get()
-        .cloned()
 }
 
 /// A human duration: `2h 5m`, `3m 12s`.
@@ -101,7 +99,7 @@ pub fn template_context(
         }
         None => (Vec::new(), false, Vec::new(), Vec::new(), Vec::new()),
     };
-    let item = event.as_ref().and_then(|e| parse(&e.raw));
+    let item = event.as_ref().and_then(|e| Item::from_raw(&e.raw));
     let payload = item
         .as_ref()
         .and_then(|i| i.event.get())
@@ -176,7 +174,7 @@ fn duration(c: &Conversation, until: NaiveDateTime) -> Option<String> {
 }
 
 fn transcript_line(event: &StoredEvent) -> Value {
-    let link = parse(&event.raw).and_then(|item| {
+    let link = Item::from_raw(&event.raw).and_then(|item| {
         let event = item.event.get()?.clone();
         let Payload::Message(m) = event.payload else {
             return None;
@@ -196,22 +194,21 @@ fn transcript_line(event: &StoredEvent) -> Value {
 }
 
 fn label_line(event: &StoredEvent) -> Value {
-    let (action, ids) =
-        match parse(&event.raw).and_then(|i| i.event.get().map(|e| e.payload.clone())) {
-            Some(Payload::ConversationLabels(p)) => (
-                p.action.text().unwrap_or("changed").to_owned(),
-                p.labels
-                    .get()
-                    .map(|ls| {
-                        ls.iter()
-                            .filter_map(|l| l.id.get().map(|id| format!("#{id}")))
-                            .collect::<Vec<_>>()
-                            .join(", ")
-                    })
-                    .unwrap_or_default(),
-            ),
-            _ => ("changed".to_owned(), String::new()),
-        };
+    let (action, ids) = match payload_of(event) {
+        Some(Payload::ConversationLabels(p)) => (
+            p.action.text().unwrap_or("changed").to_owned(),
+            p.labels
+                .get()
+                .map(|ls| {
+                    ls.iter()
+                        .filter_map(|l| l.id.get().map(|id| format!("#{id}")))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                })
+                .unwrap_or_default(),
+        ),
+        _ => ("changed".to_owned(), String::new()),
+    };
     json!({
         "time": when(event.occurred_at),
         "by": event.actor_email.clone().unwrap_or_else(|| "someone".to_owned()),
@@ -221,7 +218,7 @@ fn label_line(event: &StoredEvent) -> Value {
 }
 
 fn note_line(event: &StoredEvent) -> Value {
-    let text = match parse(&event.raw).and_then(|i| i.event.get().map(|e| e.payload.clone())) {
+    let text = match payload_of(event) {
         Some(Payload::Note(p)) => p.note.text().unwrap_or_default().to_owned(),
         _ => event.summary.clone(),
     };
@@ -262,43 +259,25 @@ pub fn visitor_details<'a>(events: impl Iterator<Item = &'a StoredEvent>) -> Vec
         }
     };
     for event in events {
-        let Some(payload) =
-            parse(&event.raw).and_then(|i| i.event.get().map(|e| e.payload.clone()))
-        else {
+        let Some(payload) = payload_of(event) else {
             continue;
         };
-        match payload {
-            Payload::ConversationCreate(p) => {
-                for v in p.variables.get().into_iter().flatten() {
-                    if let (Some(name), Some(value)) = (v.display_name(), v.value.get()) {
-                        put(name, value_text(value));
-                    }
+        let variables = match &payload {
+            Payload::ConversationCreate(p) => p.variables.get(),
+            Payload::Variables(p) => p.variables.get(),
+            _ => None,
+        };
+        for v in variables.into_iter().flatten() {
+            if let (Some(name), Some(value)) = (v.display_name(), v.value.get()) {
+                put(name, value_text(value));
+            }
+        }
+        if let Payload::Message(m) = &payload {
+            if let Some(MessageBody::FormResponse(form)) = m.message.get().map(|m| &m.body) {
+                for (name, answer) in form.payload.get().map(|f| f.answers()).unwrap_or_default() {
+                    put(name, answer);
                 }
             }
-            Payload::Variables(p) => {
-                for v in p.variables.get().into_iter().flatten() {
-                    if let (Some(name), Some(value)) = (v.display_name(), v.value.get()) {
-                        put(name, value_text(value));
-                    }
-                }
-            }
-            Payload::Message(m) => {
-                if let Some(MessageBody::FormResponse(form)) = m.message.get().map(|m| &m.body) {
-                    for field in form
-                        .payload
-                        .get()
-                        .and_then(|f| f.fields.get())
-                        .into_iter()
-                        .flatten()
-                    {
-                        let name = field.label.text().map(str::to_owned).unwrap_or_default();
-                        if let Some(value) = field.value.get() {
-                            put(name, value_text(value));
-                        }
-                    }
-                }
-            }
-            _ => {}
         }
     }
     details

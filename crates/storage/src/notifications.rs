@@ -258,14 +258,6 @@ pub fn for_conversation(conn: &mut DbConnection, key: &str) -> QueryResult<Vec<N
         .load(conn)
 }
 
-/// The earliest time a queued or failed notification is due.
-pub fn next_due(conn: &mut DbConnection) -> QueryResult<Option<NaiveDateTime>> {
-    notifications::table
-        .filter(notifications::status.eq_any([QUEUED, FAILED]))
-        .select(diesel::dsl::min(notifications::next_attempt_at))
-        .first(conn)
-}
-
 /// Hands back a claimed notification that was not sent (shutdown): due
 /// now, the claim's attempt not counted.
 pub fn release(

@@ -72,9 +72,7 @@ async fn detail(
         }
         Err(error) => return actix_web::ResponseError::error_response(&error),
     };
-    let raw = serde_json::from_str::<serde_json::Value>(&event.raw)
-        .and_then(|v| serde_json::to_string_pretty(&v))
-        .unwrap_or_else(|_| event.raw.clone());
+    let raw = super::transcript::pretty(&event.raw);
     render(
         &state,
         "event",

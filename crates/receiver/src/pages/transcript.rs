@@ -2,18 +2,12 @@
 //! bubbles (visitor left, agent and bot right) with media, forms and
 //! buttons as readable cards; everything else as timeline lines.
 
-use hookline_model::{value_text, ActorKind, Field, Item, MessageBody, Payload};
+use hookline_model::{ActorKind, Item, MessageBody, Payload};
 use hookline_storage::events::StoredEvent;
 use serde_json::{json, Value};
 
-fn parse(raw: &str) -> Option<Item> {
-    serde_json::from_str::<Field<Item>>(raw)
-        .ok()?
-        .get()
-        .cloned()
-}
-
-fn pretty(raw: &str) -> String {
+/// The raw JSON, indented for reading.
+pub fn pretty(raw: &str) -> String {
     serde_json::from_str::<Value>(raw)
         .and_then(|v| serde_json::to_string_pretty(&v))
         .unwrap_or_else(|_| raw.to_owned())
@@ -27,7 +21,7 @@ pub fn entry(event: &StoredEvent) -> Value {
         "summary": event.summary,
         "raw": pretty(&event.raw),
     });
-    let item = parse(&event.raw);
+    let item = Item::from_raw(&event.raw);
     let message = item
         .as_ref()
         .and_then(|i| i.event.get())
@@ -99,17 +93,10 @@ fn fill(view: &mut Value, message: &hookline_model::Message) {
                 json!(p.and_then(|p| p.message.text()).unwrap_or("Form")),
             );
             let lines: Vec<String> = p
-                .and_then(|p| p.fields.get())
-                .map(|fields| {
-                    fields
+                .map(|p| {
+                    p.field_list()
                         .iter()
-                        .map(|f| {
-                            format!(
-                                "{} ({})",
-                                f.label.text().unwrap_or("?"),
-                                f.kind.text().unwrap_or("text")
-                            )
-                        })
+                        .map(|f| format!("{} ({})", f.name(), f.kind.text().unwrap_or("text")))
                         .collect()
                 })
                 .unwrap_or_default();
@@ -120,20 +107,11 @@ fn fill(view: &mut Value, message: &hookline_model::Message) {
             let lines: Vec<String> = form
                 .payload
                 .get()
-                .and_then(|p| p.fields.get())
-                .map(|fields| {
-                    fields
-                        .iter()
-                        .map(|f| {
-                            format!(
-                                "{}: {}",
-                                f.label.text().unwrap_or("?"),
-                                f.value.get().map(value_text).unwrap_or_default()
-                            )
-                        })
-                        .collect()
-                })
-                .unwrap_or_default();
+                .map(|p| p.answers())
+                .unwrap_or_default()
+                .into_iter()
+                .map(|(name, answer)| format!("{name}: {answer}"))
+                .collect();
             set(view, "lines", json!(lines));
         }
         B::Button(buttons) => {
@@ -143,10 +121,7 @@ fn fill(view: &mut Value, message: &hookline_model::Message) {
                 "card_title",
                 json!(p.and_then(|p| p.title.text()).unwrap_or("Buttons")),
             );
-            let chips: Vec<&str> = p
-                .and_then(|p| p.buttons.get())
-                .map(|bs| bs.iter().filter_map(|b| b.title.text()).collect())
-                .unwrap_or_default();
+            let chips = p.map(|p| p.titles()).unwrap_or_default();
             set(view, "chips", json!(chips));
         }
         B::List(list) => {
@@ -156,21 +131,9 @@ fn fill(view: &mut Value, message: &hookline_model::Message) {
                 "card_title",
                 json!(p.and_then(|p| p.title.text()).unwrap_or("List")),
             );
-            let chips: Vec<&str> = p
-                .and_then(|p| p.list.get())
-                .and_then(|l| l.sections.get())
-                .map(|sections| {
-                    sections
-                        .iter()
-                        .filter_map(|s| s.items.get())
-                        .flatten()
-                        .filter_map(|i| i.title.text())
-                        .collect()
-                })
-                .unwrap_or_default();
+            let chips = p.map(|p| p.item_titles()).unwrap_or_default();
             set(view, "chips", json!(chips));
         }
-        B::ButtonResponse(_) | B::SliderResponse(_) => {}
         _ => {}
     }
 }
