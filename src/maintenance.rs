@@ -24,7 +24,7 @@ fn parse_cutoff(text: &str) -> anyhow::Result<NaiveDateTime> {
 pub fn purge(before: &str, database: &DatabaseArgs) -> anyhow::Result<()> {
     let cutoff = parse_cutoff(before)?;
     let (db, _) = open_database(database)?;
-    let mut conn = db.conn()?;
+    let mut conn = db.dedicated_connection()?;
     let deleted = retention::purge_before(&mut conn, cutoff).context("purge failed")?;
     println!(
         "deleted before {cutoff} UTC: {} events, {} conversations, {} notifications",
@@ -35,7 +35,7 @@ pub fn purge(before: &str, database: &DatabaseArgs) -> anyhow::Result<()> {
 
 pub fn erase(visitor: &str, database: &DatabaseArgs) -> anyhow::Result<()> {
     let (db, _) = open_database(database)?;
-    let mut conn = db.conn()?;
+    let mut conn = db.dedicated_connection()?;
     let deleted = retention::erase_visitor(&mut conn, visitor).context("erase failed")?;
     println!(
         "visitor {visitor}: deleted {} events, {} conversations, {} notifications",

@@ -41,7 +41,7 @@ pub fn run(command: RulesCommand) -> anyhow::Result<()> {
             let file_rules = read_rules(&file)?;
             let (db, _) = open_database(&database)?;
             let rules = Rules::new(templates);
-            let mut conn = db.conn()?;
+            let mut conn = db.dedicated_connection()?;
             let (created, updated) = rules
                 .import(&mut conn, file_rules.rule)
                 .map_err(|e| anyhow::anyhow!("{}: {e}; nothing was changed", file.display()))?;
@@ -60,7 +60,7 @@ fn export(database: &DatabaseArgs) -> anyhow::Result<()> {
     let rules = Rules::new(Arc::new(
         Templates::built_in().map_err(|e| anyhow::anyhow!(e))?,
     ));
-    let mut conn = db.conn()?;
+    let mut conn = db.dedicated_connection()?;
     let file = rules.export(&mut conn)?;
     let text = file.to_toml().map_err(|e| anyhow::anyhow!(e))?;
     print!("{text}");

@@ -66,7 +66,7 @@ fn admin_tokens(
         }
         return Ok((tokens, TokenSource::Configured));
     }
-    let mut conn = db.conn()?;
+    let mut conn = db.dedicated_connection()?;
     let candidate = tokens::generate();
     let stored = settings::get_or_insert(&mut conn, ADMIN_TOKEN_SETTING, &candidate)
         .context("failed to read or store the generated admin token")?;
@@ -87,7 +87,7 @@ fn admin_tokens(
 /// `hookline reset-admin-token`.
 pub fn reset_admin_token(args: &DatabaseArgs) -> anyhow::Result<()> {
     let (db, _) = open_database(args)?;
-    let mut conn = db.conn()?;
+    let mut conn = db.dedicated_connection()?;
     let token = tokens::generate();
     settings::put(&mut conn, ADMIN_TOKEN_SETTING, &token)
         .context("failed to store the admin token")?;
@@ -101,7 +101,7 @@ fn webhook_tokens(db: &Database, configured: &[String]) -> anyhow::Result<(Token
     if !tokens.is_empty() {
         return Ok((tokens, TokenSource::Configured));
     }
-    let mut conn = db.conn()?;
+    let mut conn = db.dedicated_connection()?;
     let token = settings::get_or_insert(&mut conn, WEBHOOK_TOKEN_SETTING, &tokens::generate())
         .context("failed to read or store the generated webhook token")?;
     Ok((Tokens::new([token]), TokenSource::Stored))
@@ -118,7 +118,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let (tokens, source) = webhook_tokens(&db, &args.webhook_token)?;
     let (admin_tokens, admin_source) = admin_tokens(&db, &args.admin_token, &tokens)?;
     let session_secret = {
-        let mut conn = db.conn()?;
+        let mut conn = db.dedicated_connection()?;
         settings::get_or_insert(&mut conn, SESSION_SECRET_SETTING, &tokens::generate())
             .context("failed to read or store the session secret")?
     };
@@ -129,7 +129,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let templates = load_templates(&args.templates)?;
     let rules = Arc::new(Rules::new(Arc::clone(&templates)));
     {
-        let mut conn = db.conn()?;
+        let mut conn = db.dedicated_connection()?;
         rules
             .seed_defaults(&mut conn)
             .context("failed to add the default rules")?;

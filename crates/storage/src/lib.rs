@@ -77,7 +77,11 @@ impl Database {
             .max_size(max_size)
             .min_idle(Some(1))
             .connection_timeout(CONNECTION_TIMEOUT)
-            .build(Manager::new(url.clone()))?;
+            // Connections are made on demand: opening never fails because
+            // the first connection is slow; start-up work and one-shot
+            // commands use a dedicated connection without the pool's
+            // 3-second wait (meant for requests, which answer 503).
+            .build_unchecked(Manager::new(url.clone()));
         Ok(Database { pool, url })
     }
 
@@ -98,7 +102,7 @@ impl Database {
 
     /// Runs pending migrations; returns how many ran.
     pub fn migrate(&self) -> Result<usize, StorageError> {
-        let mut conn = self.conn()?;
+        let mut conn = self.dedicated_connection()?;
         migrations::run_pending(&mut conn)
     }
 }
