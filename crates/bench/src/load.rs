@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
+use crate::cpu;
 use crate::http::Connection;
 use crate::server::TOKEN;
 
@@ -24,6 +25,8 @@ pub struct Run {
     pub failed: u64,
     pub seconds: f64,
     latencies_us: Vec<u64>,
+    /// The server's CPU time per request, by thread role.
+    cpu: Option<String>,
 }
 
 impl Run {
@@ -40,14 +43,20 @@ impl Run {
     }
 
     fn line(&self, label: &str) -> String {
-        format!(
+        let mut line = format!(
             "  {label:<34} {:>9.0} /s   p50 {:>6.2} ms   p99 {:>6.2} ms   ({} ok, {} failed)",
             self.per_second(),
             self.percentile(0.50),
             self.percentile(0.99),
             self.ok,
             self.failed
-        )
+        );
+        if let Some(cpu) = &self.cpu {
+            line.push_str("\n  ");
+            line.push_str(&" ".repeat(35));
+            line.push_str(cpu);
+        }
+        line
     }
 }
 
@@ -90,15 +99,28 @@ fn templates() -> anyhow::Result<Vec<(String, String)>> {
 
 pub async fn compare(
     address: SocketAddr,
+    server_pid: u32,
     clients: usize,
     duration: Duration,
 ) -> anyhow::Result<Report> {
     // Warm up connections and caches.
     run(address, clients, Duration::from_secs(1), None).await?;
-    let handshake = run(address, clients, duration, None).await?;
+    let handshake = measured(server_pid, run(address, clients, duration, None)).await?;
     let templates = Rc::new(templates()?);
-    let ingest = run(address, clients, duration, Some(templates)).await?;
+    let ingest = measured(server_pid, run(address, clients, duration, Some(templates))).await?;
     Ok(Report { handshake, ingest })
+}
+
+/// A run, with the server's CPU time per request it caused.
+async fn measured(
+    server_pid: u32,
+    run: impl std::future::Future<Output = anyhow::Result<Run>>,
+) -> anyhow::Result<Run> {
+    let before = cpu::Sample::take(server_pid);
+    let mut run = run.await?;
+    let used = before.until(&cpu::Sample::take(server_pid));
+    run.cpu = cpu::describe(&used, run.ok + run.failed);
+    Ok(run)
 }
 
 async fn run(
@@ -134,6 +156,7 @@ async fn run(
         failed: 0,
         seconds,
         latencies_us: Vec::new(),
+        cpu: None,
     };
     for result in results {
         let (ok, failed, latencies) = result??;

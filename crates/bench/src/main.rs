@@ -9,6 +9,7 @@
 //! unique, so each is stored), with throughput, p50/p99 latency and the
 //! ratio between the two.
 
+mod cpu;
 mod http;
 mod load;
 mod query;
@@ -106,7 +107,12 @@ fn main() -> anyhow::Result<()> {
     for (name, db) in databases {
         let server = server::Server::start(&binary, &db.url)?;
         let duration = Duration::from_secs(options.seconds);
-        let report = runtime.block_on(load::compare(server.address, options.clients, duration))?;
+        let report = runtime.block_on(load::compare(
+            server.address,
+            server.pid(),
+            options.clients,
+            duration,
+        ))?;
         let stored = server.stored_events(&db.url)?;
         drop(server);
         println!("\n{name}");

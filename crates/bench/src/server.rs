@@ -76,6 +76,11 @@ impl Server {
         bail!("hookline exited before listening")
     }
 
+    /// The server's process id (for its CPU counters).
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     pub fn stored_events(&self, database_url: &str) -> anyhow::Result<i64> {
         let db = Database::open(database_url)?;
         let mut conn = db.conn()?;

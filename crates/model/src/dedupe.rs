@@ -7,9 +7,7 @@ use sha2::{Digest, Sha256};
 /// whitespace). The same event delivered compact or spaced, with its keys in
 /// any order, gets the same key; any difference in value gives another.
 pub fn dedupe_key(value: &Value) -> String {
-    let mut hasher = Sha256::new();
-    write_canonical(value, &mut hasher);
-    let digest = hasher.finalize();
+    let digest = Sha256::digest(canonical_bytes(value));
     let mut hex = String::with_capacity(64);
     for byte in digest {
         hex.push(char::from(HEX[usize::from(byte >> 4)]));
@@ -22,63 +20,52 @@ const HEX: &[u8; 16] = b"0123456789abcdef";
 
 /// Canonical JSON of `value` as a string (what [`dedupe_key`] hashes).
 pub fn canonical_json(value: &Value) -> String {
-    let mut out = Vec::new();
+    String::from_utf8_lossy(&canonical_bytes(value)).into_owned()
+}
+
+fn canonical_bytes(value: &Value) -> Vec<u8> {
+    let mut out = Vec::with_capacity(1024);
     write_canonical(value, &mut out);
-    String::from_utf8_lossy(&out).into_owned()
+    out
 }
 
-trait Sink {
-    fn put(&mut self, bytes: &[u8]);
-}
-
-impl Sink for Sha256 {
-    fn put(&mut self, bytes: &[u8]) {
-        self.update(bytes);
-    }
-}
-
-impl Sink for Vec<u8> {
-    fn put(&mut self, bytes: &[u8]) {
-        self.extend_from_slice(bytes);
-    }
-}
-
-fn write_canonical(value: &Value, out: &mut impl Sink) {
+fn write_canonical(value: &Value, out: &mut Vec<u8>) {
     match value {
         Value::Object(map) => {
             // Sorted here rather than relying on serde_json's map order,
             // which a dependency's `preserve_order` feature would change.
             let mut entries: Vec<(&String, &Value)> = map.iter().collect();
             entries.sort_by(|a, b| a.0.cmp(b.0));
-            out.put(b"{");
+            out.push(b'{');
             for (index, (key, item)) in entries.into_iter().enumerate() {
                 if index > 0 {
-                    out.put(b",");
+                    out.push(b',');
                 }
-                write_string(key, out);
-                out.put(b":");
+                write_scalar(key.as_str(), out);
+                out.push(b':');
                 write_canonical(item, out);
             }
-            out.put(b"}");
+            out.push(b'}');
         }
         Value::Array(items) => {
-            out.put(b"[");
+            out.push(b'[');
             for (index, item) in items.iter().enumerate() {
                 if index > 0 {
-                    out.put(b",");
+                    out.push(b',');
                 }
                 write_canonical(item, out);
             }
-            out.put(b"]");
+            out.push(b']');
         }
-        Value::String(text) => write_string(text, out),
-        other => out.put(other.to_string().as_bytes()),
+        // serde_json's compact output of a string, number, bool or null is
+        // canonical for its value.
+        scalar => write_scalar(scalar, out),
     }
 }
 
-fn write_string(text: &str, out: &mut impl Sink) {
-    // serde_json's string escaping is canonical for a given string.
-    out.put(Value::String(text.to_owned()).to_string().as_bytes());
+fn write_scalar<T: serde::Serialize + ?Sized>(scalar: &T, out: &mut Vec<u8>) {
+    // Writing a string, number, bool or null into a Vec cannot fail.
+    let _ = serde_json::to_writer(&mut *out, scalar);
 }
 
 #[cfg(test)]
@@ -96,6 +83,16 @@ mod tests {
         assert_eq!(
             canonical_json(&spaced),
             r#"{"a":{"x":"s","y":[1,2]},"b":1}"#
+        );
+    }
+
+    #[test]
+    fn strings_are_escaped_as_serde_json_writes_them() {
+        // Keys stored by earlier versions must not change: pin the escaping.
+        let value = json!({"k\"\n\u{1}": "é\u{0}\\/", "n": [1.5, -2, true, null]});
+        assert_eq!(
+            canonical_json(&value),
+            r#"{"k\"\n\u0001":"é\u0000\\/","n":[1.5,-2,true,null]}"#
         );
     }
 

@@ -99,6 +99,17 @@ impl Envelope {
 
     /// Reads an envelope from JSON already parsed.
     pub fn from_value(value: Value) -> Result<Envelope, EnvelopeError> {
+        let (items, other) = Envelope::split(value)?;
+        Ok(Envelope {
+            events: items.into_iter().map(Field::from_value).collect(),
+            other,
+        })
+    }
+
+    /// The items of an envelope as received, untyped, and its other
+    /// top-level keys: for callers that keep each item's JSON (type them
+    /// with [`Field::from_ref`]).
+    pub fn split(value: Value) -> Result<(Vec<Value>, Map<String, Value>), EnvelopeError> {
         let mut object = match value {
             Value::Object(object) => object,
             other => {
@@ -107,19 +118,13 @@ impl Envelope {
                 })
             }
         };
-        let events = match object.remove("events") {
-            Some(Value::Array(items)) => items,
-            Some(other) => {
-                return Err(EnvelopeError::EventsNotArray {
-                    found: json_type(&other),
-                })
-            }
-            None => return Err(EnvelopeError::MissingEvents),
-        };
-        Ok(Envelope {
-            events: events.into_iter().map(Field::from_value).collect(),
-            other: object,
-        })
+        match object.remove("events") {
+            Some(Value::Array(items)) => Ok((items, object)),
+            Some(other) => Err(EnvelopeError::EventsNotArray {
+                found: json_type(&other),
+            }),
+            None => Err(EnvelopeError::MissingEvents),
+        }
     }
 }
 

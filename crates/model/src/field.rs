@@ -53,6 +53,15 @@ impl<T: DeserializeOwned> Field<T> {
             Err(_) => Field::Raw(value),
         }
     }
+
+    /// [`Field::from_value`] for a value the caller keeps (cloned only when
+    /// it does not fit).
+    pub fn from_ref(value: &Value) -> Self {
+        match T::deserialize(value) {
+            Ok(typed) => Field::Typed(typed),
+            Err(_) => Field::Raw(value.clone()),
+        }
+    }
 }
 
 impl Field<String> {

@@ -8,7 +8,7 @@ use bytes::BytesMut;
 use chrono::Utc;
 use futures_util::StreamExt;
 use hookline_model::{Envelope, EnvelopeError};
-use hookline_storage::prepare;
+use hookline_storage::prepare_value;
 use serde_json::Value;
 
 use crate::error::ApiError;
@@ -185,16 +185,15 @@ async fn receive(
     if matches!(&value, Value::Object(object) if !object.contains_key("events")) {
         return Ok(token_reply().body(token));
     }
-    let envelope = Envelope::from_value(value).map_err(|error| {
+    let (raw_items, _) = Envelope::split(value).map_err(|error| {
         let error = ApiError::bad_request("invalid_envelope", error.to_string());
         reject(&state, &req, Cause::InvalidEnvelope, error)
     })?;
 
     let received_at = Utc::now();
-    let items: Vec<_> = envelope
-        .events
+    let items: Vec<_> = raw_items
         .iter()
-        .map(|item| prepare(item, received_at))
+        .map(|item| prepare_value(item, received_at))
         .collect();
     let count = items.len();
     let started = std::time::Instant::now();

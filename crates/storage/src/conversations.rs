@@ -178,11 +178,13 @@ fn replace<T>(slot: &mut Option<T>, value: Option<T>) {
 
 /// One conversation by key.
 pub fn get(conn: &mut DbConnection, key: &str) -> QueryResult<Option<Conversation>> {
-    conversations::table
-        .find(key)
-        .select(Conversation::as_select())
-        .first(conn)
-        .optional()
+    per_backend!(conn, c => {
+        conversations::table
+            .find(key)
+            .select(Conversation::as_select())
+            .first(c)
+            .optional()
+    })
 }
 
 /// Folds a conversation's new events into its stored state, creating it
@@ -237,18 +239,28 @@ pub fn observe_in_order(
     keys.sort_unstable();
     keys.dedup();
     let mut stored: HashMap<String, Conversation> = HashMap::new();
-    for chunk in keys.chunks(500) {
-        let query = conversations::table
-            .filter(conversations::key.eq_any(chunk))
-            .order(conversations::key.asc());
-        let rows: Vec<Conversation> = match conn {
-            DbConnection::Pg(c) => query
-                .select(Conversation::as_select())
-                .for_update()
-                .load(c)?,
-            DbConnection::Sqlite(c) => query.select(Conversation::as_select()).load(c)?,
-        };
-        stored.extend(rows.into_iter().map(|c| (c.key.clone(), c)));
+    match conn {
+        DbConnection::Pg(c) => {
+            for chunk in keys.chunks(500) {
+                let rows: Vec<Conversation> = conversations::table
+                    .filter(conversations::key.eq_any(chunk))
+                    .order(conversations::key.asc())
+                    .select(Conversation::as_select())
+                    .for_update()
+                    .load(c)?;
+                stored.extend(rows.into_iter().map(|c| (c.key.clone(), c)));
+            }
+        }
+        // One cached statement per key: SQLite has no round trips to save,
+        // and a statement with as many parameters as keys had to be
+        // compiled anew for every group.
+        DbConnection::Sqlite(_) => {
+            for key in keys {
+                if let Some(row) = get(conn, key)? {
+                    stored.insert(row.key.clone(), row);
+                }
+            }
+        }
     }
     let mut fresh: BTreeMap<&str, (Conversation, Vec<&Observation>)> = BTreeMap::new();
     let mut states = Vec::with_capacity(observations.len());
@@ -345,11 +357,16 @@ fn locked(conn: &mut DbConnection, key: &str) -> QueryResult<Option<Conversation
     }
 }
 
+/// Writes one conversation. Run on the backend's own connection: through
+/// the `MultiConnection` wrapper diesel rebuilt the statement's SQL on every
+/// call to find it in its cache, a tenth of the SQLite writer's time.
 fn save(conn: &mut DbConnection, conversation: &Conversation) -> QueryResult<()> {
-    diesel::update(conversations::table.find(&conversation.key))
-        .set(conversation)
-        .execute(conn)
-        .map(|_| ())
+    per_backend!(conn, c => {
+        diesel::update(conversations::table.find(&conversation.key))
+            .set(conversation)
+            .execute(c)
+            .map(|_| ())
+    })
 }
 
 #[cfg(test)]

@@ -30,7 +30,7 @@ pub use connection::{redact_url, Backend, DatabaseUrl, DbConnection, Manager, Mu
 pub use diesel;
 pub use error::StorageError;
 pub use ingest::{IngestHook, NewlyStored, NoHook, StoreOutcome};
-pub use prepare::{prepare, PreparedItem};
+pub use prepare::{prepare, prepare_value, PreparedItem};
 pub use writer::Ingestor;
 
 /// The current time as stored: UTC, microseconds (what both backends keep).

@@ -34,10 +34,25 @@ fn clean_opt(text: Option<&str>) -> Option<String> {
     text.map(clean).filter(|s| !s.is_empty())
 }
 
-/// Prepares one item of a delivery received at `received_at`.
+/// Prepares one item of a delivery received at `received_at`, from its
+/// JSON as received (what the webhook does: the item is typed once and
+/// its raw JSON is not rebuilt from the typed form).
+pub fn prepare_value(raw: &Value, received_at: DateTime<Utc>) -> PreparedItem {
+    prepare_parsed(&Field::from_ref(raw), raw, received_at)
+}
+
+/// Prepares an item already typed.
 pub fn prepare(item: &Field<Item>, received_at: DateTime<Utc>) -> PreparedItem {
-    let raw_value = serde_json::to_value(item).unwrap_or(Value::Null);
-    let raw = raw_value.to_string();
+    let raw = serde_json::to_value(item).unwrap_or(Value::Null);
+    prepare_parsed(item, &raw, received_at)
+}
+
+fn prepare_parsed(
+    item: &Field<Item>,
+    raw_value: &Value,
+    received_at: DateTime<Utc>,
+) -> PreparedItem {
+    let raw = serde_json::to_string(raw_value).unwrap_or_else(|_| raw_value.to_string());
     let received = db_time(received_at);
     let typed = item.get();
     let occurred = typed
@@ -46,7 +61,7 @@ pub fn prepare(item: &Field<Item>, received_at: DateTime<Utc>) -> PreparedItem {
         .unwrap_or(received);
     let actor = typed.and_then(Item::actor);
     let event = NewEvent {
-        dedupe_key: dedupe_key(&raw_value),
+        dedupe_key: dedupe_key(raw_value),
         event_type: clean(typed.map_or(hookline_model::UNRECOGNIZED, Item::event_type)),
         message_type: clean_opt(typed.and_then(Item::message_type)),
         conversation_key: clean_opt(typed.and_then(Item::conversation_key)),

@@ -281,3 +281,39 @@ fn retention_keeps_emails_still_waiting_to_go_out() {
         assert_eq!(left, [n::QUEUED, n::FAILED]);
     }
 }
+
+/// The webhook prepares items from their JSON as received
+/// (`prepare_value`); tools and tests from the typed model (`prepare`).
+/// Both must give the same rows, dedupe key and raw JSON included, or a
+/// delivery would not be recognised as the duplicate of an earlier one.
+#[test]
+fn preparing_from_received_json_matches_preparing_from_the_model() {
+    let received_at = Utc::now();
+    let mut bodies = fixtures();
+    bodies.push(
+        json!({"events": [
+            [1, 2],
+            "text",
+            {"event": {"type": "message", "payload": {"message": 7}}, "timestamp": 12},
+            {"event": {"type": "brand_new", "payload": {"x": {"y": null}}}},
+            {"b": 1, "a": "\u{0}\"é\n"}
+        ]})
+        .to_string()
+        .into_bytes(),
+    );
+    let mut compared = 0;
+    for body in bodies {
+        let value: Value = serde_json::from_slice(&body).unwrap();
+        let (raw_items, _) = Envelope::split(value).unwrap();
+        let envelope = Envelope::parse(&body).unwrap();
+        assert_eq!(raw_items.len(), envelope.events.len());
+        for (raw, typed) in raw_items.iter().zip(&envelope.events) {
+            let from_json = hookline_storage::prepare_value(raw, received_at);
+            assert_eq!(from_json, prepare(typed, received_at), "{raw}");
+            let stored: Value = serde_json::from_str(&from_json.event.raw).unwrap();
+            assert_eq!(&stored, raw);
+            compared += 1;
+        }
+    }
+    assert_eq!(compared, 28 + 5);
+}
