@@ -178,13 +178,15 @@ fn replace<T>(slot: &mut Option<T>, value: Option<T>) {
 
 /// One conversation by key.
 pub fn get(conn: &mut DbConnection, key: &str) -> QueryResult<Option<Conversation>> {
-    per_backend!(conn, c => {
+    // No `LIMIT ?` (the key is unique anyway): SQLite re-compiled the
+    // cached statement on every run when the limit was a bound parameter.
+    let rows: Vec<Conversation> = per_backend!(conn, c => {
         conversations::table
             .find(key)
             .select(Conversation::as_select())
-            .first(c)
-            .optional()
-    })
+            .load(c)
+    })?;
+    Ok(rows.into_iter().next())
 }
 
 /// Folds a conversation's new events into its stored state, creating it
