@@ -5,9 +5,9 @@
 
 use std::collections::BTreeMap;
 
-/// CPU nanoseconds so far, per thread name (threads of one name summed).
+/// CPU nanoseconds so far, per thread id, with the thread's role.
 #[derive(Clone, Debug, Default)]
-pub struct Sample(BTreeMap<String, u64>);
+pub struct Sample(BTreeMap<String, (String, u64)>);
 
 impl Sample {
     /// Reads every thread of `pid`; empty where `/proc` has no such data.
@@ -23,22 +23,23 @@ impl Sample {
                 .ok()
                 .and_then(|text| text.split_whitespace().next()?.parse::<u64>().ok());
             if let Some(nanos) = nanos {
-                *threads.entry(group(name.trim())).or_default() += nanos;
+                let tid = task.file_name().to_string_lossy().into_owned();
+                threads.insert(tid, (group(name.trim()), nanos));
             }
         }
         Sample(threads)
     }
 
-    /// CPU microseconds spent between `self` and `later`, per thread group.
+    /// CPU microseconds each thread role spent between `self` and `later`
+    /// (threads that started meanwhile count from zero; a thread that
+    /// ended meanwhile is missing, as `/proc` forgets it).
     pub fn until(&self, later: &Sample) -> BTreeMap<String, f64> {
-        later
-            .0
-            .iter()
-            .map(|(name, nanos)| {
-                let before = self.0.get(name).copied().unwrap_or_default();
-                (name.clone(), nanos.saturating_sub(before) as f64 / 1000.0)
-            })
-            .collect()
+        let mut used = BTreeMap::new();
+        for (tid, (role, nanos)) in &later.0 {
+            let before = self.0.get(tid).map_or(0, |(_, nanos)| *nanos);
+            *used.entry(role.clone()).or_default() += nanos.saturating_sub(before) as f64 / 1000.0;
+        }
+        used
     }
 }
 
@@ -54,7 +55,7 @@ fn group(name: &str) -> String {
     role.to_owned()
 }
 
-/// "CPU per request: 21 µs (http 19, writer 0, other 2)".
+/// "server CPU per request 21 µs (http 19, other 2, writer 0)".
 pub fn describe(used: &BTreeMap<String, f64>, requests: u64) -> Option<String> {
     let total: f64 = used.values().sum();
     if requests == 0 || total == 0.0 {
