@@ -58,8 +58,20 @@ pub enum Command {
         command: ConfigCommand,
     },
     /// Replace the generated admin token with a new one and print it
-    /// (ends every admin session).
+    /// (ends every admin session; running servers use it within 2 s).
     ResetAdminToken(DatabaseArgs),
+    /// The generated webhook token (the banner shows it masked after the
+    /// first start).
+    WebhookToken {
+        #[command(subcommand)]
+        command: WebhookTokenCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum WebhookTokenCommand {
+    /// Print the generated webhook token, to paste into Swiftsell.
+    Show(DatabaseArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -76,6 +88,14 @@ pub enum RulesCommand {
         file: PathBuf,
         #[command(flatten)]
         templates: TemplateArgs,
+        /// The domains mail may go to, as `serve` has them: recipients
+        /// outside them are reported.
+        #[arg(
+            long,
+            env = "HOOKLINE_ALLOWED_RECIPIENT_DOMAINS",
+            value_delimiter = ','
+        )]
+        allowed_recipient_domains: Vec<String>,
     },
     /// Validate a rules file, then create or replace its rules by name
     /// (all or nothing).
@@ -219,6 +239,25 @@ pub struct ServeArgs {
         default_value_t = 3600
     )]
     pub retention_interval_seconds: u64,
+
+    /// Domains alert emails may go to, comma-separated (a domain admits its
+    /// subdomains); recipients elsewhere are skipped. Default: any domain.
+    #[arg(
+        long,
+        env = "HOOKLINE_ALLOWED_RECIPIENT_DOMAINS",
+        value_delimiter = ','
+    )]
+    pub allowed_recipient_domains: Vec<String>,
+
+    /// At most this many emails per recipient per hour over all rules;
+    /// more are suppressed (0: no cap).
+    #[arg(long, env = "HOOKLINE_RECIPIENT_HOURLY_CAP", default_value_t = 60)]
+    pub recipient_hourly_cap: u32,
+
+    /// When set, `/metrics` requires `Authorization: Bearer <this token>`
+    /// (at least 32 characters).
+    #[arg(long, env = "HOOKLINE_METRICS_TOKEN", hide_env_values = true)]
+    pub metrics_token: Option<String>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum, serde::Deserialize, serde::Serialize)]

@@ -32,6 +32,9 @@ pub struct FileSettings {
     pub outbox_poll_ms: Option<u64>,
     pub retention_days: Option<u32>,
     pub retention_interval_seconds: Option<u64>,
+    pub allowed_recipient_domains: Option<Vec<String>>,
+    pub recipient_hourly_cap: Option<u32>,
+    pub metrics_token: Option<String>,
     pub log_format: Option<LogFormat>,
 }
 
@@ -120,6 +123,21 @@ pub fn apply(
         args.retention_interval_seconds,
         file.retention_interval_seconds
     );
+    layer!(
+        "allowed_recipient_domains",
+        args.allowed_recipient_domains,
+        file.allowed_recipient_domains
+    );
+    layer!(
+        "recipient_hourly_cap",
+        args.recipient_hourly_cap,
+        file.recipient_hourly_cap
+    );
+    layer!(
+        "metrics_token",
+        args.metrics_token,
+        file.metrics_token.map(Some)
+    );
     if let Some(format) = file.log_format {
         if defaulted(top, "log_format") {
             *log_format = format;
@@ -156,6 +174,9 @@ pub fn show(args: &ServeArgs, log_format: LogFormat) -> String {
         outbox_poll_ms: Some(args.outbox_poll_ms),
         retention_days: Some(args.retention_days),
         retention_interval_seconds: Some(args.retention_interval_seconds),
+        allowed_recipient_domains: Some(args.allowed_recipient_domains.clone()),
+        recipient_hourly_cap: Some(args.recipient_hourly_cap),
+        metrics_token: args.metrics_token.as_ref().map(|_| "********".to_owned()),
         log_format: Some(log_format),
     };
     let mut text = toml::to_string(&settings).unwrap_or_default();
@@ -250,9 +271,21 @@ mod tests {
             example.retention_interval_seconds,
             Some(defaults.retention_interval_seconds)
         );
+        assert_eq!(
+            example.recipient_hourly_cap,
+            Some(defaults.recipient_hourly_cap)
+        );
+        assert_eq!(
+            example.allowed_recipient_domains.as_deref(),
+            Some(defaults.allowed_recipient_domains.as_slice())
+        );
         assert_eq!(example.log_format, Some(LogFormat::Human));
         // Settings without a default are commented out.
-        assert!(example.webhook_token.is_none() && example.admin_token.is_none());
+        assert!(
+            example.webhook_token.is_none()
+                && example.admin_token.is_none()
+                && example.metrics_token.is_none()
+        );
         assert!(
             example.smtp_url.is_none()
                 && example.public_url.is_none()

@@ -9,7 +9,7 @@ mod serve;
 use clap::{CommandFactory, FromArgMatches};
 use tracing_subscriber::EnvFilter;
 
-use crate::cli::{Cli, Command, ConfigCommand, LogFormat};
+use crate::cli::{Cli, Command, ConfigCommand, LogFormat, WebhookTokenCommand};
 
 fn init_logging(format: LogFormat) {
     let filter = EnvFilter::try_from_env("HOOKLINE_LOG")
@@ -54,6 +54,9 @@ fn run() -> anyhow::Result<()> {
                 Command::Migrate(args) => serve::migrate(&args),
                 Command::Rules { command } => rules_cmd::run(command),
                 Command::ResetAdminToken(args) => serve::reset_admin_token(&args),
+                Command::WebhookToken {
+                    command: WebhookTokenCommand::Show(args),
+                } => serve::show_webhook_token(&args),
                 Command::Purge { before, database } => maintenance::purge(&before, &database),
                 Command::Erase { visitor, database } => maintenance::erase(&visitor, &database),
                 Command::SendTestEmail(args) => {

@@ -36,10 +36,12 @@ pub fn purge(before: &str, database: &DatabaseArgs) -> anyhow::Result<()> {
 pub fn erase(visitor: &str, database: &DatabaseArgs) -> anyhow::Result<()> {
     let (db, _) = open_database(database)?;
     let mut conn = db.dedicated_connection()?;
-    let deleted = retention::erase_visitor(&mut conn, visitor).context("erase failed")?;
+    let erased =
+        hookline_notifier::erase::erase_visitor(&mut conn, visitor).context("erase failed")?;
+    let deleted = erased.rows;
     println!(
-        "visitor {visitor}: deleted {} events, {} conversations, {} notifications",
-        deleted.events, deleted.conversations, deleted.notifications
+        "visitor {visitor}: deleted {} events, {} conversations, {} notifications, {} email files",
+        deleted.events, deleted.conversations, deleted.notifications, erased.email_files
     );
     Ok(())
 }

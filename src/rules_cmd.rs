@@ -4,7 +4,9 @@ use std::sync::Arc;
 
 use anyhow::{bail, Context};
 use hookline_notifier::rules_store::check_all;
-use hookline_notifier::{Mailer, Rendered, Rules, RulesFile, Templates};
+use hookline_notifier::{
+    CompiledRule, Mailer, RecipientPolicy, Rendered, Rules, RulesFile, Templates,
+};
 
 use crate::cli::{DatabaseArgs, RulesCommand, TemplateArgs, TestEmailArgs};
 use crate::serve::open_database;
@@ -24,12 +26,23 @@ fn read_rules(file: &std::path::Path) -> anyhow::Result<RulesFile> {
 
 pub fn run(command: RulesCommand) -> anyhow::Result<()> {
     match command {
-        RulesCommand::Check { file, templates } => {
+        RulesCommand::Check {
+            file,
+            templates,
+            allowed_recipient_domains,
+        } => {
             let templates = load_templates(&templates)?;
+            let policy = RecipientPolicy::new(&allowed_recipient_domains, 0)
+                .map_err(|e| anyhow::anyhow!(e))?;
             let rules = read_rules(&file)?;
             let checked = check_all(&templates, rules.rule)
                 .map_err(|e| anyhow::anyhow!("{}: {e}", file.display()))?;
             println!("{}: {} rule(s), all valid", file.display(), checked.len());
+            for rule in &checked {
+                for warning in recipient_warnings(rule, &policy) {
+                    println!("warning: rule {:?}: {warning}", rule.name());
+                }
+            }
             Ok(())
         }
         RulesCommand::Import {
@@ -53,6 +66,26 @@ pub fn run(command: RulesCommand) -> anyhow::Result<()> {
         }
         RulesCommand::Export { database } => export(&database),
     }
+}
+
+/// What `rules check` says about where a rule's mail can go.
+fn recipient_warnings(rule: &CompiledRule, policy: &RecipientPolicy) -> Vec<String> {
+    let mut warnings = Vec::new();
+    for written in &rule.def.to {
+        let from_data = written.contains("{{");
+        if from_data && policy.any_domain() {
+            warnings.push(format!(
+                "recipient {written} comes from payload data and any domain is allowed: \
+                 set HOOKLINE_ALLOWED_RECIPIENT_DOMAINS so a forged event cannot send mail elsewhere"
+            ));
+        }
+        if !from_data {
+            if let Err(reason) = policy.check_domain(written.trim()) {
+                warnings.push(format!("{reason}: it will always be skipped"));
+            }
+        }
+    }
+    warnings
 }
 
 fn export(database: &DatabaseArgs) -> anyhow::Result<()> {

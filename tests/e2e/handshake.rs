@@ -113,11 +113,16 @@ async fn every_rotated_token_is_accepted(db: TestDatabase) {
     let app = spawn_app_with(
         Some(db),
         Options {
-            tokens: Some("old-token,new-token".into()),
+            tokens: Some(
+                "old-token-0123456789abcdef0123456789,new-token-0123456789abcdef0123456789".into(),
+            ),
             ..Options::default()
         },
     );
-    for token in ["old-token", "new-token"] {
+    for token in [
+        "old-token-0123456789abcdef0123456789",
+        "new-token-0123456789abcdef0123456789",
+    ] {
         let response = send(&app, Position::Bearer, token, "").await;
         assert_eq!(response.status(), 200);
         assert_eq!(
@@ -126,7 +131,13 @@ async fn every_rotated_token_is_accepted(db: TestDatabase) {
             "the caller's token comes back"
         );
     }
-    let response = send(&app, Position::Bearer, "old-token,new-token", "").await;
+    let response = send(
+        &app,
+        Position::Bearer,
+        "old-token-0123456789abcdef0123456789,new-token-0123456789abcdef0123456789",
+        "",
+    )
+    .await;
     assert_eq!(response.status(), 401);
 }
 

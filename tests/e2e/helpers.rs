@@ -10,7 +10,7 @@ use hookline_storage::Database;
 use serde_json::Value;
 
 /// The admin token every test app accepts.
-pub const ADMIN_TOKEN: &str = "admin-test-token";
+pub const ADMIN_TOKEN: &str = "admin-test-token-0123456789abcdef01234567";
 
 pub const CONVERSATION: &str = "42bb83f00d8240e5bb41290a12eb44401693552452";
 const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/swiftsell");
@@ -79,6 +79,8 @@ pub struct TestApp {
     /// `--data-dir` (the .eml outbox when no SMTP is set).
     pub data_dir: tempfile::TempDir,
     pub client: reqwest::Client,
+    /// What `serve` printed at start.
+    pub banner: Vec<String>,
     child: Child,
 }
 
@@ -96,6 +98,13 @@ pub struct Options {
     pub database_url: Option<String>,
     /// More `serve` flags.
     pub extra_args: Vec<String>,
+    /// Start without `--admin-token`: hookline generates one (printed in
+    /// the banner on the first start).
+    pub generated_admin_token: bool,
+    /// More environment variables.
+    pub env: Vec<(String, String)>,
+    /// Write the server's log to `DATA_DIR/server.log`.
+    pub log_to_file: bool,
 }
 
 pub fn spawn_app(db: TestDatabase) -> TestApp {
@@ -106,7 +115,7 @@ pub fn spawn_app_with(db: Option<TestDatabase>, options: Options) -> TestApp {
     let token = options
         .tokens
         .clone()
-        .unwrap_or_else(|| format!("test-token-{}", std::process::id()));
+        .unwrap_or_else(|| format!("test-webhook-token-{}-0123456789abcdef", std::process::id()));
     let db_url = options
         .database_url
         .clone()
@@ -119,7 +128,6 @@ pub fn spawn_app_with(db: Option<TestDatabase>, options: Options) -> TestApp {
         .args(["--listen", "127.0.0.1:0"])
         .args(["--database-url", &db_url])
         .args(["--webhook-token", &token])
-        .args(["--admin-token", ADMIN_TOKEN])
         .env_remove("HOOKLINE_ADMIN_TOKEN")
         .arg("--data-dir")
         .arg(data_dir.path())
@@ -128,7 +136,11 @@ pub fn spawn_app_with(db: Option<TestDatabase>, options: Options) -> TestApp {
         .env_remove("HOOKLINE_SMTP_URL")
         .env("HOOKLINE_LOG", "warn")
         .stdout(Stdio::piped())
-        .stderr(if std::env::var_os("HOOKLINE_TEST_LOG").is_some() {
+        .stderr(if options.log_to_file {
+            Stdio::from(
+                std::fs::File::create(data_dir.path().join("server.log")).expect("log file"),
+            )
+        } else if std::env::var_os("HOOKLINE_TEST_LOG").is_some() {
             Stdio::inherit()
         } else {
             Stdio::null()
@@ -145,11 +157,16 @@ pub fn spawn_app_with(db: Option<TestDatabase>, options: Options) -> TestApp {
     if let Some(attempts) = options.max_attempts {
         command.args(["--smtp-max-attempts", &attempts.to_string()]);
     }
+    if !options.generated_admin_token {
+        command.args(["--admin-token", ADMIN_TOKEN]);
+    }
     command.args(&options.extra_args);
+    command.envs(options.env.iter().map(|(k, v)| (k, v)));
     let mut child = command.spawn().expect("start hookline");
-    let base = read_address(&mut child);
+    let (base, banner) = read_banner(&mut child);
     TestApp {
         base,
+        banner,
         token: token.split(',').next().unwrap_or_default().to_owned(),
         _db: db,
         db_url,
@@ -162,19 +179,24 @@ pub fn spawn_app_with(db: Option<TestDatabase>, options: Options) -> TestApp {
     }
 }
 
-/// Reads the banner until the "listening on" line; keeps draining stdout.
-fn read_address(child: &mut Child) -> String {
+/// Reads the banner (its last line is the retention setting) and the
+/// address from its "listening on" line; keeps draining stdout.
+fn read_banner(child: &mut Child) -> (String, Vec<String>) {
     let stdout = child.stdout.take().expect("stdout");
     let mut lines = BufReader::new(stdout).lines();
     let mut seen = Vec::new();
+    let mut base = None;
     for line in lines.by_ref() {
         let line = line.expect("banner line");
         if let Some(index) = line.find("listening on ") {
-            let base = line[index + "listening on ".len()..].trim().to_owned();
-            std::thread::spawn(move || for _ in lines {});
-            return base;
+            base = Some(line[index + "listening on ".len()..].trim().to_owned());
         }
+        let last = line.starts_with("  retention:");
         seen.push(line);
+        if let (true, Some(base)) = (last, &base) {
+            std::thread::spawn(move || for _ in lines {});
+            return (base.clone(), seen);
+        }
     }
     panic!("hookline exited before listening; it printed: {seen:?}");
 }

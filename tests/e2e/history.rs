@@ -52,11 +52,18 @@ async fn every_admin_route_needs_the_admin_token(db: TestDatabase) {
         .redirect(reqwest::redirect::Policy::none())
         .build()
         .unwrap();
-    for (method, path) in ADMIN_ROUTES {
+    for (index, (method, path)) in ADMIN_ROUTES.iter().enumerate() {
         let url = format!("{}{path}", app.base);
         let method: Method = method.parse().unwrap();
+        // Each route from its own client address: an address that sends
+        // several wrong tokens is slowed down (429), tested in security.rs.
+        let client = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .local_address(std::net::IpAddr::from([127, 0, 2, index as u8 + 1]))
+            .build()
+            .unwrap();
         for token in [None, Some("wrong"), Some(app.token.as_str())] {
-            let mut request = no_redirects.request(method.clone(), &url);
+            let mut request = client.request(method.clone(), &url);
             if let Some(token) = token {
                 request = request.bearer_auth(token);
             }

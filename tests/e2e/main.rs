@@ -13,5 +13,6 @@ mod ingest;
 mod notify;
 mod ops;
 mod rules_cli;
+mod security;
 mod smtp;
 mod webdriver;

@@ -482,9 +482,11 @@ async fn erasure_forgets_a_visitor_and_reports_counts(db: TestDatabase) {
         )
         .await;
     assert_eq!(status, 200, "{body}");
+    // The handover's email was written as an .eml file (no SMTP here):
+    // erasing the visitor deletes it too.
     assert_eq!(
         body["deleted"],
-        json!({"events": 27, "conversations": 1, "notifications": 1})
+        json!({"events": 27, "conversations": 1, "notifications": 1, "email_files": 1})
     );
     let left = app.with_db(|c| events::all(c).unwrap()).await;
     assert_eq!(left.len(), 1);
@@ -504,7 +506,7 @@ async fn erasure_forgets_a_visitor_and_reports_counts(db: TestDatabase) {
         &[],
     );
     assert!(String::from_utf8_lossy(&output.stdout)
-        .contains("deleted 1 events, 1 conversations, 0 notifications"));
+        .contains("deleted 1 events, 1 conversations, 0 notifications, 0 email files"));
     assert_eq!(app.event_count().await, 0);
     let (status, _) = app
         .api(Method::POST, "/api/v1/erase", Some(json!({"visitor": ""})))

@@ -8,8 +8,8 @@ use std::process::{Child, Command, Stdio};
 use anyhow::{bail, Context};
 use hookline_storage::{events, Database};
 
-pub const TOKEN: &str = "bench-token";
-pub const ADMIN_TOKEN: &str = "bench-admin-token";
+pub const TOKEN: &str = "bench-webhook-token-0123456789abcdef0123";
+pub const ADMIN_TOKEN: &str = "bench-admin-token-0123456789abcdef01234";
 
 /// Builds `hookline` in release mode (a no-op when it is current) and
 /// returns its path, next to this benchmark's own binary.

@@ -13,6 +13,38 @@ use crate::path::Path;
 use crate::rule::{RuleDef, RuleError, FIELD_ROOTS};
 use crate::templates::Templates;
 
+/// The most entries a rule's `to` may hold.
+pub const MAX_RECIPIENTS: usize = 50;
+
+/// Fields a recipient may come from without `allow_visitor_recipients`:
+/// values Swiftsell or an agent sets, never a visitor. An actor's email
+/// (`payload.to.email`, `event.actor.email`, ...) is still refused at send
+/// time when that actor is the visitor.
+const TRUSTED_RECIPIENT_FIELDS: [&str; 16] = [
+    "payload.to.email",
+    "payload.from.email",
+    "payload.changed_by.email",
+    "payload.closed_by.email",
+    "payload.action_performed_by.email",
+    "payload.note_by.email",
+    "payload.assigned_to_user.email",
+    "payload.message_by.email",
+    "conversation.assignee.email",
+    "event.actor.email",
+    "bot.id",
+    "account.id",
+    "conversation.bot_id",
+    "conversation.account_id",
+    "conversation.id",
+    "event.type",
+];
+
+/// Handlebars keywords and built-in helpers: not field paths.
+const TEMPLATE_WORDS: [&str; 16] = [
+    "if", "unless", "each", "with", "else", "lookup", "this", "log", "eq", "ne", "and", "or",
+    "not", "gt", "lt", "len",
+];
+
 /// A recipient as written in `to`.
 #[derive(Clone, Debug)]
 enum Recipient {
@@ -65,6 +97,12 @@ impl CompiledRule {
                 "\"to\" is empty: give at least one recipient".to_owned(),
             ));
         }
+        if def.to.len() > MAX_RECIPIENTS {
+            return Err(fail(format!(
+                "\"to\" has {} entries; at most {MAX_RECIPIENTS} are allowed (use a mailing list address for a bigger team)",
+                def.to.len()
+            )));
+        }
         if !templates.has(&def.template) {
             return Err(fail(format!(
                 "unknown template {:?}: available are {}",
@@ -88,6 +126,16 @@ impl CompiledRule {
             .iter()
             .map(|r| compile_recipient(r).map_err(|problem| fail(format!("to {r:?}: {problem}"))))
             .collect::<Result<Vec<_>, _>>()?;
+        if !def.allow_visitor_recipients {
+            if let Some((written, field)) =
+                def.to.iter().find_map(|r| visitor_field(r).map(|f| (r, f)))
+            {
+                return Err(fail(format!(
+                    "to {written:?} takes its address from {field}, which a visitor can set: anyone chatting with the bot could then make hookline email any address. \
+                     Use an agent's or a fixed address, or set allow_visitor_recipients = true if that is really wanted"
+                )));
+            }
+        }
         let throttle = def
             .throttle
             .as_deref()
@@ -143,6 +191,15 @@ impl CompiledRule {
         for (written, recipient) in self.def.to.iter().zip(&self.to) {
             let rendered = match recipient {
                 Recipient::Literal(address) => address.clone(),
+                Recipient::Field(path)
+                    if !self.def.allow_visitor_recipients && path.actor_is_visitor(context) =>
+                {
+                    out.push(Err((
+                        written.clone(),
+                        format!("recipient {written} is the visitor of this event, not an agent; set allow_visitor_recipients = true to email visitors"),
+                    )));
+                    continue;
+                }
                 Recipient::Field(path) => path
                     .lookup(context)
                     .map(hookline_model::value_text)
@@ -151,7 +208,7 @@ impl CompiledRule {
                     .render_template(source, context)
                     .unwrap_or_default(),
             };
-            let rendered = rendered.trim().to_owned();
+            let rendered = rendered.trim().to_lowercase();
             if rendered.is_empty() {
                 out.push(Err((
                     written.clone(),
@@ -168,8 +225,8 @@ impl CompiledRule {
                 )));
                 continue;
             }
-            if !seen.contains(&rendered.to_lowercase()) {
-                seen.push(rendered.to_lowercase());
+            if !seen.contains(&rendered) {
+                seen.push(rendered.clone());
                 out.push(Ok(rendered));
             }
         }
@@ -185,6 +242,32 @@ fn renderer() -> &'static Handlebars<'static> {
         registry.register_escape_fn(handlebars::no_escape);
         registry
     })
+}
+
+/// The field a recipient takes its address from that a visitor can set, if
+/// any: every field it reads must be one of [`TRUSTED_RECIPIENT_FIELDS`].
+fn visitor_field(written: &str) -> Option<String> {
+    let mut rest = written;
+    while let Some(start) = rest.find("{{") {
+        let after = &rest[start + 2..];
+        let end = after.find("}}").unwrap_or(after.len());
+        let inner = &after[..end];
+        rest = &after[end..];
+        for word in inner
+            .split(|c: char| !(c.is_alphanumeric() || matches!(c, '_' | '.' | '$' | '-')))
+            .map(|w| w.trim_start_matches(['#', '/']))
+            .filter(|w| {
+                w.chars()
+                    .next()
+                    .is_some_and(|c| c.is_alphabetic() || c == '$')
+            })
+        {
+            if !TEMPLATE_WORDS.contains(&word) && !TRUSTED_RECIPIENT_FIELDS.contains(&word) {
+                return Some(word.to_owned());
+            }
+        }
+    }
+    None
 }
 
 fn compile_recipient(written: &str) -> Result<Recipient, String> {

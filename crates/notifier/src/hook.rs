@@ -12,6 +12,7 @@ use tokio::sync::Notify;
 
 use crate::context::{evaluation_context, EventFacts};
 use crate::engine::CompiledRule;
+use crate::policy::RecipientPolicy;
 use crate::rules_store::Rules;
 
 /// Counters for metrics.
@@ -35,14 +36,16 @@ thread_local! {
 pub struct NotifierHook {
     rules: Arc<Rules>,
     wake: Arc<Notify>,
+    policy: RecipientPolicy,
     pub stats: Arc<HookStats>,
 }
 
 impl NotifierHook {
-    pub fn new(rules: Arc<Rules>, wake: Arc<Notify>) -> NotifierHook {
+    pub fn new(rules: Arc<Rules>, wake: Arc<Notify>, policy: RecipientPolicy) -> NotifierHook {
         NotifierHook {
             rules,
             wake,
+            policy,
             stats: Arc::new(HookStats::default()),
         }
     }
@@ -105,8 +108,9 @@ impl IngestHook for NotifierHook {
     }
 }
 
-/// Writes one notification per recipient: queued, suppressed by the
-/// throttle, or skipped (with the reason).
+/// Writes one notification per recipient: queued; skipped (no valid
+/// recipient, or one outside the allowed domains); or suppressed (the
+/// rule's throttle, or the recipient's hourly cap), each with the reason.
 fn queue(
     hook: &NotifierHook,
     conn: &mut DbConnection,
@@ -118,38 +122,21 @@ fn queue(
 ) -> QueryResult<()> {
     for recipient in rule.recipients(context) {
         let (recipient, status, reason) = match recipient {
-            Err((recipient, reason)) => {
-                hook.stats.skipped.fetch_add(1, Ordering::Relaxed);
-                (recipient, notifications::SKIPPED, Some(reason))
-            }
-            Ok(address) => {
-                let throttled = match rule.throttle {
-                    Some(window) => {
-                        let since = now - chrono::Duration::from_std(window).unwrap_or_default();
-                        notifications::recently_notified(
-                            conn,
-                            rule.name(),
-                            conversation_key,
-                            &address,
-                            since,
-                        )?
-                    }
-                    None => false,
-                };
-                if throttled {
-                    hook.stats.suppressed.fetch_add(1, Ordering::Relaxed);
-                    let window = rule.def.throttle.clone().unwrap_or_default();
-                    let reason = format!(
-                        "throttled: {address} was already notified by this rule for this conversation within {window}"
-                    );
-                    (address, notifications::SUPPRESSED, Some(reason))
-                } else {
-                    hook.stats.queued.fetch_add(1, Ordering::Relaxed);
-                    QUEUED_HERE.with(|queued| queued.set(true));
-                    (address, notifications::QUEUED, None)
-                }
-            }
+            Err((recipient, reason)) => (recipient, notifications::SKIPPED, Some(reason)),
+            Ok(address) => match decide(hook, conn, rule, conversation_key, &address, now)? {
+                Ok(()) => (address, notifications::QUEUED, None),
+                Err((status, reason)) => (address, status, Some(reason)),
+            },
         };
+        let counter = match status {
+            notifications::QUEUED => {
+                QUEUED_HERE.with(|queued| queued.set(true));
+                &hook.stats.queued
+            }
+            notifications::SUPPRESSED => &hook.stats.suppressed,
+            _ => &hook.stats.skipped,
+        };
+        counter.fetch_add(1, Ordering::Relaxed);
         let queued = status == notifications::QUEUED;
         notifications::insert(
             conn,
@@ -169,4 +156,44 @@ fn queue(
         )?;
     }
     Ok(())
+}
+
+/// Whether an email to `address` may be queued: `Err((status, reason))`
+/// when the recipient policy skips it or a limit suppresses it.
+fn decide(
+    hook: &NotifierHook,
+    conn: &mut DbConnection,
+    rule: &CompiledRule,
+    conversation_key: Option<&str>,
+    address: &str,
+    now: chrono::NaiveDateTime,
+) -> QueryResult<Result<(), (&'static str, String)>> {
+    if let Err(reason) = hook.policy.check_domain(address) {
+        return Ok(Err((notifications::SKIPPED, reason)));
+    }
+    if let Some(window) = rule.throttle {
+        let since = chrono::Duration::from_std(window)
+            .ok()
+            .and_then(|window| now.checked_sub_signed(window))
+            .unwrap_or(chrono::NaiveDateTime::MIN);
+        if notifications::recently_notified(conn, rule.name(), conversation_key, address, since)? {
+            let window = rule.def.throttle.clone().unwrap_or_default();
+            return Ok(Err((
+                notifications::SUPPRESSED,
+                format!("throttled: {address} was already notified by this rule for this conversation within {window}"),
+            )));
+        }
+    }
+    let cap = hook.policy.hourly_cap;
+    if cap > 0 {
+        let since = now - chrono::Duration::hours(1);
+        let sent = notifications::count_to_recipient_since(conn, address, since)?;
+        if sent >= i64::from(cap) {
+            return Ok(Err((
+                notifications::SUPPRESSED,
+                format!("recipient cap: {address} already has {sent} emails from hookline in the last hour (recipient_hourly_cap = {cap})"),
+            )));
+        }
+    }
+    Ok(Ok(()))
 }

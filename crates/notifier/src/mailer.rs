@@ -42,6 +42,10 @@ impl Mailer {
             None => {
                 std::fs::create_dir_all(outbox_dir)
                     .map_err(|e| format!("cannot create {}: {e}", outbox_dir.display()))?;
+                // Emails hold visitors' messages: only hookline's user may
+                // read them.
+                private(outbox_dir, 0o700)
+                    .map_err(|e| format!("cannot restrict {}: {e}", outbox_dir.display()))?;
                 Ok(Mailer::Files {
                     transport: AsyncFileTransport::new(outbox_dir),
                     dir: outbox_dir.to_owned(),
@@ -83,12 +87,37 @@ impl Mailer {
             }
             Mailer::Files { transport, dir } => {
                 let id = transport.send(message).await.map_err(|e| e.to_string())?;
-                Ok(format!(
-                    "written to {}",
-                    dir.join(format!("{id}.eml")).display()
-                ))
+                let path = dir.join(format!("{id}.eml"));
+                private(&path, 0o600)
+                    .map_err(|e| format!("cannot restrict {}: {e}", path.display()))?;
+                Ok(format!("{WRITTEN_TO}{}", path.display()))
             }
         }
+    }
+}
+
+/// How a notification's `smtp_response` names the `.eml` file written.
+pub const WRITTEN_TO: &str = "written to ";
+
+/// The `.eml` file a notification's answer names, if it names one.
+pub fn written_file(smtp_response: &str) -> Option<&Path> {
+    smtp_response
+        .strip_prefix(WRITTEN_TO)
+        .map(Path::new)
+        .filter(|p| p.extension().is_some_and(|e| e == "eml"))
+}
+
+/// Sets `path`'s permission bits (Unix; elsewhere nothing to do).
+fn private(path: &Path, mode: u32) -> std::io::Result<()> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = (path, mode);
+        Ok(())
     }
 }
 

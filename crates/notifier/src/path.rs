@@ -31,6 +31,22 @@ impl Path {
             .unwrap_or_default()
     }
 
+    /// True when this path is an actor's field (`payload.to.email`,
+    /// `event.actor.email`) and that actor is a visitor (`type` beside it).
+    pub fn actor_is_visitor(&self, context: &Value) -> bool {
+        let Some((_, parent)) = self.segments.split_last() else {
+            return false;
+        };
+        let parent = Path {
+            segments: parent.to_vec(),
+        };
+        parent
+            .lookup(context)
+            .and_then(|actor| actor.get("type"))
+            .and_then(Value::as_str)
+            .is_some_and(|kind| kind.eq_ignore_ascii_case("visitor"))
+    }
+
     /// The value at this path; array elements by number (`labels.0.id`).
     pub fn lookup<'a>(&self, mut value: &'a Value) -> Option<&'a Value> {
         for segment in &self.segments {

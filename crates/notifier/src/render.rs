@@ -133,10 +133,7 @@ pub fn template_context(
         map.insert("key".into(), json!(n.conversation_key));
     }
     let hookline_link = match (public_url, &n.conversation_key) {
-        (Some(base), Some(key)) => Some(format!(
-            "{}/ui/conversations/{key}",
-            base.trim_end_matches('/')
-        )),
+        (Some(base), Some(key)) => Some(crate::links::conversation_page(base, key)),
         _ => None,
     };
     Ok(json!({
@@ -160,7 +157,10 @@ pub fn template_context(
         "notes": notes,
         "visitor_details": details,
         "links": {
-            "swiftsell": conversation.as_ref().and_then(|c| c.conversation_url.clone()),
+            "swiftsell": conversation
+                .as_ref()
+                .and_then(|c| c.conversation_url.as_deref())
+                .and_then(crate::links::web_link),
             "hookline": hookline_link,
         },
     }))
@@ -184,12 +184,19 @@ fn transcript_line(event: &StoredEvent) -> Value {
             .media()
             .and_then(|media| media.link.text().map(str::to_owned))
     });
+    // Only a web link becomes a link; any other URL is shown as text.
+    let web = link
+        .as_deref()
+        .and_then(crate::links::web_link)
+        .map(str::to_owned);
+    let text = if web.is_none() { link } else { None };
     json!({
         "time": clock(event.occurred_at),
         "at": when(event.occurred_at),
         "sender": event.actor_email.clone().or(event.actor_type.clone()),
         "summary": event.summary,
-        "link": link,
+        "link": web,
+        "link_text": text,
     })
 }
 

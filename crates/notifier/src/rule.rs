@@ -33,6 +33,12 @@ pub struct RuleDef {
     /// Compare strings case-sensitively (default: not).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub case_sensitive: bool,
+    /// Let recipients come from data a visitor controls (visitor
+    /// variables, form answers, message text, a visitor's own email).
+    /// Refused unless set: such a rule lets anyone who can chat with the bot
+    /// choose where hookline sends mail.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub allow_visitor_recipients: bool,
 }
 
 fn yes() -> bool {

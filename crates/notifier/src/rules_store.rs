@@ -14,7 +14,8 @@ use crate::templates::Templates;
 
 /// The rules hookline starts with: a handover emails the new agent; a
 /// conversation closed by someone other than its assignee emails the
-/// assignee. Both can be edited or disabled; they are added once.
+/// assignee. At most one email per conversation and recipient per 10
+/// minutes each. Both can be edited or disabled; they are added once.
 pub const DEFAULT_RULES: &str = r#"
 [[rule]]
 name = "handover-to-agent"
@@ -22,6 +23,7 @@ on = ["assignee_change"]
 all = [{ field = "payload.to.type", op = "eq", value = "user" }]
 to = ["{{payload.to.email}}"]
 template = "handover"
+throttle = "10m"
 
 [[rule]]
 name = "closed-by-someone-else"
@@ -34,9 +36,13 @@ all = [
 ]
 to = ["{{conversation.assignee.email}}"]
 template = "status_change"
+throttle = "10m"
 "#;
 
 const DEFAULTS_SEEDED: &str = "default_rules_seeded";
+/// Set once the default rules seeded by an older hookline (without a
+/// throttle) were given the throttle.
+const DEFAULTS_THROTTLED: &str = "default_rules_throttled";
 
 /// Why a rule change was refused.
 #[derive(Debug, thiserror::Error)]
@@ -134,12 +140,55 @@ impl Rules {
     /// Adds the default rules unless they were added before (deleting them
     /// is respected).
     pub fn seed_defaults(&self, conn: &mut DbConnection) -> Result<(), RulesError> {
-        if settings::get(conn, DEFAULTS_SEEDED)?.is_some() {
+        let file = RulesFile::parse(DEFAULT_RULES).map_err(RulesError::File)?;
+        if settings::get(conn, DEFAULTS_SEEDED)?.is_none() {
+            self.import(conn, file.rule)?;
+            settings::put(conn, DEFAULTS_SEEDED, "1")?;
+            settings::put(conn, DEFAULTS_THROTTLED, "1")?;
             return Ok(());
         }
-        let file = RulesFile::parse(DEFAULT_RULES).map_err(RulesError::File)?;
-        self.import(conn, file.rule)?;
-        settings::put(conn, DEFAULTS_SEEDED, "1")?;
+        if settings::get(conn, DEFAULTS_THROTTLED)?.is_none() {
+            self.throttle_old_defaults(conn, file.rule)?;
+            settings::put(conn, DEFAULTS_THROTTLED, "1")?;
+        }
+        Ok(())
+    }
+
+    /// Gives the throttle to default rules stored exactly as an older
+    /// hookline seeded them (no throttle); a default rule an operator has
+    /// edited is left as it is.
+    fn throttle_old_defaults(
+        &self,
+        conn: &mut DbConnection,
+        defaults: Vec<RuleDef>,
+    ) -> Result<(), RulesError> {
+        let mut upgraded = Vec::new();
+        for new in defaults {
+            let Some(row) = rules::by_name(conn, &new.name)? else {
+                continue;
+            };
+            let Ok(stored) = definition(&row) else {
+                continue;
+            };
+            let old = RuleDef {
+                throttle: None,
+                enabled: stored.enabled,
+                ..new.clone()
+            };
+            if stored == old {
+                upgraded.push(RuleDef {
+                    enabled: stored.enabled,
+                    ..new
+                });
+            }
+        }
+        if !upgraded.is_empty() {
+            tracing::info!(
+                rules = upgraded.len(),
+                "default rules get a 10-minute throttle"
+            );
+            self.import(conn, upgraded)?;
+        }
         Ok(())
     }
 

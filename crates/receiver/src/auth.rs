@@ -1,14 +1,25 @@
 //! Admin authentication: `Authorization: Bearer <admin token>` for the API;
-//! for the pages, a login form that sets a signed, HttpOnly,
-//! SameSite=Strict session cookie, and a CSRF token on every form that
-//! changes something.
+//! for the pages, a login form that sets an HttpOnly, SameSite=Strict
+//! session cookie, and a CSRF token on every form that changes something.
 //!
-//! Sessions are stateless: the cookie carries its expiry and a nonce,
-//! signed with HMAC-SHA256 under a secret kept in the database and the
-//! admin tokens themselves, so rotating the admin token ends every session.
+//! What is kept where:
+//! - admin tokens: only salted SHA-256 verifiers, in memory and (for the
+//!   generated token) in the database; a token is checked in constant time;
+//! - sessions: the cookie carries a random 256-bit id; the database keeps
+//!   only its SHA-256 (`admin_sessions`), so logging out, or rotating the
+//!   admin token, ends a session in every instance at once, and a copy of the
+//!   database logs nobody in;
+//! - failed attempts: counted per client address; after a few, the address
+//!   waits (exponentially longer) and gets `429` with `Retry-After`.
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::sync::{Mutex, RwLock};
+use std::time::{Duration, Instant};
 
 use actix_web::cookie::{Cookie, SameSite};
 use actix_web::http::header;
+use actix_web::http::StatusCode;
 use actix_web::HttpRequest;
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
@@ -18,80 +29,277 @@ use crate::tokens::Tokens;
 
 pub const SESSION_COOKIE: &str = "hookline_session";
 /// How long a login lasts.
-const SESSION_SECONDS: i64 = 12 * 3600;
-
-/// The admin tokens and the session secret.
-pub struct AdminAuth {
-    pub tokens: Tokens,
-    key: Vec<u8>,
-}
-
-/// A logged-in page session.
-#[derive(Clone, Debug)]
-pub struct Session {
-    /// The token forms must carry back.
-    pub csrf: String,
-}
-
-fn hmac(key: &[u8], message: &[u8]) -> [u8; 32] {
-    const BLOCK: usize = 64;
-    let mut block = [0u8; BLOCK];
-    if key.len() > BLOCK {
-        block[..32].copy_from_slice(&Sha256::digest(key));
-    } else {
-        block[..key.len()].copy_from_slice(key);
-    }
-    let pad = |byte: u8| block.iter().map(|b| b ^ byte).collect::<Vec<u8>>();
-    let inner = Sha256::new()
-        .chain_update(pad(0x36))
-        .chain_update(message)
-        .finalize();
-    Sha256::new()
-        .chain_update(pad(0x5c))
-        .chain_update(inner)
-        .finalize()
-        .into()
-}
+pub const SESSION_SECONDS: i64 = 12 * 3600;
+/// The shortest admin, webhook or metrics token hookline accepts from its
+/// configuration (generated tokens have 64 characters).
+pub const MIN_TOKEN_CHARS: usize = 32;
 
 fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
+fn unhex(text: &str) -> Option<Vec<u8>> {
+    if !text.len().is_multiple_of(2) {
+        return None;
+    }
+    (0..text.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(text.get(i..i + 2)?, 16).ok())
+        .collect()
+}
+
+/// The SHA-256 of `text`, hex.
+pub fn sha256_hex(text: &str) -> String {
+    hex(&Sha256::digest(text.as_bytes()))
+}
+
+/// A salted SHA-256 of one admin token: what hookline keeps instead of the
+/// token. Tokens are long and random, so a fast hash is enough.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Verifier {
+    salt: [u8; 16],
+    hash: [u8; 32],
+}
+
+impl std::fmt::Debug for Verifier {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Verifier([redacted])")
+    }
+}
+
+fn salted(salt: &[u8], token: &str) -> [u8; 32] {
+    Sha256::new()
+        .chain_update(salt)
+        .chain_update(token.trim().as_bytes())
+        .finalize()
+        .into()
+}
+
+impl Verifier {
+    /// A verifier of `token` with a fresh random salt.
+    pub fn new(token: &str) -> Verifier {
+        let salt: [u8; 16] = rand::random();
+        Verifier {
+            salt,
+            hash: salted(&salt, token),
+        }
+    }
+
+    /// The stored form: `sha256$SALT$HASH` (hex).
+    pub fn record(&self) -> String {
+        format!("sha256${}${}", hex(&self.salt), hex(&self.hash))
+    }
+
+    /// Reads a stored form; `None` for anything else (e.g. a token stored
+    /// in plain text by an older hookline).
+    pub fn parse(record: &str) -> Option<Verifier> {
+        let mut parts = record.split('$');
+        if parts.next()? != "sha256" {
+            return None;
+        }
+        let salt = unhex(parts.next()?)?.try_into().ok()?;
+        let hash = unhex(parts.next()?)?.try_into().ok()?;
+        parts.next().is_none().then_some(Verifier { salt, hash })
+    }
+
+    /// True when `candidate` is the token, compared in constant time.
+    pub fn matches(&self, candidate: &str) -> bool {
+        bool::from(salted(&self.salt, candidate).ct_eq(&self.hash))
+    }
+}
+
+/// Failed attempts allowed from one address before it has to wait.
+const FREE_FAILURES: u32 = 5;
+/// The first wait, after [`FREE_FAILURES`] failures.
+const FIRST_WAIT: Duration = Duration::from_secs(5);
+/// The longest wait.
+const MAX_WAIT: Duration = Duration::from_secs(15 * 60);
+/// Addresses remembered at most (the oldest are forgotten first).
+const MAX_TRACKED: usize = 10_000;
+/// An address with no failure for this long starts afresh.
+const FORGET_AFTER: Duration = Duration::from_secs(3600);
+
+#[derive(Clone, Copy, Debug)]
+struct Attempts {
+    failures: u32,
+    last: Instant,
+    blocked_until: Option<Instant>,
+}
+
+/// Failed admin logins and API tokens, per client address.
+#[derive(Debug, Default)]
+pub struct Throttle {
+    addresses: Mutex<HashMap<IpAddr, Attempts>>,
+}
+
+impl Throttle {
+    /// How long `address` must still wait, if it must.
+    pub fn wait(&self, address: IpAddr, now: Instant) -> Option<Duration> {
+        let addresses = self.addresses.lock().ok()?;
+        let until = addresses.get(&address)?.blocked_until?;
+        (until > now).then(|| until - now)
+    }
+
+    /// Records a failure; the wait it starts, if any: [`FIRST_WAIT`] after
+    /// the [`FREE_FAILURES`]th, doubling with each further one, at most
+    /// [`MAX_WAIT`]. Attempts while waiting are refused without counting.
+    pub fn failed(&self, address: IpAddr, now: Instant) -> Option<Duration> {
+        let mut addresses = self.addresses.lock().ok()?;
+        if addresses.len() >= MAX_TRACKED && !addresses.contains_key(&address) {
+            addresses.retain(|_, a| now.duration_since(a.last) < FORGET_AFTER);
+            if addresses.len() >= MAX_TRACKED {
+                if let Some(oldest) = addresses
+                    .iter()
+                    .min_by_key(|(_, a)| a.last)
+                    .map(|(k, _)| *k)
+                {
+                    addresses.remove(&oldest);
+                }
+            }
+        }
+        let entry = addresses.entry(address).or_insert(Attempts {
+            failures: 0,
+            last: now,
+            blocked_until: None,
+        });
+        if now.duration_since(entry.last) >= FORGET_AFTER {
+            entry.failures = 0;
+        }
+        entry.failures = entry.failures.saturating_add(1);
+        entry.last = now;
+        if entry.failures < FREE_FAILURES {
+            return None;
+        }
+        let doublings = (entry.failures - FREE_FAILURES).min(20);
+        let wait = FIRST_WAIT.saturating_mul(1 << doublings).min(MAX_WAIT);
+        entry.blocked_until = Some(now + wait);
+        Some(wait)
+    }
+
+    /// A right token: the address starts afresh.
+    pub fn succeeded(&self, address: IpAddr) {
+        if let Ok(mut addresses) = self.addresses.lock() {
+            addresses.remove(&address);
+        }
+    }
+}
+
+/// The client's address (the TCP peer; behind a reverse proxy, the proxy's).
+pub fn client_address(req: &HttpRequest) -> IpAddr {
+    req.peer_addr()
+        .map(|a| a.ip())
+        .unwrap_or(IpAddr::from([0, 0, 0, 0]))
+}
+
+/// `429` for an address that must wait.
+pub fn too_many_attempts(wait: Duration) -> ApiError {
+    let seconds = wait.as_secs().max(1);
+    ApiError {
+        retry_after: Some(u32::try_from(seconds).unwrap_or(u32::MAX)),
+        ..ApiError::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "too_many_attempts",
+            format!("too many wrong admin tokens from this address; try again in {seconds} s"),
+        )
+    }
+}
+
+/// The admin tokens' verifiers and the failed-attempt throttle.
+#[derive(Debug)]
+pub struct AdminAuth {
+    verifiers: RwLock<Vec<Verifier>>,
+    pub throttle: Throttle,
+}
+
+/// A logged-in page session.
+#[derive(Clone, Debug)]
+pub struct Session {
+    /// The SHA-256 of the session id (the database key).
+    pub id_hash: String,
+    /// The token forms must carry back.
+    pub csrf: String,
+}
+
 impl AdminAuth {
-    /// `secret` is random and stored; the tokens are folded into the key so
-    /// that a new admin token invalidates old sessions.
-    pub fn new(tokens: Tokens, secret: &str) -> AdminAuth {
-        let mut key = secret.as_bytes().to_vec();
-        key.extend_from_slice(tokens.fingerprint().as_bytes());
-        AdminAuth { tokens, key }
+    pub fn new(verifiers: Vec<Verifier>) -> AdminAuth {
+        AdminAuth {
+            verifiers: RwLock::new(verifiers),
+            throttle: Throttle::default(),
+        }
+    }
+
+    /// Replaces the accepted tokens (`hookline reset-admin-token` seen by a
+    /// running server).
+    pub fn replace(&self, verifiers: Vec<Verifier>) {
+        if let Ok(mut current) = self.verifiers.write() {
+            *current = verifiers;
+        }
+    }
+
+    /// True when the tokens in force are exactly the one `record` verifies.
+    pub fn is_current(&self, record: &str) -> bool {
+        self.verifiers
+            .read()
+            .is_ok_and(|v| v.len() == 1 && v[0].record() == record)
+    }
+
+    /// True when `candidate` is an admin token. Every verifier is tried.
+    pub fn matches(&self, candidate: &str) -> bool {
+        let Ok(verifiers) = self.verifiers.read() else {
+            return false;
+        };
+        verifiers
+            .iter()
+            .fold(false, |found, v| v.matches(candidate) | found)
+    }
+
+    /// True when one of `tokens` is also an admin token.
+    pub fn accepts_any(&self, tokens: &Tokens) -> bool {
+        tokens.iter().any(|t| self.matches(t))
+    }
+
+    /// Checks a presented token against the throttle and the verifiers,
+    /// recording the outcome; `what` names the way in, for the log.
+    pub fn check(&self, req: &HttpRequest, token: &str, what: &str) -> Result<(), ApiError> {
+        let address = client_address(req);
+        let now = Instant::now();
+        if let Some(wait) = self.throttle.wait(address, now) {
+            tracing::warn!(client = %address, "{what} refused: address is waiting after wrong admin tokens");
+            return Err(too_many_attempts(wait));
+        }
+        if self.matches(token) {
+            self.throttle.succeeded(address);
+            return Ok(());
+        }
+        let wait = self.throttle.failed(address, now);
+        tracing::warn!(
+            client = %address,
+            wait_seconds = wait.map(|w| w.as_secs()),
+            "{what} refused: wrong admin token"
+        );
+        Err(ApiError::unauthorized("the admin token is not valid"))
     }
 
     /// The API's check: a valid bearer token.
     pub fn require_bearer(&self, req: &HttpRequest) -> Result<(), ApiError> {
-        let presented = req
-            .headers()
-            .get(header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| {
-                let v = v.trim();
-                (v.len() > 7 && v[..7].eq_ignore_ascii_case("bearer ")).then(|| v[7..].to_owned())
-            });
-        match presented {
+        match bearer(req) {
             None => Err(ApiError::unauthorized(
                 "this API needs Authorization: Bearer <admin token> (HOOKLINE_ADMIN_TOKEN, printed at first start)",
             )),
-            Some(token) if self.tokens.matching(&token).is_some() => Ok(()),
-            Some(_) => Err(ApiError::unauthorized("the admin token is not valid")),
+            Some(token) => self.check(req, &token, "admin API request"),
         }
     }
 
-    /// A new session cookie after a successful login.
-    pub fn login_cookie(&self, now: i64, secure: bool) -> Cookie<'static> {
-        let nonce = crate::tokens::generate();
-        let expires = now + SESSION_SECONDS;
-        let payload = format!("{expires}.{}", &nonce[..32]);
-        let signature = hex(&hmac(&self.key, payload.as_bytes()));
-        Cookie::build(SESSION_COOKIE, format!("{payload}.{signature}"))
+    /// A new session id (for the cookie) and its hash (for the database).
+    pub fn new_session() -> (String, String) {
+        let id = crate::tokens::generate();
+        let hash = sha256_hex(&id);
+        (id, hash)
+    }
+
+    /// The cookie that carries session `id`.
+    pub fn login_cookie(id: &str, secure: bool) -> Cookie<'static> {
+        Cookie::build(SESSION_COOKIE, id.to_owned())
             .path("/")
             .http_only(true)
             .secure(secure)
@@ -111,23 +319,31 @@ impl AdminAuth {
         cookie
     }
 
-    /// The session of a request, if its cookie is valid and current.
-    pub fn session(&self, req: &HttpRequest, now: i64) -> Option<Session> {
+    /// The session a request's cookie names, if it is well-formed; whether
+    /// it is current is the database's to say.
+    pub fn presented_session(req: &HttpRequest) -> Option<Session> {
         let cookie = req.cookie(SESSION_COOKIE)?;
-        let value = cookie.value();
-        let (payload, signature) = value.rsplit_once('.')?;
-        let expected = hex(&hmac(&self.key, payload.as_bytes()));
-        if !bool::from(expected.as_bytes().ct_eq(signature.as_bytes())) {
-            return None;
-        }
-        let (expires, nonce) = payload.split_once('.')?;
-        if expires.parse::<i64>().ok()? < now {
+        let id = cookie.value();
+        if id.len() != 64 || !id.bytes().all(|b| b.is_ascii_hexdigit()) {
             return None;
         }
         Some(Session {
-            csrf: hex(&hmac(&self.key, format!("csrf:{nonce}").as_bytes()))[..32].to_owned(),
+            id_hash: sha256_hex(id),
+            csrf: sha256_hex(&format!("hookline-csrf:{id}"))[..32].to_owned(),
         })
     }
+}
+
+/// The bearer token of a request, if any.
+pub fn bearer(req: &HttpRequest) -> Option<String> {
+    req.headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| {
+            let v = v.trim();
+            (v.len() > 7 && v.is_char_boundary(7) && v[..7].eq_ignore_ascii_case("bearer "))
+                .then(|| v[7..].to_owned())
+        })
 }
 
 impl Session {
@@ -136,7 +352,7 @@ impl Session {
         match presented {
             Some(token) if bool::from(token.as_bytes().ct_eq(self.csrf.as_bytes())) => Ok(()),
             _ => Err(ApiError::new(
-                actix_web::http::StatusCode::FORBIDDEN,
+                StatusCode::FORBIDDEN,
                 "csrf",
                 "the form's CSRF token is missing or stale; reload the page and try again",
             )),
@@ -149,33 +365,64 @@ mod tests {
     use super::*;
 
     #[test]
-    fn hmac_matches_rfc_4231_case_2() {
-        let mac = hmac(b"Jefe", b"what do ya want for nothing?");
-        assert_eq!(
-            hex(&mac),
-            "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843"
-        );
+    fn verifiers_check_the_token_and_survive_storage() {
+        let verifier = Verifier::new("the-admin-token-of-at-least-32-chars");
+        assert!(verifier.matches("the-admin-token-of-at-least-32-chars"));
+        assert!(!verifier.matches("the-admin-token-of-at-least-32-charz"));
+        assert!(!verifier.matches(""));
+        let record = verifier.record();
+        assert!(!record.contains("admin-token"), "{record}");
+        let back = Verifier::parse(&record).unwrap();
+        assert!(back.matches("the-admin-token-of-at-least-32-chars"));
+        // Salted: the same token gives another record.
+        assert_ne!(Verifier::new("x").record(), Verifier::new("x").record());
+        assert!(Verifier::parse("the-admin-token-in-plain-text").is_none());
+        assert!(Verifier::parse("sha256$zz$00").is_none());
+        assert!(!format!("{verifier:?}").contains(&hex(&verifier.hash)));
     }
 
     #[test]
-    fn sessions_verify_and_expire() {
-        let auth = AdminAuth::new(Tokens::new(["admin".to_owned()]), "secret");
-        let cookie = auth.login_cookie(1_000, false);
-        let req = actix_web::test::TestRequest::default()
-            .cookie(cookie.clone())
-            .to_http_request();
-        assert!(auth.session(&req, 1_001).is_some());
-        assert!(auth.session(&req, 1_000 + SESSION_SECONDS + 1).is_none());
-        let rotated = AdminAuth::new(Tokens::new(["other".to_owned()]), "secret");
-        assert!(
-            rotated.session(&req, 1_001).is_none(),
-            "a new admin token ends sessions"
+    fn an_address_waits_longer_after_each_failure_beyond_five() {
+        let throttle = Throttle::default();
+        let ip: IpAddr = [10, 0, 0, 1].into();
+        let other: IpAddr = [10, 0, 0, 2].into();
+        let t0 = Instant::now();
+        for _ in 0..4 {
+            assert_eq!(throttle.failed(ip, t0), None);
+        }
+        assert_eq!(throttle.wait(ip, t0), None);
+        assert_eq!(throttle.failed(ip, t0), Some(Duration::from_secs(5)));
+        assert_eq!(throttle.wait(ip, t0), Some(Duration::from_secs(5)));
+        assert_eq!(
+            throttle.wait(other, t0),
+            None,
+            "other addresses are not slowed"
         );
-        let mut forged = cookie.clone();
-        forged.set_value(cookie.value().replace('.', ",").replacen(',', ".", 1));
+        assert_eq!(throttle.failed(ip, t0), Some(Duration::from_secs(10)));
+        assert_eq!(throttle.failed(ip, t0), Some(Duration::from_secs(20)));
+        for _ in 0..30 {
+            throttle.failed(ip, t0);
+        }
+        assert_eq!(throttle.wait(ip, t0), Some(MAX_WAIT));
+        assert_eq!(throttle.wait(ip, t0 + MAX_WAIT), None);
+        throttle.succeeded(ip);
+        assert_eq!(throttle.failed(ip, t0), None, "a success starts afresh");
+    }
+
+    #[test]
+    fn sessions_are_read_from_well_formed_cookies_only() {
+        let (id, hash) = AdminAuth::new_session();
         let req = actix_web::test::TestRequest::default()
-            .cookie(forged)
+            .cookie(AdminAuth::login_cookie(&id, false))
             .to_http_request();
-        assert!(auth.session(&req, 1_001).is_none());
+        let session = AdminAuth::presented_session(&req).unwrap();
+        assert_eq!(session.id_hash, hash);
+        assert_ne!(hash, id);
+        assert!(session.check_csrf(Some(&session.csrf)).is_ok());
+        assert!(session.check_csrf(Some("nope")).is_err());
+        let forged = actix_web::test::TestRequest::default()
+            .cookie(Cookie::new(SESSION_COOKIE, "1700000000.abc.def"))
+            .to_http_request();
+        assert!(AdminAuth::presented_session(&forged).is_none());
     }
 }

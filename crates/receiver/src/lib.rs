@@ -31,7 +31,7 @@ pub struct AppState {
     pub max_body_bytes: usize,
     pub rejections: Arc<Rejections>,
     pub rules: Arc<hookline_notifier::Rules>,
-    pub admin: auth::AdminAuth,
+    pub admin: Arc<auth::AdminAuth>,
     /// Wakes the outbox worker (resend).
     pub wake: Arc<tokio::sync::Notify>,
     /// hookline's address as users reach it.
@@ -40,6 +40,8 @@ pub struct AppState {
     pub pages: handlebars::Handlebars<'static>,
     pub metrics: Arc<metrics::Metrics>,
     pub stats: metrics::OutsideStats,
+    /// When set, `/metrics` requires it as a bearer token.
+    pub metrics_token: Option<String>,
 }
 
 /// Every route, for `App::configure`.

@@ -139,7 +139,19 @@ fn escape(label: &str) -> String {
 }
 
 /// The Prometheus text.
-pub async fn render(state: web::Data<AppState>) -> HttpResponse {
+pub async fn render(req: actix_web::HttpRequest, state: web::Data<AppState>) -> HttpResponse {
+    if let Some(expected) = &state.metrics_token {
+        let presented = crate::auth::bearer(&req).unwrap_or_default();
+        let valid = bool::from(subtle::ConstantTimeEq::ct_eq(
+            presented.trim().as_bytes(),
+            expected.as_bytes(),
+        ));
+        if !valid {
+            return actix_web::ResponseError::error_response(&crate::ApiError::unauthorized(
+                "/metrics needs Authorization: Bearer <metrics token> (HOOKLINE_METRICS_TOKEN)",
+            ));
+        }
+    }
     let mut out = String::new();
     let m = &state.metrics;
     let _ = writeln!(out, "# HELP hookline_http_requests_total HTTP requests by route and status.\n# TYPE hookline_http_requests_total counter");

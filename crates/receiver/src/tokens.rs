@@ -31,22 +31,6 @@ impl Tokens {
         self.0.first().map(String::as_str)
     }
 
-    /// A digest of the accepted tokens (not the tokens), to bind sessions
-    /// to them.
-    pub fn fingerprint(&self) -> String {
-        use sha2::{Digest, Sha256};
-        let mut hasher = Sha256::new();
-        for token in &self.0 {
-            hasher.update(token.as_bytes());
-            hasher.update([0]);
-        }
-        hasher
-            .finalize()
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect()
-    }
-
     /// True when some token is accepted by both sets.
     pub fn overlaps(&self, other: &Tokens) -> bool {
         self.0.iter().any(|t| other.matching(t).is_some())
@@ -54,6 +38,16 @@ impl Tokens {
 
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()
+    }
+
+    /// The accepted tokens.
+    pub fn iter(&self) -> impl Iterator<Item = &str> {
+        self.0.iter().map(String::as_str)
+    }
+
+    /// The first token shorter than `min` characters, if any.
+    pub fn too_short(&self, min: usize) -> Option<&str> {
+        self.iter().find(|t| t.chars().count() < min)
     }
 
     /// The accepted token equal to `candidate`, if any. Every configured

@@ -16,6 +16,7 @@ mod prepare;
 pub mod retention;
 pub mod rules;
 pub mod schema;
+pub mod sessions;
 pub mod settings;
 #[cfg(feature = "testing")]
 pub mod testing;

@@ -96,6 +96,53 @@ pub fn recently_notified(
     }
 }
 
+/// Emails to `recipient` created after `since` that went or will go out
+/// (queued, sending, sent, failed, dead), over every rule.
+pub fn count_to_recipient_since(
+    conn: &mut DbConnection,
+    recipient: &str,
+    since: NaiveDateTime,
+) -> QueryResult<i64> {
+    notifications::table
+        .filter(notifications::recipient.eq(recipient))
+        .filter(notifications::created_at.gt(since))
+        .filter(notifications::status.eq_any([QUEUED, SENDING, SENT, FAILED, DEAD]))
+        .count()
+        .get_result(conn)
+}
+
+/// The recorded answers (`smtp_response`) of the emails about a visitor:
+/// those of their conversations and of their events (what
+/// [`crate::retention::erase_visitor`] deletes).
+pub fn responses_for_visitor(
+    conn: &mut DbConnection,
+    visitor_key: &str,
+) -> QueryResult<Vec<String>> {
+    use crate::schema::{conversations, events};
+    let keys = conversations::table
+        .filter(conversations::visitor_key.eq(visitor_key))
+        .select(conversations::key);
+    let event_ids = events::table
+        .filter(events::visitor_key.eq(visitor_key))
+        .select(events::id);
+    let by_conversation: Vec<Option<String>> = notifications::table
+        .filter(notifications::conversation_key.eq_any(keys.nullable()))
+        .select(notifications::smtp_response)
+        .load(conn)?;
+    let by_event: Vec<Option<String>> = notifications::table
+        .filter(notifications::event_id.eq_any(event_ids.nullable()))
+        .select(notifications::smtp_response)
+        .load(conn)?;
+    let mut responses: Vec<String> = by_conversation
+        .into_iter()
+        .chain(by_event)
+        .flatten()
+        .collect();
+    responses.sort();
+    responses.dedup();
+    Ok(responses)
+}
+
 #[derive(QueryableByName)]
 struct ClaimedId {
     #[diesel(sql_type = BigInt)]

@@ -91,10 +91,19 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    admin_sessions (id_hash) {
+        id_hash -> Text,
+        created_at -> Timestamp,
+        expires_at -> Timestamp,
+    }
+}
+
 diesel::allow_tables_to_appear_in_same_query!(
     events,
     conversations,
     settings,
     rules,
-    notifications
+    notifications,
+    admin_sessions
 );

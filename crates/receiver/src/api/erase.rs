@@ -1,7 +1,7 @@
 //! `POST /erase`: forget a visitor (events, conversations, emails).
 
 use actix_web::{web, HttpResponse};
-use hookline_storage::retention;
+use hookline_notifier::erase::erase_visitor;
 use serde::Deserialize;
 use serde_json::json;
 
@@ -35,13 +35,14 @@ async fn erase(body: web::Bytes, state: web::Data<AppState>) -> Result<HttpRespo
     }
     let shown = visitor.clone();
     let deleted = with_db(&state, move |conn| {
-        retention::erase_visitor(conn, &visitor).map_err(db_error)
+        erase_visitor(conn, &visitor).map_err(db_error)
     })
     .await?;
     tracing::info!(
-        events = deleted.events,
-        conversations = deleted.conversations,
-        notifications = deleted.notifications,
+        events = deleted.rows.events,
+        conversations = deleted.rows.conversations,
+        notifications = deleted.rows.notifications,
+        email_files = deleted.email_files,
         "visitor erased"
     );
     Ok(HttpResponse::Ok().json(json!({"visitor": shown, "deleted": deleted})))

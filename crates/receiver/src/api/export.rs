@@ -37,7 +37,18 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
 
 const CSV_HEADER: &str = "id,type,message_type,conversation_key,occurred_at,received_at,actor_type,actor_email,account_id,bot_id,visitor_key,summary\n";
 
+/// A text cell. One that a spreadsheet would evaluate as a formula (it
+/// starts with `=`, `+`, `-`, `@`, a tab or a carriage return: payload text
+/// such as `=HYPERLINK(...)`) gets a leading `'`, which spreadsheets show
+/// as text; then quoted when it holds a separator.
 fn csv_field(text: &str) -> String {
+    let neutral;
+    let text = if text.starts_with(['=', '+', '-', '@', '\t', '\r']) {
+        neutral = format!("'{text}");
+        neutral.as_str()
+    } else {
+        text
+    };
     if text.contains([',', '"', '\n', '\r']) {
         format!("\"{}\"", text.replace('"', "\"\""))
     } else {
@@ -151,5 +162,26 @@ fn produce(
         if (rows.len() as i64) < PAGE {
             return;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::csv_field;
+
+    #[test]
+    fn cells_a_spreadsheet_would_evaluate_are_neutralised() {
+        assert_eq!(csv_field("=1+2"), "'=1+2");
+        assert_eq!(csv_field("+cmd"), "'+cmd");
+        assert_eq!(csv_field("-2+3"), "'-2+3");
+        assert_eq!(csv_field("@SUM(A1)"), "'@SUM(A1)");
+        assert_eq!(csv_field("\tx"), "'\tx");
+        assert_eq!(
+            csv_field("=HYPERLINK(\"http://e.example\",\"x\")"),
+            "\"'=HYPERLINK(\"\"http://e.example\"\",\"\"x\"\")\""
+        );
+        assert_eq!(csv_field("plain text"), "plain text");
+        assert_eq!(csv_field("a, b"), "\"a, b\"");
+        assert_eq!(csv_field("x=1"), "x=1");
     }
 }

@@ -15,7 +15,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
 const FILTERS: [&str; 4] = ["q", "status", "assignee", "bot"];
 
 async fn list(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
-    let Some(session) = session(&state, &req) else {
+    let Some(session) = session(&state, &req).await else {
         return super::to_login();
     };
     let loader = state.clone();
@@ -42,7 +42,7 @@ async fn detail(
     path: web::Path<String>,
     state: web::Data<AppState>,
 ) -> HttpResponse {
-    let Some(session) = session(&state, &req) else {
+    let Some(session) = session(&state, &req).await else {
         return super::to_login();
     };
     let detail = match load(&state, path.into_inner()).await {

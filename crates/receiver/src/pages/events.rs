@@ -26,7 +26,7 @@ const FILTERS: [&str; 8] = [
 ];
 
 async fn list(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
-    let Some(session) = session(&state, &req) else {
+    let Some(session) = session(&state, &req).await else {
         return super::to_login();
     };
     let loader = state.clone();
@@ -55,7 +55,7 @@ async fn detail(
     path: web::Path<String>,
     state: web::Data<AppState>,
 ) -> HttpResponse {
-    let Some(session) = session(&state, &req) else {
+    let Some(session) = session(&state, &req).await else {
         return super::to_login();
     };
     let Ok(id) = path.parse::<i64>() else {

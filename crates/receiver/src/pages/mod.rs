@@ -62,6 +62,7 @@ handlebars_helper!(join: |items: Value| match items {
     other => hookline_model::value_text(&other),
 });
 handlebars_helper!(short: |text: str| text.chars().take(12).collect::<String>());
+handlebars_helper!(segment: |text: str| hookline_notifier::links::encode_component(text));
 
 /// The page templates: built in, each overridable by a `pages/NAME.hbs` in
 /// the templates folder.
@@ -69,6 +70,7 @@ pub fn registry(dir: Option<&std::path::Path>) -> Result<Handlebars<'static>, St
     let mut registry = Handlebars::new();
     registry.register_helper("join", Box::new(join));
     registry.register_helper("short", Box::new(short));
+    registry.register_helper("segment", Box::new(segment));
     for (name, source) in PAGES {
         let override_path = dir.map(|d| d.join("pages").join(format!("{name}.hbs")));
         let source = match override_path.filter(|p| p.exists()) {
@@ -155,9 +157,24 @@ pub fn html(
 }
 
 /// The session of a logged-in admin (without one, pages redirect to the
-/// login page).
-pub fn session(state: &AppState, req: &HttpRequest) -> Option<Session> {
-    state.admin.session(req, chrono::Utc::now().timestamp())
+/// login page): a well-formed cookie whose session the database still
+/// holds (logout and token rotation delete it).
+pub async fn session(state: &web::Data<AppState>, req: &HttpRequest) -> Option<Session> {
+    let session = crate::auth::AdminAuth::presented_session(req)?;
+    let hash = session.id_hash.clone();
+    let active = crate::api::with_db(state, move |conn| {
+        hookline_storage::sessions::is_active(conn, &hash, hookline_storage::now())
+            .map_err(crate::api::db_error)
+    })
+    .await;
+    match active {
+        Ok(true) => Some(session),
+        Ok(false) => None,
+        Err(error) => {
+            tracing::warn!(%error, "cannot check the session");
+            None
+        }
+    }
 }
 
 /// Where a request without a session goes.
@@ -194,14 +211,7 @@ pub fn next_link(path: &str, filters: &Value, cursor: Option<String>) -> Option<
 }
 
 pub fn urlencode(text: &str) -> String {
-    text.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                (b as char).to_string()
-            }
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
+    hookline_notifier::links::encode_component(text)
 }
 
 /// The filters as the form shows them back.

@@ -16,7 +16,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
 const FILTERS: [&str; 4] = ["status", "rule", "recipient", "conversation"];
 
 async fn list(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
-    let Some(session) = session(&state, &req) else {
+    let Some(session) = session(&state, &req).await else {
         return super::to_login();
     };
     let loader = state.clone();
@@ -53,7 +53,7 @@ async fn resend(
     body: web::Bytes,
     state: web::Data<AppState>,
 ) -> HttpResponse {
-    let Some(session) = session(&state, &req) else {
+    let Some(session) = session(&state, &req).await else {
         return super::to_login();
     };
     if let Err(error) = session.check_csrf(field(&form(&body), "csrf")) {

@@ -65,7 +65,7 @@ async fn page(state: &web::Data<AppState>, session: &Session, mut extra: Value) 
 }
 
 async fn list(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
-    let Some(session) = session(&state, &req) else {
+    let Some(session) = session(&state, &req).await else {
         return super::to_login();
     };
     let notice = web::Query::<Vec<(String, String)>>::from_query(req.query_string())
@@ -80,7 +80,7 @@ async fn list(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
 }
 
 async fn edit(req: HttpRequest, path: web::Path<i64>, state: web::Data<AppState>) -> HttpResponse {
-    let Some(session) = session(&state, &req) else {
+    let Some(session) = session(&state, &req).await else {
         return super::to_login();
     };
     let id = path.into_inner();
@@ -113,7 +113,7 @@ async fn save(
     body: web::Bytes,
     state: web::Data<AppState>,
 ) -> HttpResponse {
-    let Some(session) = session(&state, &req) else {
+    let Some(session) = session(&state, &req).await else {
         return super::to_login();
     };
     let fields = form(&body);
@@ -182,7 +182,7 @@ async fn change(
     state: web::Data<AppState>,
     toggle: bool,
 ) -> HttpResponse {
-    let Some(session) = session(&state, &req) else {
+    let Some(session) = session(&state, &req).await else {
         return super::to_login();
     };
     if let Err(error) = session.check_csrf(field(&form(&body), "csrf")) {

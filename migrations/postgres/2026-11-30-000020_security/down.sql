@@ -1,0 +1,2 @@
+DROP INDEX notifications_recipient;
+DROP TABLE admin_sessions;
