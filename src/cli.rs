@@ -198,6 +198,10 @@ pub struct ServeArgs {
     #[arg(long, env = "HOOKLINE_MAX_BODY_BYTES", default_value_t = 1024 * 1024)]
     pub max_body_bytes: usize,
 
+    /// A webhook body must arrive within this many seconds (408 after).
+    #[arg(long, env = "HOOKLINE_BODY_TIMEOUT_SECONDS", default_value_t = 10)]
+    pub body_timeout_seconds: u64,
+
     #[command(flatten)]
     pub mail: MailArgs,
 

@@ -22,6 +22,7 @@ pub struct FileSettings {
     pub webhook_token: Option<String>,
     pub admin_token: Option<String>,
     pub max_body_bytes: Option<usize>,
+    pub body_timeout_seconds: Option<u64>,
     pub data_dir: Option<PathBuf>,
     pub smtp_url: Option<String>,
     pub mail_from: Option<String>,
@@ -97,6 +98,11 @@ pub fn apply(
         file.admin_token.as_deref().map(split)
     );
     layer!("max_body_bytes", args.max_body_bytes, file.max_body_bytes);
+    layer!(
+        "body_timeout_seconds",
+        args.body_timeout_seconds,
+        file.body_timeout_seconds
+    );
     layer!("data_dir", args.mail.data_dir, file.data_dir);
     layer!("smtp_url", args.mail.smtp_url, file.smtp_url.map(Some));
     layer!("mail_from", args.mail.mail_from, file.mail_from);
@@ -156,6 +162,106 @@ fn mask(tokens: &[String]) -> Option<String> {
     })
 }
 
+/// A setting out of its range: which one, its ways in, the range, the value.
+fn out_of_range(
+    name: &str,
+    flag_env: &str,
+    range: &str,
+    got: impl std::fmt::Display,
+) -> anyhow::Error {
+    anyhow::anyhow!("{name} ({flag_env}) must be {range}; got {got}")
+}
+
+/// Checks every numeric setting against its documented range, so that no
+/// value is accepted that breaks something later (an overflow, a panic, a
+/// worker that never runs). The error names the setting.
+pub fn validate(args: &ServeArgs) -> anyhow::Result<()> {
+    fn check<T: PartialOrd + std::fmt::Display + Copy>(
+        value: T,
+        min: T,
+        max: T,
+        name: &str,
+        flag_env: &str,
+        unit: &str,
+    ) -> anyhow::Result<()> {
+        if value < min || value > max {
+            return Err(out_of_range(
+                name,
+                flag_env,
+                &format!("between {min} and {max}{unit}"),
+                value,
+            ));
+        }
+        Ok(())
+    }
+    check(
+        args.max_body_bytes,
+        1_024,
+        256 * 1024 * 1024,
+        "max_body_bytes",
+        "--max-body-bytes / HOOKLINE_MAX_BODY_BYTES",
+        " bytes",
+    )?;
+    check(
+        args.body_timeout_seconds,
+        1,
+        3_600,
+        "body_timeout_seconds",
+        "--body-timeout-seconds / HOOKLINE_BODY_TIMEOUT_SECONDS",
+        " seconds",
+    )?;
+    check(
+        args.smtp_max_attempts,
+        1,
+        100,
+        "smtp_max_attempts",
+        "--smtp-max-attempts / HOOKLINE_SMTP_MAX_ATTEMPTS",
+        "",
+    )?;
+    let base = args.smtp_retry_base_seconds;
+    if !base.is_finite() || !(0.01..=86_400.0).contains(&base) {
+        return Err(out_of_range(
+            "smtp_retry_base_seconds",
+            "--smtp-retry-base-seconds / HOOKLINE_SMTP_RETRY_BASE_SECONDS",
+            "between 0.01 and 86400 seconds (1 day)",
+            base,
+        ));
+    }
+    check(
+        args.outbox_poll_ms,
+        10,
+        60_000,
+        "outbox_poll_ms",
+        "--outbox-poll-ms / HOOKLINE_OUTBOX_POLL_MS",
+        " ms",
+    )?;
+    check(
+        args.retention_days,
+        0,
+        36_500,
+        "retention_days",
+        "--retention-days / HOOKLINE_RETENTION_DAYS",
+        " days (100 years)",
+    )?;
+    check(
+        args.retention_interval_seconds,
+        1,
+        30 * 86_400,
+        "retention_interval_seconds",
+        "--retention-interval-seconds / HOOKLINE_RETENTION_INTERVAL_SECONDS",
+        " seconds",
+    )?;
+    check(
+        args.recipient_hourly_cap,
+        0,
+        1_000_000,
+        "recipient_hourly_cap",
+        "--recipient-hourly-cap / HOOKLINE_RECIPIENT_HOURLY_CAP",
+        "",
+    )?;
+    Ok(())
+}
+
 /// The effective settings as TOML, secrets masked.
 pub fn show(args: &ServeArgs, log_format: LogFormat) -> String {
     let settings = FileSettings {
@@ -164,6 +270,7 @@ pub fn show(args: &ServeArgs, log_format: LogFormat) -> String {
         webhook_token: mask(&args.webhook_token),
         admin_token: mask(&args.admin_token),
         max_body_bytes: Some(args.max_body_bytes),
+        body_timeout_seconds: Some(args.body_timeout_seconds),
         data_dir: Some(args.mail.data_dir.clone()),
         smtp_url: args.mail.smtp_url.as_deref().map(redact_url),
         mail_from: Some(args.mail.mail_from.clone()),
@@ -252,6 +359,10 @@ mod tests {
             Some(defaults.database.database_url.as_str())
         );
         assert_eq!(example.max_body_bytes, Some(defaults.max_body_bytes));
+        assert_eq!(
+            example.body_timeout_seconds,
+            Some(defaults.body_timeout_seconds)
+        );
         assert_eq!(
             example.data_dir.as_deref(),
             Some(defaults.mail.data_dir.as_path())

@@ -215,6 +215,7 @@ const RULES_RELOAD_EVERY: Duration = Duration::from_secs(2);
 const WORKER_STOP_TIMEOUT: Duration = Duration::from_secs(35);
 
 pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
+    crate::config::validate(&args)?;
     let (db, ran) = open_database(&args.database)?;
     let (tokens, source) = webhook_tokens(&db, &args.webhook_token)?;
     let (admin, admin_source) = admin_auth(&db, &args.admin_token, &tokens)?;
@@ -262,6 +263,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     };
     let ingestor =
         Ingestor::start(db.clone(), writers, hook).context("failed to start the writer")?;
+    let writer_health = Arc::clone(&ingestor.health);
     let listener = TcpListener::bind(&args.listen)
         .with_context(|| format!("failed to listen on {}", args.listen))?;
     let address = listener.local_addr().context("listener address")?;
@@ -282,9 +284,10 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     })?;
     let mut worker_settings = WorkerSettings::with_defaults(from);
     worker_settings.public_url = Some(public_url.clone());
-    worker_settings.max_attempts = args.smtp_max_attempts.max(1);
-    worker_settings.retry_base = Duration::from_secs_f64(args.smtp_retry_base_seconds.max(0.0));
-    worker_settings.poll = Duration::from_millis(args.outbox_poll_ms.max(10));
+    worker_settings.max_attempts = args.smtp_max_attempts;
+    worker_settings.retry_base = Duration::try_from_secs_f64(args.smtp_retry_base_seconds)
+        .context("smtp_retry_base_seconds")?;
+    worker_settings.poll = Duration::from_millis(args.outbox_poll_ms);
 
     println!("hookline {} listening on {base}", env!("CARGO_PKG_VERSION"));
     let database = match db.backend() {
@@ -347,7 +350,8 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         worker_settings,
     );
     let worker_stats = Arc::clone(&worker.stats);
-    let worker = tokio::spawn(worker.run(stopped.clone()));
+    let worker_health = Arc::clone(&worker.health);
+    let worker = tokio::spawn(Arc::new(worker).supervise(stopped.clone()));
     let reloader = tokio::spawn(reload_rules(
         db.clone(),
         Arc::clone(&rules),
@@ -361,7 +365,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         tokio::spawn(crate::maintenance::retention_task(
             db.clone(),
             args.retention_days,
-            Duration::from_secs(args.retention_interval_seconds.max(1)),
+            Duration::from_secs(args.retention_interval_seconds),
             stopped,
         ))
     });
@@ -371,6 +375,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         ingestor,
         tokens,
         max_body_bytes: args.max_body_bytes,
+        body_timeout: Duration::from_secs(args.body_timeout_seconds),
         rejections: Arc::new(Rejections::default()),
         rules,
         admin,
@@ -381,6 +386,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         stats: OutsideStats {
             hook: Some(hook_stats),
             worker: Some(worker_stats),
+            components: vec![writer_health, worker_health],
         },
         metrics_token,
     };

@@ -26,10 +26,17 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
                 ))
             }
         };
-        let value: u64 = number
-            .parse()
-            .map_err(|_| format!("{text:?} is not a duration: a number must come before {c:?}"))?;
-        total = total.saturating_add(value.saturating_mul(unit));
+        if number.is_empty() {
+            return Err(format!(
+                "{text:?} is not a duration: a number must come before {c:?}"
+            ));
+        }
+        let too_long = || format!("{text:?} is too long a duration");
+        let value: u64 = number.parse().map_err(|_| too_long())?;
+        total = value
+            .checked_mul(unit)
+            .and_then(|seconds| total.checked_add(seconds))
+            .ok_or_else(too_long)?;
         number.clear();
     }
     if !number.is_empty() {
@@ -52,5 +59,22 @@ mod tests {
         assert!(parse_duration("10").is_err());
         assert!(parse_duration("ten minutes").is_err());
         assert!(parse_duration("").is_err());
+        assert!(parse_duration("m").is_err());
+    }
+
+    #[test]
+    fn huge_durations_are_errors_not_wrapped_or_saturated() {
+        for huge in [
+            "100000000000000000000d",
+            "213503982334602d",
+            "18446744073709551615s1s",
+        ] {
+            let error = parse_duration(huge).unwrap_err();
+            assert!(error.contains("too long"), "{huge}: {error}");
+        }
+        assert_eq!(
+            parse_duration("100000000d"),
+            Ok(Duration::from_secs(8_640_000_000_000))
+        );
     }
 }

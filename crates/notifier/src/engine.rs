@@ -13,6 +13,15 @@ use crate::path::Path;
 use crate::rule::{RuleDef, RuleError, FIELD_ROOTS};
 use crate::templates::Templates;
 
+/// The longest throttle window a rule may have.
+pub const MAX_THROTTLE: Duration = Duration::from_secs(366 * 86_400);
+
+/// The longest rule name.
+pub const MAX_NAME_CHARS: usize = 200;
+
+/// The longest email address (RFC 5321's path limit less the brackets).
+const MAX_ADDRESS_BYTES: usize = 254;
+
 /// The most entries a rule's `to` may hold.
 pub const MAX_RECIPIENTS: usize = 50;
 
@@ -83,6 +92,12 @@ impl CompiledRule {
         if name.is_empty() {
             return Err(RuleError::new(&def.name, "the name is empty"));
         }
+        if name.chars().count() > MAX_NAME_CHARS {
+            return Err(RuleError::new(
+                &name.chars().take(40).collect::<String>(),
+                format!("the name is longer than {MAX_NAME_CHARS} characters"),
+            ));
+        }
         let fail = |problem: String| RuleError::new(name, problem);
         if def.on.is_empty() {
             return Err(fail(
@@ -141,6 +156,13 @@ impl CompiledRule {
             .as_deref()
             .map(|t| parse_duration(t).map_err(|problem| fail(format!("throttle: {problem}"))))
             .transpose()?;
+        if let Some(window) = throttle.filter(|w| *w > MAX_THROTTLE) {
+            return Err(fail(format!(
+                "throttle: {} days is longer than the longest allowed, 366 days ({})",
+                window.as_secs() / 86_400,
+                def.throttle.as_deref().unwrap_or_default()
+            )));
+        }
         // Each event type once; `*` covers all of them.
         let mut on: Vec<String> = Vec::new();
         for event_type in &def.on {
@@ -216,11 +238,18 @@ impl CompiledRule {
                 )));
                 continue;
             }
-            if rendered.parse::<lettre::Address>().is_err() {
+            if rendered.len() > MAX_ADDRESS_BYTES || rendered.parse::<lettre::Address>().is_err() {
+                // Recorded in an indexed column: bounded, whatever the payload held.
+                let shown: String = rendered.chars().take(MAX_ADDRESS_BYTES / 2).collect();
+                let cut = if shown.len() < rendered.len() {
+                    "…"
+                } else {
+                    ""
+                };
                 out.push(Err((
-                    rendered.clone(),
+                    format!("{shown}{cut}"),
                     format!(
-                        "recipient {written} rendered {rendered:?}, which is not an email address"
+                        "recipient {written} rendered {shown:?}{cut}, which is not an email address"
                     ),
                 )));
                 continue;

@@ -5,7 +5,7 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
-use hookline_storage::diesel::QueryResult;
+use hookline_storage::diesel::{Connection, QueryResult};
 use hookline_storage::notifications::{self, NewNotification};
 use hookline_storage::{DbConnection, IngestHook, NewlyStored};
 use tokio::sync::Notify;
@@ -23,6 +23,9 @@ pub struct HookStats {
     pub queued: AtomicU64,
     pub suppressed: AtomicU64,
     pub skipped: AtomicU64,
+    /// Rules that failed on an event (a panic or a database error of their
+    /// own), recorded as `error` notifications.
+    pub errors: AtomicU64,
 }
 
 thread_local! {
@@ -83,19 +86,46 @@ impl IngestHook for NotifierHook {
             let context = evaluation_context(&facts, conversation);
             for rule in set.for_type(&event.event_type) {
                 self.stats.evaluations.fetch_add(1, Ordering::Relaxed);
-                if rule.check(&context).is_err() {
-                    continue;
-                }
+                let key = event.conversation_key.as_deref();
+                // A rule never stops ingest: a panic while evaluating it, or
+                // a database error of its own, is recorded as an `error`
+                // notification and the event is stored all the same.
+                let evaluated = contained(|| {
+                    rule.check(&context)
+                        .is_ok()
+                        .then(|| rule.recipients(&context))
+                });
+                let recipients = match evaluated {
+                    Ok(None) => continue,
+                    Ok(Some(recipients)) => recipients,
+                    Err(panic) => {
+                        record_error(
+                            self,
+                            conn,
+                            rule,
+                            new.id,
+                            key,
+                            &format!("evaluating it panicked: {panic}"),
+                            now,
+                        )?;
+                        continue;
+                    }
+                };
                 self.stats.matches.fetch_add(1, Ordering::Relaxed);
-                queue(
-                    self,
-                    conn,
-                    rule,
-                    new.id,
-                    event.conversation_key.as_deref(),
-                    &context,
-                    now,
-                )?;
+                // A savepoint: a failure undoes this rule's rows only.
+                let queued =
+                    conn.transaction(|conn| queue(self, conn, rule, new.id, key, recipients, now));
+                if let Err(error) = queued {
+                    record_error(
+                        self,
+                        conn,
+                        rule,
+                        new.id,
+                        key,
+                        &format!("queueing its emails failed: {error}"),
+                        now,
+                    )?;
+                }
             }
         }
         Ok(())
@@ -108,6 +138,54 @@ impl IngestHook for NotifierHook {
     }
 }
 
+/// Runs `f`, turning a panic into an error with its message.
+fn contained<T>(f: impl FnOnce() -> T) -> Result<T, String> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).map_err(|panic| {
+        panic
+            .downcast_ref::<&str>()
+            .map(|s| (*s).to_owned())
+            .or_else(|| panic.downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "a panic".to_owned())
+    })
+}
+
+/// Records that `rule` failed on event `event_id`: a notification with
+/// status `error`, a log line and a metric. Fails only when even that
+/// cannot be written (then the database itself is failing, and the group
+/// is retried or answered 503).
+fn record_error(
+    hook: &NotifierHook,
+    conn: &mut DbConnection,
+    rule: &CompiledRule,
+    event_id: i64,
+    conversation_key: Option<&str>,
+    problem: &str,
+    now: chrono::NaiveDateTime,
+) -> QueryResult<()> {
+    hook.stats.errors.fetch_add(1, Ordering::Relaxed);
+    tracing::error!(rule = rule.name(), event_id, %problem, "a rule failed; the event is stored");
+    let reason: String = format!("rule failed: {problem}")
+        .chars()
+        .take(2_000)
+        .collect();
+    notifications::insert(
+        conn,
+        &NewNotification {
+            rule_id: rule.id,
+            rule_name: rule.name().to_owned(),
+            event_id: Some(event_id),
+            conversation_key: conversation_key.map(str::to_owned),
+            recipient: String::new(),
+            template: rule.def.template.clone(),
+            status: notifications::ERROR.to_owned(),
+            reason: Some(reason),
+            next_attempt_at: None,
+            created_at: now,
+            updated_at: now,
+        },
+    )
+}
+
 /// Writes one notification per recipient: queued; skipped (no valid
 /// recipient, or one outside the allowed domains); or suppressed (the
 /// rule's throttle, or the recipient's hourly cap), each with the reason.
@@ -117,10 +195,10 @@ fn queue(
     rule: &CompiledRule,
     event_id: i64,
     conversation_key: Option<&str>,
-    context: &serde_json::Value,
+    recipients: Vec<Result<String, (String, crate::engine::Skipped)>>,
     now: chrono::NaiveDateTime,
 ) -> QueryResult<()> {
-    for recipient in rule.recipients(context) {
+    for recipient in recipients {
         let (recipient, status, reason) = match recipient {
             Err((recipient, reason)) => (recipient, notifications::SKIPPED, Some(reason)),
             Ok(address) => match decide(hook, conn, rule, conversation_key, &address, now)? {

@@ -13,6 +13,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::NaiveDateTime;
+use hookline_storage::health::Component;
 use hookline_storage::notifications::{self, Notification};
 use hookline_storage::{Database, StorageError};
 use lettre::message::Mailbox;
@@ -70,7 +71,13 @@ pub struct Worker {
     settings: WorkerSettings,
     id: String,
     pub stats: Arc<WorkerStats>,
+    /// Whether it runs and makes progress (`/readyz`, `/metrics`).
+    pub health: Arc<Component>,
 }
+
+/// No round finished for this long: the worker is stalled. One email may
+/// take the SMTP timeout (30 s) and a round up to a batch of them.
+const WORKER_STALL: Duration = Duration::from_secs(330);
 
 /// The wait before retry number `attempt` (1-based), with ±20% jitter so
 /// that a burst of failures does not retry in lockstep.
@@ -78,13 +85,21 @@ pub fn retry_delay(base: Duration, attempt: i32) -> Duration {
     let exponent = u32::try_from(attempt.saturating_sub(1))
         .unwrap_or(0)
         .min(20);
-    let delay = base.saturating_mul(2u32.saturating_pow(exponent));
+    let delay = base
+        .saturating_mul(2u32.saturating_pow(exponent))
+        .min(MAX_RETRY_DELAY);
     let jitter: f64 = 0.8 + rand::random::<f64>() * 0.4;
     delay.mul_f64(jitter)
 }
 
+/// The longest wait before a retry, whatever the settings.
+pub const MAX_RETRY_DELAY: Duration = Duration::from_secs(7 * 86_400);
+
+/// `now + by`, with `by` capped at [`MAX_RETRY_DELAY`]: never an overflow,
+/// never a time the database cannot store.
 fn later(now: NaiveDateTime, by: Duration) -> NaiveDateTime {
-    now + chrono::Duration::from_std(by).unwrap_or(chrono::Duration::MAX)
+    let by = chrono::Duration::from_std(by.min(MAX_RETRY_DELAY)).unwrap_or_default();
+    now.checked_add_signed(by).unwrap_or(now)
 }
 
 impl Worker {
@@ -109,17 +124,30 @@ impl Worker {
             settings,
             id,
             stats: Arc::new(WorkerStats::default()),
+            health: Component::new("outbox worker", 1, WORKER_STALL),
         }
+    }
+
+    /// Runs the worker (see [`Worker::run`]) and starts it again if it
+    /// panics, until it stops normally.
+    pub async fn supervise(self: Arc<Self>, stop: watch::Receiver<bool>) {
+        let health = Arc::clone(&self.health);
+        supervise_task(&health, || Arc::clone(&self).run(stop.clone())).await;
     }
 
     /// Runs until `stop` turns true; the email being sent is finished
     /// first, and rows claimed but not yet sent are handed back.
-    pub async fn run(self, mut stop: watch::Receiver<bool>) {
+    pub async fn run(self: Arc<Self>, mut stop: watch::Receiver<bool>) {
+        // A round is due even with nothing waiting: the health check reads
+        // "has made no progress" only while work waits.
+        self.health.pending(1);
         loop {
             if *stop.borrow() {
                 break;
             }
-            match self.run_once(Some(&stop)).await {
+            let round = self.run_once(Some(&stop)).await;
+            self.health.progressed();
+            match round {
                 Ok(0) => {}
                 Ok(_) => continue,
                 Err(error) => {
@@ -132,6 +160,7 @@ impl Worker {
                 _ = stop.changed() => {}
             }
         }
+        self.health.pending(-1);
         tracing::info!("outbox worker stopped");
     }
 
@@ -173,6 +202,7 @@ impl Worker {
                 continue;
             }
             self.deliver(notification).await;
+            self.health.progressed();
             if stop.is_some_and(|s| *s.borrow()) {
                 break;
             }
@@ -294,9 +324,49 @@ impl Worker {
     }
 }
 
+/// Runs the task `start` makes, again after each panic (logged, counted,
+/// after a pause of a second), until one ends normally.
+pub async fn supervise_task<F, Fut>(component: &Component, mut start: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = ()> + Send + 'static,
+{
+    loop {
+        component.started();
+        let result = tokio::spawn(start()).await;
+        component.stopped();
+        match result {
+            Ok(()) => return,
+            Err(error) if error.is_panic() => {
+                component.restarted();
+                tracing::error!(component = component.name, "panicked; restarting it");
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+            Err(_) => return,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn a_panicking_task_is_restarted() {
+        let component = Component::new("outbox worker", 1, Duration::from_secs(60));
+        let runs = Arc::new(AtomicU64::new(0));
+        supervise_task(&component, || {
+            let runs = Arc::clone(&runs);
+            async move {
+                if runs.fetch_add(1, Ordering::SeqCst) < 2 {
+                    panic!("boom");
+                }
+            }
+        })
+        .await;
+        assert_eq!(runs.load(Ordering::SeqCst), 3);
+        assert_eq!(component.restarts(), 2);
+    }
 
     #[test]
     fn retries_back_off_exponentially_with_jitter() {
@@ -309,6 +379,19 @@ mod tests {
                 "{attempt}: {delay}"
             );
         }
+    }
+
+    #[test]
+    fn huge_settings_give_capped_delays_not_panics() {
+        let delay = retry_delay(Duration::from_secs(86_400), 100);
+        assert!(delay <= MAX_RETRY_DELAY.mul_f64(1.2), "{delay:?}");
+        let now = hookline_storage::now();
+        let at = later(now, Duration::MAX);
+        assert_eq!(at, now + chrono::Duration::days(7));
+        assert_eq!(
+            later(NaiveDateTime::MAX, Duration::from_secs(1)),
+            NaiveDateTime::MAX
+        );
     }
 
     #[test]

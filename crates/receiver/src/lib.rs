@@ -29,6 +29,8 @@ pub struct AppState {
     pub ingestor: Ingestor,
     pub tokens: Tokens,
     pub max_body_bytes: usize,
+    /// How long a webhook body may take to arrive.
+    pub body_timeout: std::time::Duration,
     pub rejections: Arc<Rejections>,
     pub rules: Arc<hookline_notifier::Rules>,
     pub admin: Arc<auth::AdminAuth>,

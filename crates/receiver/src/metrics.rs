@@ -129,6 +129,8 @@ pub async fn observe(
 pub struct OutsideStats {
     pub hook: Option<Arc<HookStats>>,
     pub worker: Option<Arc<WorkerStats>>,
+    /// Background components whose health `/readyz` and `/metrics` show.
+    pub components: Vec<Arc<hookline_storage::health::Component>>,
 }
 
 fn escape(label: &str) -> String {
@@ -219,6 +221,12 @@ pub async fn render(req: actix_web::HttpRequest, state: web::Data<AppState>) -> 
             "hookline_rule_evaluations_total {}",
             hook.evaluations.load(Ordering::Relaxed)
         );
+        let _ = writeln!(out, "# HELP hookline_rule_errors_total Rules that failed on an event (recorded as error notifications; the event was stored).\n# TYPE hookline_rule_errors_total counter");
+        let _ = writeln!(
+            out,
+            "hookline_rule_errors_total {}",
+            hook.errors.load(Ordering::Relaxed)
+        );
         let _ = writeln!(out, "# HELP hookline_rule_matches_total Rules that fired.\n# TYPE hookline_rule_matches_total counter");
         let _ = writeln!(
             out,
@@ -275,13 +283,43 @@ pub async fn render(req: actix_web::HttpRequest, state: web::Data<AppState>) -> 
         let _ = writeln!(out, "# HELP hookline_outbox_oldest_pending_seconds Age of the oldest email waiting to go out.\n# TYPE hookline_outbox_oldest_pending_seconds gauge");
         let _ = writeln!(out, "hookline_outbox_oldest_pending_seconds {age}");
     }
+    let _ = writeln!(out, "# HELP hookline_component_up Whether a background component runs (1) and makes progress, or not (0).\n# TYPE hookline_component_up gauge");
+    for component in &state.stats.components {
+        let _ = writeln!(
+            out,
+            "hookline_component_up{{component=\"{}\"}} {}",
+            component.name.replace(' ', "_"),
+            u8::from(component.verdict().is_ok())
+        );
+    }
+    let _ = writeln!(out, "# HELP hookline_component_restarts_total Restarts of a background component after a panic.\n# TYPE hookline_component_restarts_total counter");
+    for component in &state.stats.components {
+        let _ = writeln!(
+            out,
+            "hookline_component_restarts_total{{component=\"{}\"}} {}",
+            component.name.replace(' ', "_"),
+            component.restarts()
+        );
+    }
     HttpResponse::Ok()
         .content_type("text/plain; version=0.0.4; charset=utf-8")
         .body(out)
 }
 
-/// `GET /readyz`: the database answers and its schema is current.
+/// `GET /readyz`: the ingest writer and the outbox worker run and make
+/// progress, the database answers and its schema is current; otherwise
+/// `503` naming what is wrong.
 pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
+    if let Some(reason) = state
+        .stats
+        .components
+        .iter()
+        .find_map(|c| c.verdict().err())
+    {
+        return HttpResponse::ServiceUnavailable()
+            .insert_header(("Retry-After", "5"))
+            .json(serde_json::json!({"status": "unavailable", "reason": reason}));
+    }
     let db = state.db.clone();
     let verdict = web::block(move || -> Result<(), String> {
         let mut conn = db.conn().map_err(|e| e.to_string())?;

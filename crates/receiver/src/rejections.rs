@@ -12,10 +12,11 @@ pub enum Cause {
     TooLarge,
     MethodNotAllowed,
     StorageUnavailable,
+    BodyTimeout,
 }
 
 impl Cause {
-    pub const ALL: [Cause; 7] = [
+    pub const ALL: [Cause; 8] = [
         Cause::MissingToken,
         Cause::InvalidToken,
         Cause::InvalidJson,
@@ -23,6 +24,7 @@ impl Cause {
         Cause::TooLarge,
         Cause::MethodNotAllowed,
         Cause::StorageUnavailable,
+        Cause::BodyTimeout,
     ];
 
     pub fn name(self) -> &'static str {
@@ -34,13 +36,14 @@ impl Cause {
             Cause::TooLarge => "payload_too_large",
             Cause::MethodNotAllowed => "method_not_allowed",
             Cause::StorageUnavailable => "storage_unavailable",
+            Cause::BodyTimeout => "body_timeout",
         }
     }
 }
 
 /// One counter per cause.
 #[derive(Debug, Default)]
-pub struct Rejections([AtomicU64; 7]);
+pub struct Rejections([AtomicU64; 8]);
 
 impl Rejections {
     pub fn count(&self, cause: Cause) {

@@ -8,7 +8,7 @@ use bytes::BytesMut;
 use chrono::Utc;
 use futures_util::StreamExt;
 use hookline_model::{Envelope, EnvelopeError};
-use hookline_storage::prepare_value;
+use hookline_storage::{prepare_unreadable, prepare_value, StoreOutcome};
 use serde_json::Value;
 
 use crate::error::ApiError;
@@ -120,6 +120,108 @@ fn token_reply() -> actix_web::HttpResponseBuilder {
     response
 }
 
+/// Deliveries larger than this are committed in chunks of this many
+/// items, one after the other, so that other deliveries are stored in
+/// between (a 20,000-item delivery does not hold up a 1-item one). The
+/// delivery is answered once every chunk is committed; if one fails, the
+/// platform's retry stores the rest (the chunks already stored count as
+/// duplicates).
+pub const CHUNK_ITEMS: usize = 500;
+
+/// The top-level `"token"` of a body, read without building the body's
+/// JSON (only for requests that carry no token in a header or the query).
+fn body_token(body: &[u8]) -> Option<String> {
+    #[derive(serde::Deserialize)]
+    struct Probe<'a> {
+        #[serde(borrow, default)]
+        token: Option<std::borrow::Cow<'a, str>>,
+    }
+    serde_json::from_slice::<Probe<'_>>(body)
+        .ok()
+        .and_then(|probe| probe.token)
+        .map(std::borrow::Cow::into_owned)
+}
+
+/// A delivery's items, each as received, read without typing them: used
+/// when the body does not parse as a whole (an item holds a number out of
+/// range, say), so that such an item is kept rather than the delivery
+/// refused.
+#[derive(serde::Deserialize)]
+struct LenientEnvelope<'a> {
+    #[serde(borrow, default)]
+    events: Option<Vec<&'a serde_json::value::RawValue>>,
+}
+
+/// What a body holds.
+enum Delivery {
+    /// A handshake: no `events`.
+    Handshake,
+    /// The prepared items.
+    Items(Vec<hookline_storage::PreparedItem>),
+}
+
+/// Reads a body: the whole of it as JSON; if that fails, item by item, so
+/// that only a body that is not JSON (or not an envelope) is refused.
+fn read_delivery(
+    body: &[u8],
+    received_at: chrono::DateTime<Utc>,
+) -> Result<Delivery, (Cause, ApiError)> {
+    match serde_json::from_slice::<Value>(body) {
+        Ok(value) => {
+            if matches!(&value, Value::Object(object) if !object.contains_key("events")) {
+                return Ok(Delivery::Handshake);
+            }
+            let (raw_items, _) = Envelope::split(value).map_err(|error| {
+                (
+                    Cause::InvalidEnvelope,
+                    ApiError::bad_request("invalid_envelope", error.to_string()),
+                )
+            })?;
+            Ok(Delivery::Items(
+                raw_items
+                    .iter()
+                    .map(|item| prepare_value(item, received_at))
+                    .collect(),
+            ))
+        }
+        Err(whole) => {
+            let invalid = || {
+                let error = EnvelopeError::from_json_error(&whole);
+                (
+                    Cause::InvalidJson,
+                    ApiError::bad_request("invalid_json", error.to_string()),
+                )
+            };
+            let lenient: LenientEnvelope<'_> =
+                serde_json::from_slice(body).map_err(|_| invalid())?;
+            let Some(items) = lenient.events else {
+                return Err(invalid());
+            };
+            Ok(Delivery::Items(
+                items
+                    .iter()
+                    .map(|raw| match serde_json::from_str::<Value>(raw.get()) {
+                        Ok(item) => prepare_value(&item, received_at),
+                        Err(error) => prepare_unreadable(
+                            raw.get(),
+                            &strip_position(&error.to_string()),
+                            received_at,
+                        ),
+                    })
+                    .collect(),
+            ))
+        }
+    }
+}
+
+/// A serde_json message without its " at line L column C".
+fn strip_position(message: &str) -> String {
+    match message.find(" at line ") {
+        Some(at) => message[..at].to_owned(),
+        None => message.to_owned(),
+    }
+}
+
 #[tracing::instrument(name = "webhook", skip_all)]
 async fn receive(
     req: HttpRequest,
@@ -135,77 +237,89 @@ async fn receive(
     if declared.is_some_and(|length| length > limit) {
         return Err(reject(&state, &req, Cause::TooLarge, too_large(limit)));
     }
-    let Some(body) = read_body(payload, limit).await? else {
-        return Err(reject(&state, &req, Cause::TooLarge, too_large(limit)));
-    };
-
-    let is_blank = body.iter().all(u8::is_ascii_whitespace);
-    let parsed: Option<Result<Value, serde_json::Error>> =
-        (!is_blank).then(|| serde_json::from_slice(&body));
-
-    let mut candidates = header_tokens(&req);
-    if let Some(Ok(Value::Object(object))) = &parsed {
-        if let Some(Value::String(token)) = object.get("token") {
-            candidates.push(token.clone());
+    // A token in a header or the query is checked before the body is read:
+    // a caller without the right one costs no more than a handshake.
+    let outside = header_tokens(&req);
+    let mut token = None;
+    if !outside.is_empty() {
+        match outside.iter().find_map(|c| state.tokens.matching(c)) {
+            Some(matched) => token = Some(matched.to_owned()),
+            None => {
+                return Err(reject(
+                    &state,
+                    &req,
+                    Cause::InvalidToken,
+                    ApiError::unauthorized("the webhook token is not valid"),
+                ))
+            }
         }
     }
-    let token = candidates
-        .iter()
-        .find_map(|candidate| state.tokens.matching(candidate))
-        .map(str::to_owned);
-    let Some(token) = token else {
-        return Err(if candidates.is_empty() {
-            reject(&state, &req, Cause::MissingToken, ApiError::unauthorized(
-                "no webhook token: send it as Authorization: Bearer, X-Swiftsell-Token, Token, ?token= or a \"token\" field",
-            ))
-        } else {
+    let body = match tokio::time::timeout(state.body_timeout, read_body(payload, limit)).await {
+        Ok(body) => body?,
+        Err(_) => {
+            let error = ApiError::new(
+                StatusCode::REQUEST_TIMEOUT,
+                "body_timeout",
+                format!(
+                    "the body did not arrive within {} s (HOOKLINE_BODY_TIMEOUT_SECONDS)",
+                    state.body_timeout.as_secs()
+                ),
+            );
+            return Err(reject(&state, &req, Cause::BodyTimeout, error));
+        }
+    };
+    let Some(body) = body else {
+        return Err(reject(&state, &req, Cause::TooLarge, too_large(limit)));
+    };
+    let is_blank = body.iter().all(u8::is_ascii_whitespace);
+    let token = match token {
+        Some(token) => token,
+        None => {
+            let candidate = (!is_blank).then(|| body_token(&body)).flatten();
+            match candidate.as_deref().and_then(|c| state.tokens.matching(c)) {
+                Some(matched) => matched.to_owned(),
+                None if candidate.is_none() => return Err(reject(&state, &req, Cause::MissingToken, ApiError::unauthorized(
+                    "no webhook token: send it as Authorization: Bearer, X-Swiftsell-Token, Token, ?token= or a \"token\" field",
+                ))),
+                None => {
+                    return Err(reject(
+                        &state,
+                        &req,
+                        Cause::InvalidToken,
+                        ApiError::unauthorized("the webhook token is not valid"),
+                    ))
+                }
+            }
+        }
+    };
+    if is_blank {
+        return Ok(token_reply().body(token));
+    }
+    let received_at = Utc::now();
+    let mut items = match read_delivery(&body, received_at) {
+        Ok(Delivery::Handshake) => return Ok(token_reply().body(token)),
+        Ok(Delivery::Items(items)) => items,
+        Err((cause, error)) => return Err(reject(&state, &req, cause, error)),
+    };
+    drop(body);
+
+    let count = items.len();
+    let started = std::time::Instant::now();
+    let mut outcome = StoreOutcome::default();
+    while !items.is_empty() {
+        let rest = items.split_off(items.len().min(CHUNK_ITEMS));
+        let chunk = std::mem::replace(&mut items, rest);
+        let stored = state.ingestor.store(chunk).await.map_err(|error| {
+            tracing::error!(%error, items = count, "could not store a delivery");
             reject(
                 &state,
                 &req,
-                Cause::InvalidToken,
-                ApiError::unauthorized("the webhook token is not valid"),
+                Cause::StorageUnavailable,
+                ApiError::unavailable("the events could not be stored; retry later"),
             )
-        });
-    };
-
-    let value = match parsed {
-        None => return Ok(token_reply().body(token)),
-        Some(Err(error)) => {
-            let error = EnvelopeError::from_json_error(&error);
-            return Err(reject(
-                &state,
-                &req,
-                Cause::InvalidJson,
-                ApiError::bad_request("invalid_json", error.to_string()),
-            ));
-        }
-        Some(Ok(value)) => value,
-    };
-    // The handshake: a valid token and no events.
-    if matches!(&value, Value::Object(object) if !object.contains_key("events")) {
-        return Ok(token_reply().body(token));
+        })?;
+        outcome.add(stored);
     }
-    let (raw_items, _) = Envelope::split(value).map_err(|error| {
-        let error = ApiError::bad_request("invalid_envelope", error.to_string());
-        reject(&state, &req, Cause::InvalidEnvelope, error)
-    })?;
-
-    let received_at = Utc::now();
-    let items: Vec<_> = raw_items
-        .iter()
-        .map(|item| prepare_value(item, received_at))
-        .collect();
-    let count = items.len();
-    let started = std::time::Instant::now();
-    let outcome = state.ingestor.store(items).await.map_err(|error| {
-        tracing::error!(%error, items = count, "could not store a delivery");
-        reject(
-            &state,
-            &req,
-            Cause::StorageUnavailable,
-            ApiError::unavailable("the events could not be stored; retry later"),
-        )
-    })?;
     state
         .metrics
         .ingest_latency

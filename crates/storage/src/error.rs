@@ -21,4 +21,7 @@ pub enum StorageError {
     },
     #[error("the ingest writer has stopped")]
     WriterGone,
+    /// Writing this request panicked (a bug); nothing of it was stored.
+    #[error("storing this request failed unexpectedly: {0}")]
+    Panicked(String),
 }

@@ -30,6 +30,20 @@ pub struct StoreOutcome {
     pub duplicates_by_type: BTreeMap<String, usize>,
 }
 
+impl StoreOutcome {
+    /// Adds another part's outcome (a delivery stored in chunks).
+    pub fn add(&mut self, other: StoreOutcome) {
+        self.stored += other.stored;
+        self.duplicates += other.duplicates;
+        for (kind, n) in other.stored_by_type {
+            *self.stored_by_type.entry(kind).or_default() += n;
+        }
+        for (kind, n) in other.duplicates_by_type {
+            *self.duplicates_by_type.entry(kind).or_default() += n;
+        }
+    }
+}
+
 /// An event this group stored, for [`IngestHook`]s.
 #[derive(Clone, Debug)]
 pub struct NewlyStored<'a> {

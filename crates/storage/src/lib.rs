@@ -9,6 +9,7 @@ mod connection;
 pub mod conversations;
 mod error;
 pub mod events;
+pub mod health;
 pub mod ingest;
 pub mod migrations;
 pub mod notifications;
@@ -31,7 +32,10 @@ pub use connection::{redact_url, Backend, DatabaseUrl, DbConnection, Manager, Mu
 pub use diesel;
 pub use error::StorageError;
 pub use ingest::{IngestHook, NewlyStored, NoHook, StoreOutcome};
-pub use prepare::{prepare, prepare_value, PreparedItem};
+pub use prepare::{
+    bounded, filed_time, prepare, prepare_unreadable, prepare_value, PreparedItem,
+    MAX_INDEXED_BYTES,
+};
 pub use writer::Ingestor;
 
 /// The current time as stored: UTC, microseconds (what both backends keep).

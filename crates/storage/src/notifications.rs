@@ -15,12 +15,17 @@ pub const FAILED: &str = "failed";
 pub const DEAD: &str = "dead";
 pub const SUPPRESSED: &str = "suppressed";
 pub const SKIPPED: &str = "skipped";
+/// The rule itself failed on this event (the reason says how); the event
+/// was stored all the same.
+pub const ERROR: &str = "error";
 
 /// The statuses of notifications that will not go out (again) by themselves.
-pub const FINAL: [&str; 4] = [SENT, DEAD, SUPPRESSED, SKIPPED];
+pub const FINAL: [&str; 5] = [SENT, DEAD, SUPPRESSED, SKIPPED, ERROR];
 
 /// Every status, for filters and metrics.
-pub const STATUSES: [&str; 7] = [QUEUED, SENDING, SENT, FAILED, DEAD, SUPPRESSED, SKIPPED];
+pub const STATUSES: [&str; 8] = [
+    QUEUED, SENDING, SENT, FAILED, DEAD, SUPPRESSED, SKIPPED, ERROR,
+];
 
 #[derive(Clone, Debug, PartialEq, Insertable)]
 #[diesel(table_name = notifications)]

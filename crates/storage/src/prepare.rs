@@ -34,6 +34,85 @@ fn clean_opt(text: Option<&str>) -> Option<String> {
     text.map(clean).filter(|s| !s.is_empty())
 }
 
+/// The longest value an indexed text column holds, in bytes. PostgreSQL
+/// refuses index rows over ~2.7 KB; a longer type or key is stored as its
+/// first 200 bytes, `…` and 16 hex digits of its SHA-256 (the same value
+/// always gives the same form; the full value stays in `raw`).
+pub const MAX_INDEXED_BYTES: usize = 256;
+
+/// `text` bounded to [`MAX_INDEXED_BYTES`].
+pub fn bounded(text: String) -> String {
+    if text.len() <= MAX_INDEXED_BYTES {
+        return text;
+    }
+    use sha2::{Digest, Sha256};
+    let mut cut = 200;
+    while !text.is_char_boundary(cut) {
+        cut -= 1;
+    }
+    let digest = Sha256::digest(text.as_bytes());
+    let hex: String = digest[..8].iter().map(|b| format!("{b:02x}")).collect();
+    format!("{}…{hex}", &text[..cut])
+}
+
+fn indexed(text: Option<&str>) -> Option<String> {
+    clean_opt(text).map(bounded)
+}
+
+/// The earliest event time taken from a payload; before it, the receipt
+/// time is used (the payload's time stays in `raw`).
+fn earliest() -> NaiveDateTime {
+    chrono::NaiveDate::from_ymd_opt(2000, 1, 1)
+        .and_then(|d| d.and_hms_opt(0, 0, 0))
+        .unwrap_or_default()
+}
+
+/// How far ahead of its receipt an event may say it happened.
+const MAX_AHEAD: chrono::TimeDelta = chrono::TimeDelta::days(1);
+
+/// The time an event is filed under: the payload's, when it is plausible
+/// (from 2000 to a day after receipt); otherwise the receipt time, so
+/// that a year-9999 or year-0 timestamp neither pins an event to the top
+/// of every list nor escapes time filters and retention.
+pub fn filed_time(said: Option<NaiveDateTime>, received: NaiveDateTime) -> NaiveDateTime {
+    let latest = received.checked_add_signed(MAX_AHEAD).unwrap_or(received);
+    said.filter(|at| *at >= earliest() && *at <= latest)
+        .unwrap_or(received)
+}
+
+/// Prepares an item that could not even be read as a JSON value (a number
+/// out of range, say): stored as received, type `unrecognized`, at its
+/// receipt time, deduplicated by its exact bytes.
+pub fn prepare_unreadable(raw: &str, problem: &str, received_at: DateTime<Utc>) -> PreparedItem {
+    use sha2::{Digest, Sha256};
+    let received = db_time(received_at);
+    let digest = Sha256::new()
+        .chain_update(b"unreadable\0")
+        .chain_update(raw.as_bytes())
+        .finalize();
+    let event = NewEvent {
+        dedupe_key: digest.iter().map(|b| format!("{b:02x}")).collect(),
+        event_type: hookline_model::UNRECOGNIZED.to_owned(),
+        message_type: None,
+        conversation_key: None,
+        conversation_id: None,
+        account_id: None,
+        bot_id: None,
+        visitor_key: None,
+        visitor_id: None,
+        actor_type: None,
+        actor_email: None,
+        occurred_at: received,
+        received_at: received,
+        summary: clean(&format!("unreadable item, stored as received: {problem}")),
+        raw: raw.to_owned(),
+    };
+    PreparedItem {
+        event,
+        observation: None,
+    }
+}
+
 /// Prepares one item of a delivery received at `received_at`, from its
 /// JSON as received (what the webhook does: the item is typed once and
 /// its raw JSON is not rebuilt from the typed form).
@@ -55,23 +134,22 @@ fn prepare_parsed(
     let raw = serde_json::to_string(raw_value).unwrap_or_else(|_| raw_value.to_string());
     let received = db_time(received_at);
     let typed = item.get();
-    let occurred = typed
-        .and_then(Item::occurred_at)
-        .map(db_time)
-        .unwrap_or(received);
+    let occurred = filed_time(typed.and_then(Item::occurred_at).map(db_time), received);
     let actor = typed.and_then(Item::actor);
     let event = NewEvent {
         dedupe_key: dedupe_key(raw_value),
-        event_type: clean(typed.map_or(hookline_model::UNRECOGNIZED, Item::event_type)),
-        message_type: clean_opt(typed.and_then(Item::message_type)),
-        conversation_key: clean_opt(typed.and_then(Item::conversation_key)),
+        event_type: bounded(clean(
+            typed.map_or(hookline_model::UNRECOGNIZED, Item::event_type),
+        )),
+        message_type: indexed(typed.and_then(Item::message_type)),
+        conversation_key: indexed(typed.and_then(Item::conversation_key)),
         conversation_id: typed.and_then(Item::conversation_id),
         account_id: typed.and_then(Item::account_id),
         bot_id: typed.and_then(Item::bot_id),
-        visitor_key: clean_opt(typed.and_then(Item::visitor_key)),
+        visitor_key: indexed(typed.and_then(Item::visitor_key)),
         visitor_id: typed.and_then(Item::visitor_id),
-        actor_type: clean_opt(actor.and_then(|a| a.type_name())),
-        actor_email: clean_opt(actor.and_then(|a| a.email())),
+        actor_type: indexed(actor.and_then(|a| a.type_name())),
+        actor_email: indexed(actor.and_then(|a| a.email())),
         occurred_at: occurred,
         received_at: received,
         summary: clean(&summary(item)),

@@ -3,13 +3,14 @@
 //! request only after its items committed. One fsync serves many requests.
 
 use std::sync::mpsc::{self, Receiver, Sender};
-use std::sync::{Arc, Mutex, Weak};
+use std::sync::{Arc, Mutex, PoisonError, Weak};
 use std::time::Duration;
 
 use diesel::connection::SimpleConnection;
 
 use tokio::sync::oneshot;
 
+use crate::health::{supervise_thread, Component};
 use crate::ingest::{store_group_with, IngestHook, StoreOutcome};
 use crate::prepare::PreparedItem;
 use crate::{Backend, Database, DbConnection, StorageError};
@@ -27,6 +28,8 @@ struct Job {
 #[derive(Clone)]
 pub struct Ingestor {
     sender: Sender<Job>,
+    /// The writer threads' health.
+    pub health: Arc<Component>,
     /// Background helpers (the SQLite checkpointer) stop when the last
     /// clone is gone.
     _alive: Arc<()>,
@@ -42,13 +45,17 @@ impl Ingestor {
     ) -> Result<Ingestor, StorageError> {
         let (sender, receiver) = mpsc::channel::<Job>();
         let receiver = Arc::new(Mutex::new(receiver));
+        let health = Component::new("ingest writer", writers.max(1), WRITER_STALL);
         for index in 0..writers.max(1) {
             let db = db.clone();
             let receiver = Arc::clone(&receiver);
             let hook = Arc::clone(&hook);
+            let health = Arc::clone(&health);
             std::thread::Builder::new()
                 .name(format!("hookline-writer-{index}"))
-                .spawn(move || run(&db, &receiver, hook.as_ref()))
+                .spawn(move || {
+                    supervise_thread(&health, || run(&db, &receiver, hook.as_ref(), &health))
+                })
                 .map_err(|source| StorageError::Io {
                     path: "writer thread".to_owned(),
                     source,
@@ -68,6 +75,7 @@ impl Ingestor {
         }
         Ok(Ingestor {
             sender,
+            health,
             _alive: alive,
         })
     }
@@ -75,17 +83,20 @@ impl Ingestor {
     /// Stores one request's items; resolves once they are committed.
     pub async fn store(&self, items: Vec<PreparedItem>) -> Result<StoreOutcome, StorageError> {
         let (reply, answer) = oneshot::channel();
-        self.sender
-            .send(Job { items, reply })
-            .map_err(|_| StorageError::WriterGone)?;
-        answer.await.map_err(|_| StorageError::WriterGone)?
+        self.health.pending(1);
+        let result = match self.sender.send(Job { items, reply }) {
+            Ok(()) => answer.await.map_err(|_| StorageError::WriterGone),
+            Err(_) => Err(StorageError::WriterGone),
+        };
+        self.health.pending(-1);
+        result?
     }
 }
 
 /// Takes the next group of waiting jobs: blocks for the first, then takes
 /// whatever else is queued, up to [`MAX_GROUP_ITEMS`].
 fn next_group(receiver: &Mutex<Receiver<Job>>) -> Option<Vec<Job>> {
-    let receiver = receiver.lock().ok()?;
+    let receiver = receiver.lock().unwrap_or_else(PoisonError::into_inner);
     let first = receiver.recv().ok()?;
     let mut count = first.items.len();
     let mut group = vec![first];
@@ -101,7 +112,20 @@ fn next_group(receiver: &Mutex<Receiver<Job>>) -> Option<Vec<Job>> {
     Some(group)
 }
 
-fn run(db: &Database, receiver: &Mutex<Receiver<Job>>, hook: &dyn IngestHook) {
+/// No finished group for this long while requests wait: the writer is
+/// stalled (`/readyz` says so).
+const WRITER_STALL: Duration = Duration::from_secs(30);
+
+/// A panic's message.
+fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
+    panic
+        .downcast_ref::<&str>()
+        .map(|s| (*s).to_owned())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "a panic".to_owned())
+}
+
+fn run(db: &Database, receiver: &Mutex<Receiver<Job>>, hook: &dyn IngestHook, health: &Component) {
     let mut writer = Writer {
         db,
         conn: None,
@@ -109,7 +133,8 @@ fn run(db: &Database, receiver: &Mutex<Receiver<Job>>, hook: &dyn IngestHook) {
     };
     while let Some(group) = next_group(receiver) {
         let started = std::time::Instant::now();
-        let results = writer.write(&group);
+        let results = writer.write_contained(&group);
+        health.progressed();
         tracing::trace!(
             requests = group.len(),
             micros = started.elapsed().as_micros() as u64,
@@ -131,6 +156,36 @@ struct Writer<'a> {
 }
 
 impl Writer<'_> {
+    /// [`Writer::write`], with a panic contained: the connection (maybe in
+    /// the middle of a transaction) is dropped, which rolls it back, and
+    /// each request is tried alone, so only the request that panics again
+    /// fails (503: the platform retries it); the writer carries on.
+    fn write_contained(&mut self, group: &[Job]) -> Vec<Result<StoreOutcome, StorageError>> {
+        let attempt = |writer: &mut Self, jobs: &[Job]| {
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| writer.write(jobs)))
+        };
+        match attempt(self, group) {
+            Ok(results) => results,
+            Err(panic) => {
+                let message = panic_message(panic.as_ref());
+                tracing::error!(panic = %message, requests = group.len(), "writing a group panicked; storing each request alone");
+                self.conn = None;
+                group
+                    .chunks(1)
+                    .map(|job| match attempt(self, job) {
+                        Ok(mut results) => results.pop().unwrap_or(Err(StorageError::WriterGone)),
+                        Err(panic) => {
+                            self.conn = None;
+                            let message = panic_message(panic.as_ref());
+                            tracing::error!(panic = %message, "storing a request panicked; it is answered 503");
+                            Err(StorageError::Panicked(message))
+                        }
+                    })
+                    .collect()
+            }
+        }
+    }
+
     /// Writes a group in one transaction. If that fails and the group holds
     /// several requests, each is retried alone, so that one request the
     /// database refuses does not fail the others.

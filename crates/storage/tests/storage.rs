@@ -317,3 +317,69 @@ fn preparing_from_received_json_matches_preparing_from_the_model() {
     }
     assert_eq!(compared, 28 + 5);
 }
+
+/// A hook with a bug: it panics on events of type `boom`.
+struct PanickingHook;
+
+impl ingest::IngestHook for PanickingHook {
+    fn in_transaction(
+        &self,
+        _: &mut hookline_storage::DbConnection,
+        stored: &[ingest::NewlyStored<'_>],
+    ) -> hookline_storage::diesel::QueryResult<()> {
+        if stored.iter().any(|s| s.item.event.event_type == "boom") {
+            panic!("a bug in the hook");
+        }
+        Ok(())
+    }
+}
+
+#[test]
+fn a_panic_while_writing_fails_only_its_request_and_the_writer_carries_on() {
+    for test_db in TestDatabase::each() {
+        let db = open(&test_db);
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .build()
+            .unwrap();
+        let writer = Ingestor::start(db.clone(), 1, std::sync::Arc::new(PanickingHook)).unwrap();
+        let item = |kind: &str, n: usize| {
+            let mut value: Value = serde_json::from_slice(&fixture("28-note.json")).unwrap();
+            value["events"][0]["event"]["type"] = json!(kind);
+            value["events"][0]["timestamp"] = json!(format!("2023-09-01 14:00:{n:02}"));
+            items(value.to_string().as_bytes())
+        };
+        let results = runtime.block_on(async {
+            // Several requests at once, so that they share a group.
+            let tasks: Vec<_> = (0..6)
+                .map(|n| {
+                    let writer = writer.clone();
+                    let prepared = item(if n == 3 { "boom" } else { "note" }, n);
+                    tokio::spawn(async move { writer.store(prepared).await })
+                })
+                .collect();
+            let mut results = Vec::new();
+            for task in tasks {
+                results.push(task.await.unwrap());
+            }
+            results
+        });
+        for (n, result) in results.iter().enumerate() {
+            match (n, result) {
+                (3, Err(hookline_storage::StorageError::Panicked(message))) => {
+                    assert!(message.contains("a bug in the hook"), "{message}")
+                }
+                (3, other) => panic!("{}: the panicking request: {other:?}", test_db.name()),
+                (_, Ok(outcome)) => assert_eq!(outcome.stored, 1),
+                (_, Err(error)) => panic!("{}: request {n} failed: {error}", test_db.name()),
+            }
+        }
+        // Nothing of the panicking request was stored, and the writer goes on.
+        let mut conn = db.conn().unwrap();
+        assert_eq!(events::count(&mut conn).unwrap(), 5, "{}", test_db.name());
+        let later = runtime.block_on(writer.store(item("note", 30))).unwrap();
+        assert_eq!(later.stored, 1);
+        assert!(writer.health.verdict().is_ok());
+        assert_eq!(writer.health.restarts(), 0, "contained, not restarted");
+    }
+}

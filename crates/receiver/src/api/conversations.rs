@@ -92,6 +92,7 @@ pub struct Detail {
 
 pub async fn load(state: &web::Data<AppState>, key: String) -> Result<Detail, ApiError> {
     let shown = key.clone();
+    let key = hookline_storage::bounded(key);
     let found = with_db(state, move |conn| {
         let Some(conversation) = conversations::get(conn, &key).map_err(db_error)? else {
             return Ok(None);

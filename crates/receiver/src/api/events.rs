@@ -58,14 +58,16 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
 
 /// The filter from a validated query.
 pub fn filter(query: &Query) -> Result<EventFilter, ApiError> {
+    // Stored in their bounded form: a filter by a long value finds it.
+    let indexed = |name: &str| query.text(name).map(hookline_storage::bounded);
     Ok(EventFilter {
-        event_type: query.text("type"),
-        message_type: query.text("message_type"),
-        conversation: query.text("conversation"),
+        event_type: indexed("type"),
+        message_type: indexed("message_type"),
+        conversation: indexed("conversation"),
         account: query.integer("account")?,
         bot: query.integer("bot")?,
-        visitor: query.text("visitor"),
-        actor: query.text("actor"),
+        visitor: indexed("visitor"),
+        actor: indexed("actor"),
         since: query.time("since")?,
         until: query.time("until")?,
         q: query.text("q"),

@@ -79,7 +79,26 @@ async fn detail(
         "events",
         &session,
         json!({
-            "title": format!("Event {id}"), "e": views::event_detail(&event), "raw": raw,
+            "title": format!("Event {id}"), "e": views::event_detail(&event), "raw_json": raw,
+            "time_note": time_note(&event),
         }),
     )
+}
+
+/// When the payload's own time was not used (missing, unreadable, before
+/// 2000 or more than a day after receipt), what it said.
+fn time_note(event: &events::StoredEvent) -> Option<String> {
+    let said = serde_json::from_str::<serde_json::Value>(&event.raw)
+        .ok()?
+        .get("timestamp")?
+        .as_str()?
+        .to_owned();
+    let used = hookline_model::parse_timestamp(&said)
+        .map(|t| hookline_storage::filed_time(Some(t.naive_utc()), event.received_at))
+        .is_some_and(|filed| (filed - event.occurred_at).num_milliseconds().abs() < 1);
+    (!used).then(|| {
+        format!(
+            "The payload says {said:?}, which is outside the accepted range (2000 to a day after receipt): the receipt time is used."
+        )
+    })
 }

@@ -19,7 +19,9 @@ pub fn entry(event: &StoredEvent) -> Value {
         "id": event.id,
         "time": event.occurred_at.format("%Y-%m-%d %H:%M:%S").to_string(),
         "summary": event.summary,
-        "raw": pretty(&event.raw),
+        // Not `raw`: handlebars has a built-in helper of that name, which
+        // `{{raw}}` would call instead (and print nothing).
+        "raw_json": pretty(&event.raw),
     });
     let item = Item::from_raw(&event.raw);
     let message = item
