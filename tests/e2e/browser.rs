@@ -125,4 +125,14 @@ async fn an_admin_logs_in_reads_the_conversation_filters_and_edits_rules() {
     let source = browser.source().await;
     assert!(source.contains("&lt;img src=x onerror=alert(1)&gt;"));
     browser.screenshot("xss").await;
+
+    // An event's page shows its raw JSON (it was blank once: the field was
+    // shadowed by handlebars' built-in `raw` helper).
+    browser.goto(&format!("{}/ui/events/1", app.base)).await;
+    let raw = browser.text("#raw").await;
+    assert!(
+        raw.contains("\"event\"") && raw.contains("\"type\""),
+        "{raw}"
+    );
+    browser.quit().await;
 }

@@ -242,6 +242,18 @@ impl Browser {
     }
 }
 
+impl Browser {
+    /// Ends the session, which closes Chromium (killing chromedriver alone
+    /// leaves the browser running).
+    pub async fn quit(self) {
+        let _ = self
+            .client
+            .delete(format!("{}/session/{}", self.base, self.session))
+            .send()
+            .await;
+    }
+}
+
 impl Drop for Browser {
     fn drop(&mut self) {
         let _ = self.driver.kill();

@@ -1,6 +1,7 @@
 //! `cargo run --release -p hookline-bench -- ingest [--postgres URL]`
 //! `cargo run --release -p hookline-bench -- rules`
 //! `cargo run --release -p hookline-bench -- query [--events N] [--postgres URL]`
+//! `cargo run --release -p hookline-bench -- fairness [--seconds N] [--postgres URL]`
 //!
 //! Starts the real `hookline` binary (release build) on a fresh database,
 //! drives it from concurrent keep-alive connections, and prints, per
@@ -10,6 +11,7 @@
 //! ratio between the two.
 
 mod cpu;
+mod fairness;
 mod http;
 mod load;
 mod query;
@@ -85,7 +87,40 @@ fn main() -> anyhow::Result<()> {
             }
             return Ok(());
         }
-        other => bail!("unknown benchmark {other:?}; available: ingest, rules, query"),
+        "fairness" => {
+            let binary = server::build_release_binary()?;
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .enable_all()
+                .build()?;
+            println!(
+                "hookline fairness benchmark: one 1-event delivery every 20 ms, {} s alone, then {} s beside back-to-back 20,000-item deliveries",
+                options.seconds, options.seconds
+            );
+            let sqlite = TestDatabase::sqlite();
+            runtime.block_on(fairness::run(
+                &binary,
+                "SQLite",
+                &sqlite.url,
+                options.seconds,
+            ))?;
+            match &options.postgres {
+                Some(url) => {
+                    let pg = TestDatabase::postgres_at(url);
+                    runtime.block_on(fairness::run(
+                        &binary,
+                        "PostgreSQL",
+                        &pg.url,
+                        options.seconds,
+                    ))?;
+                }
+                None => println!(
+                    "(PostgreSQL skipped: pass --postgres URL or set HOOKLINE_TEST_POSTGRES_URL)"
+                ),
+            }
+            return Ok(());
+        }
+        other => bail!("unknown benchmark {other:?}; available: ingest, rules, query, fairness"),
     }
     let binary = server::build_release_binary()?;
     let runtime = tokio::runtime::Builder::new_current_thread()

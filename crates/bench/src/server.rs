@@ -42,9 +42,19 @@ pub struct Server {
 
 impl Server {
     pub fn start(binary: &PathBuf, database_url: &str) -> anyhow::Result<Server> {
+        Server::start_with(binary, database_url, &[])
+    }
+
+    /// [`Server::start`] with more `serve` flags.
+    pub fn start_with(
+        binary: &PathBuf,
+        database_url: &str,
+        extra: &[&str],
+    ) -> anyhow::Result<Server> {
         let data_dir = tempfile::tempdir()?;
         let mut child = Command::new(binary)
             .args(["serve", "--listen", "127.0.0.1:0", "--webhook-token", TOKEN])
+            .args(extra)
             .args(["--admin-token", ADMIN_TOKEN])
             .args(["--database-url", database_url])
             .arg("--data-dir")

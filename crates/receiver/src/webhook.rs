@@ -126,7 +126,11 @@ fn token_reply() -> actix_web::HttpResponseBuilder {
 /// delivery is answered once every chunk is committed; if one fails, the
 /// platform's retry stores the rest (the chunks already stored count as
 /// duplicates).
-pub const CHUNK_ITEMS: usize = 500;
+pub const CHUNK_ITEMS: usize = 200;
+
+/// Bodies larger than this are parsed off the HTTP worker thread, so that
+/// other requests on the same thread are not held up meanwhile.
+const PARSE_ELSEWHERE_BYTES: usize = 64 * 1024;
 
 /// The top-level `"token"` of a body, read without building the body's
 /// JSON (only for requests that carry no token in a header or the query).
@@ -296,12 +300,18 @@ async fn receive(
         return Ok(token_reply().body(token));
     }
     let received_at = Utc::now();
-    let mut items = match read_delivery(&body, received_at) {
+    let delivery = if body.len() > PARSE_ELSEWHERE_BYTES {
+        web::block(move || read_delivery(&body, received_at))
+            .await
+            .map_err(|_| ApiError::unavailable("the server is shutting down"))?
+    } else {
+        read_delivery(&body, received_at)
+    };
+    let mut items = match delivery {
         Ok(Delivery::Handshake) => return Ok(token_reply().body(token)),
         Ok(Delivery::Items(items)) => items,
         Err((cause, error)) => return Err(reject(&state, &req, cause, error)),
     };
-    drop(body);
 
     let count = items.len();
     let started = std::time::Instant::now();
