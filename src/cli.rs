@@ -219,6 +219,16 @@ pub struct ServeArgs {
         default_value_t = 3600
     )]
     pub retention_interval_seconds: u64,
+
+    /// SQLite: the bound on the write-ahead log file, in MiB. The log is
+    /// checkpointed and started over whenever it passes half of it.
+    #[arg(
+        long,
+        env = "HOOKLINE_SQLITE_WAL_LIMIT_MB",
+        default_value_t = 64,
+        value_parser = clap::value_parser!(u64).range(1..=65_536)
+    )]
+    pub sqlite_wal_limit_mb: u64,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum, serde::Deserialize, serde::Serialize)]

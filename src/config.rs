@@ -32,6 +32,7 @@ pub struct FileSettings {
     pub outbox_poll_ms: Option<u64>,
     pub retention_days: Option<u32>,
     pub retention_interval_seconds: Option<u64>,
+    pub sqlite_wal_limit_mb: Option<u64>,
     pub log_format: Option<LogFormat>,
 }
 
@@ -120,6 +121,11 @@ pub fn apply(
         args.retention_interval_seconds,
         file.retention_interval_seconds
     );
+    layer!(
+        "sqlite_wal_limit_mb",
+        args.sqlite_wal_limit_mb,
+        file.sqlite_wal_limit_mb
+    );
     if let Some(format) = file.log_format {
         if defaulted(top, "log_format") {
             *log_format = format;
@@ -156,6 +162,7 @@ pub fn show(args: &ServeArgs, log_format: LogFormat) -> String {
         outbox_poll_ms: Some(args.outbox_poll_ms),
         retention_days: Some(args.retention_days),
         retention_interval_seconds: Some(args.retention_interval_seconds),
+        sqlite_wal_limit_mb: Some(args.sqlite_wal_limit_mb),
         log_format: Some(log_format),
     };
     let mut text = toml::to_string(&settings).unwrap_or_default();
@@ -249,6 +256,10 @@ mod tests {
         assert_eq!(
             example.retention_interval_seconds,
             Some(defaults.retention_interval_seconds)
+        );
+        assert_eq!(
+            example.sqlite_wal_limit_mb,
+            Some(defaults.sqlite_wal_limit_mb)
         );
         assert_eq!(example.log_format, Some(LogFormat::Human));
         // Settings without a default are commented out.

@@ -10,7 +10,7 @@ use hookline_notifier::{Mailer, NotifierHook, Rules, Worker, WorkerSettings};
 use hookline_receiver::auth::AdminAuth;
 use hookline_receiver::metrics::OutsideStats;
 use hookline_receiver::{tokens, AppState, Rejections, Tokens};
-use hookline_storage::{redact_url, settings, Backend, Database, Ingestor};
+use hookline_storage::{redact_url, settings, Backend, Database, Ingestor, Options};
 use tokio::sync::{watch, Notify};
 
 use crate::cli::{DatabaseArgs, ServeArgs};
@@ -21,8 +21,16 @@ const WEBHOOK_TOKEN_SETTING: &str = "webhook_token";
 
 /// Opens the database and runs pending migrations.
 pub fn open_database(args: &DatabaseArgs) -> anyhow::Result<(Database, usize)> {
+    open_database_with(args, Options::default())
+}
+
+/// [`open_database`] with `options` (those `serve` takes).
+pub fn open_database_with(
+    args: &DatabaseArgs,
+    options: Options,
+) -> anyhow::Result<(Database, usize)> {
     let shown = redact_url(&args.database_url);
-    let db = Database::open(&args.database_url)
+    let db = Database::open_with(&args.database_url, options)
         .with_context(|| format!("failed to open the database at {shown}"))?;
     let ran = db
         .migrate()
@@ -114,7 +122,10 @@ const RULES_RELOAD_EVERY: Duration = Duration::from_secs(2);
 const WORKER_STOP_TIMEOUT: Duration = Duration::from_secs(35);
 
 pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
-    let (db, ran) = open_database(&args.database)?;
+    let options = Options {
+        sqlite_wal_limit_bytes: args.sqlite_wal_limit_mb.saturating_mul(1024 * 1024),
+    };
+    let (db, ran) = open_database_with(&args.database, options)?;
     let (tokens, source) = webhook_tokens(&db, &args.webhook_token)?;
     let (admin_tokens, admin_source) = admin_tokens(&db, &args.admin_token, &tokens)?;
     let session_secret = {

@@ -10,6 +10,7 @@ mod handshake;
 mod helpers;
 mod history;
 mod ingest;
+mod load;
 mod notify;
 mod ops;
 mod rules_cli;

@@ -106,28 +106,37 @@ pub fn redact_url(url: &str) -> String {
 #[derive(Clone, Debug)]
 pub struct Manager {
     url: DatabaseUrl,
+    options: crate::Options,
 }
 
 impl Manager {
-    pub fn new(url: DatabaseUrl) -> Manager {
-        Manager { url }
+    pub fn new(url: DatabaseUrl, options: crate::Options) -> Manager {
+        Manager { url, options }
     }
 }
 
 /// How long a SQLite connection waits for the write lock before failing.
 const SQLITE_BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 
-pub(crate) fn establish(url: &DatabaseUrl) -> Result<DbConnection, ConnectionError> {
+pub(crate) fn establish(
+    url: &DatabaseUrl,
+    options: &crate::Options,
+) -> Result<DbConnection, ConnectionError> {
     match url.backend {
         Backend::Postgres => PgConnection::establish(&url.target).map(DbConnection::Pg),
         Backend::Sqlite => {
             let mut conn = SqliteConnection::establish(&url.target)?;
             // synchronous=FULL: an acknowledged event survives power loss,
-            // not only a crash of the process.
+            // not only a crash of the process. journal_size_limit: whenever
+            // the write-ahead log starts over, a file grown past the bound
+            // is cut back to it (the checkpointer keeps it under; see
+            // `writer::checkpoint_loop`).
             let pragmas = format!(
                 "PRAGMA busy_timeout = {}; PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON; \
-                 PRAGMA cache_size = -32768; PRAGMA mmap_size = 268435456; PRAGMA temp_store = MEMORY;",
-                SQLITE_BUSY_TIMEOUT.as_millis()
+                 PRAGMA cache_size = -32768; PRAGMA mmap_size = 268435456; PRAGMA temp_store = MEMORY; \
+                 PRAGMA journal_size_limit = {};",
+                SQLITE_BUSY_TIMEOUT.as_millis(),
+                options.sqlite_wal_limit_bytes
             );
             conn.batch_execute(&pragmas)
                 .map_err(ConnectionError::CouldntSetupConfiguration)?;
@@ -141,7 +150,7 @@ impl ManageConnection for Manager {
     type Error = r2d2::Error;
 
     fn connect(&self) -> Result<DbConnection, r2d2::Error> {
-        establish(&self.url).map_err(r2d2::Error::ConnectionError)
+        establish(&self.url, &self.options).map_err(r2d2::Error::ConnectionError)
     }
 
     fn is_valid(&self, conn: &mut DbConnection) -> Result<(), r2d2::Error> {
