@@ -1,13 +1,19 @@
-//! Storage under sustained load: the SQLite write-ahead log stays bounded.
+//! Storage under sustained load: the SQLite write-ahead log stays bounded,
+//! and retention, purge and erase succeed while webhooks keep arriving
+//! (without deleting a conversation that is still active).
 
+use std::process::Command;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use reqwest::Method;
 use serde_json::{json, Value};
 
 use crate::helpers::*;
+use crate::on_both_backends;
 use hookline_storage::testing::TestDatabase;
+use hookline_storage::{conversations, events};
 
 /// A note in `conversation` by `visitor` at `at`; `text` makes it unique.
 fn note(conversation: &str, visitor: &str, at: chrono::DateTime<chrono::Utc>, text: &str) -> Value {
@@ -17,6 +23,15 @@ fn note(conversation: &str, visitor: &str, at: chrono::DateTime<chrono::Utc>, te
     item["timestamp"] = json!(at.format("%Y-%m-%d %H:%M:%S%.6f").to_string());
     item["event"]["payload"]["note"] = json!(text);
     item
+}
+
+/// `hookline ARGS` as a one-shot command, blocking.
+fn run_cli(args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_hookline"))
+        .args(args)
+        .env("HOOKLINE_LOG", "error")
+        .output()
+        .expect("run hookline")
 }
 
 /// What the background load did.
@@ -153,3 +168,194 @@ async fn the_sqlite_wal_stays_under_its_bound_during_sustained_ingest() {
         "WAL bound {limit}: largest {largest} bytes over {events} events; database {db_file} bytes"
     );
 }
+
+/// Old data to delete: `n` conversations, each with one event two days old,
+/// visitor `old-visitor-{i % 10}`.
+async fn seed_old(app: &TestApp, n: usize) {
+    let two_days_ago = chrono::Utc::now() - chrono::Duration::days(2);
+    let items: Vec<Value> = (0..n)
+        .map(|i| {
+            note(
+                &format!("old-{i}"),
+                &format!("old-visitor-{}", i % 10),
+                two_days_ago,
+                &format!("old {i}"),
+            )
+        })
+        .collect();
+    for chunk in items.chunks(200) {
+        assert_eq!(app.post(envelope(chunk)).await.status(), 200);
+    }
+}
+
+fn rfc3339(at: chrono::DateTime<chrono::Utc>) -> String {
+    at.format("%Y-%m-%dT%H:%M:%SZ").to_string()
+}
+
+async fn maintenance_succeeds_while_webhooks_arrive(db: TestDatabase) {
+    let app = spawn_app_with(
+        Some(db),
+        Options {
+            extra_args: ["--retention-days", "1", "--retention-interval-seconds", "1"]
+                .map(String::from)
+                .to_vec(),
+            ..Options::default()
+        },
+    );
+    let stop = Arc::new(AtomicBool::new(false));
+    let (counts, tasks) = start_load(&app, 4, 5, Arc::clone(&stop));
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    // Old data arrives during the load too; the retention task (every
+    // second), `purge` and `erase` all run while it goes on.
+    seed_old(&app, 1_000).await;
+    let before = rfc3339(chrono::Utc::now() - chrono::Duration::hours(1));
+    let url = app.db_url.clone();
+    let cli = tokio::task::spawn_blocking(move || {
+        let mut failures = Vec::new();
+        for i in 0..3 {
+            let visitor = format!("old-visitor-{i}");
+            for args in [
+                vec!["purge", "--before", &before, "--database-url", &url],
+                vec!["erase", "--visitor", &visitor, "--database-url", &url],
+            ] {
+                let output = run_cli(&args);
+                if !output.status.success() {
+                    failures.push(format!(
+                        "{}: {}",
+                        args[0],
+                        String::from_utf8_lossy(&output.stderr)
+                    ));
+                }
+            }
+        }
+        failures
+    });
+    let mut api_statuses = Vec::new();
+    for i in 3..6 {
+        let (status, body) = app
+            .api(
+                Method::POST,
+                "/api/v1/erase",
+                Some(json!({"visitor": format!("old-visitor-{i}")})),
+            )
+            .await;
+        api_statuses.push((status, body));
+    }
+    let cli_failures = cli.await.expect("cli task");
+    // The retention task has had its turns during the load too.
+    seed_old(&app, 200).await;
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let cutoff = hookline_storage::now() - chrono::Duration::hours(1);
+    loop {
+        let old = app
+            .with_db(move |c| {
+                events::all(c)
+                    .unwrap()
+                    .iter()
+                    .filter(|e| e.occurred_at < cutoff)
+                    .count()
+            })
+            .await;
+        if old == 0 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the retention task left {old} old events while ingest went on"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    stop_load(&stop, tasks).await;
+    assert!(cli_failures.is_empty(), "{cli_failures:#?}");
+    for (status, body) in &api_statuses {
+        assert_eq!(*status, 200, "POST /api/v1/erase under load: {body}");
+    }
+    let ok = counts.ok.load(Ordering::Relaxed);
+    assert_eq!(
+        counts.failed.load(Ordering::Relaxed),
+        0,
+        "ingest failed under maintenance ({ok} answered 200)"
+    );
+    assert!(ok > 20, "too light a load: {ok} requests");
+    eprintln!("maintenance under load: {ok} webhook requests, all 200");
+}
+
+async fn purge_under_ingest_deletes_no_live_conversation(db: TestDatabase) {
+    const CONVERSATIONS: usize = 2_000;
+    let app = spawn_app(db);
+    seed_old(&app, CONVERSATIONS).await;
+    // Every conversation gets a current event while a purge of everything
+    // older than an hour runs: none of them may go.
+    let before = rfc3339(chrono::Utc::now() - chrono::Duration::hours(1));
+    let url = app.db_url.clone();
+    let purge = tokio::task::spawn_blocking(move || {
+        let mut outputs = Vec::new();
+        for _ in 0..3 {
+            outputs.push(run_cli(&[
+                "purge",
+                "--before",
+                &before,
+                "--database-url",
+                &url,
+            ]));
+        }
+        outputs
+    });
+    let mut posts = Vec::new();
+    for client in 0..4 {
+        let (url, token, http) = (app.webhook_url(), app.token.clone(), app.client.clone());
+        posts.push(tokio::spawn(async move {
+            for i in (client..CONVERSATIONS).step_by(4 * 5) {
+                let batch: Vec<Value> = (i..(i + 5 * 4).min(CONVERSATIONS))
+                    .step_by(4)
+                    .map(|k| note(&format!("old-{k}"), "now", chrono::Utc::now(), "new"))
+                    .collect();
+                let response = http
+                    .post(&url)
+                    .bearer_auth(&token)
+                    .body(envelope(&batch))
+                    .send()
+                    .await
+                    .expect("post");
+                assert_eq!(response.status(), 200);
+            }
+        }));
+    }
+    for post in posts {
+        post.await.expect("posting client");
+    }
+    for output in purge.await.expect("purge task") {
+        assert!(
+            output.status.success(),
+            "purge under ingest failed: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+    // One more purge after the last event: nothing live goes either.
+    let output = run_cli(&[
+        "purge",
+        "--before",
+        &rfc3339(chrono::Utc::now() - chrono::Duration::hours(1)),
+        "--database-url",
+        &app.db_url,
+    ]);
+    assert!(output.status.success());
+    let missing = app
+        .with_db(|c| {
+            (0..CONVERSATIONS)
+                .filter(|k| {
+                    conversations::get(c, &format!("old-{k}"))
+                        .unwrap()
+                        .is_none()
+                })
+                .count()
+        })
+        .await;
+    assert_eq!(missing, 0, "the purge deleted {missing} live conversations");
+    assert_eq!(app.event_count().await, CONVERSATIONS as i64);
+}
+
+on_both_backends!(
+    maintenance_succeeds_while_webhooks_arrive,
+    purge_under_ingest_deletes_no_live_conversation,
+);

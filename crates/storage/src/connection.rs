@@ -31,6 +31,50 @@ macro_rules! per_backend {
     };
 }
 
+/// Runs `f` in a transaction that holds the write lock from its first
+/// statement: `BEGIN IMMEDIATE` on SQLite, a plain transaction on
+/// PostgreSQL (row locks are taken as rows are written).
+///
+/// SQLite's default `BEGIN` takes a read snapshot and asks for the write
+/// lock only at the first write; if the ingest writer committed since the
+/// snapshot, that upgrade fails at once with "database is locked", busy
+/// timeout or not. Any transaction that reads before it writes (maintenance,
+/// admin writes) must come through here. Waiting for the lock up front
+/// honours the busy timeout: it queues behind the writer's current commit.
+pub fn write_transaction<T, E>(
+    conn: &mut DbConnection,
+    f: impl FnOnce(&mut DbConnection) -> Result<T, E>,
+) -> Result<T, E>
+where
+    E: From<diesel::result::Error>,
+{
+    use diesel::connection::{AnsiTransactionManager, TransactionManager};
+    type Manager = DbConnection;
+    match conn {
+        DbConnection::Sqlite(c) => {
+            AnsiTransactionManager::begin_transaction_sql(c, "BEGIN IMMEDIATE")?
+        }
+        DbConnection::Pg(_) => {
+            <Manager as TransactionManager<DbConnection>>::begin_transaction(conn)?
+        }
+    }
+    // The rest as diesel's own `transaction`: the enum's transaction
+    // manager hands each step to the connection's, which now knows a
+    // transaction is open.
+    match f(&mut *conn) {
+        Ok(value) => {
+            <Manager as TransactionManager<DbConnection>>::commit_transaction(conn)?;
+            Ok(value)
+        }
+        Err(error) => {
+            match <Manager as TransactionManager<DbConnection>>::rollback_transaction(conn) {
+                Ok(()) | Err(diesel::result::Error::BrokenTransactionManager) => Err(error),
+                Err(rollback) => Err(rollback.into()),
+            }
+        }
+    }
+}
+
 /// Which database a URL points at.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Backend {

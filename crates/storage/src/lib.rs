@@ -26,7 +26,9 @@ use std::time::Duration;
 use diesel::connection::SimpleConnection;
 use diesel::r2d2::{Pool, PooledConnection};
 
-pub use connection::{redact_url, Backend, DatabaseUrl, DbConnection, Manager, MultiBackend};
+pub use connection::{
+    redact_url, write_transaction, Backend, DatabaseUrl, DbConnection, Manager, MultiBackend,
+};
 pub use diesel;
 pub use error::StorageError;
 pub use ingest::{IngestHook, NewlyStored, NoHook, StoreOutcome};
