@@ -14,5 +14,6 @@ mod load;
 mod notify;
 mod ops;
 mod rules_cli;
+mod rules_conflict;
 mod smtp;
 mod webdriver;
