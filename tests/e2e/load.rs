@@ -1,6 +1,7 @@
 //! Storage under sustained load: the SQLite write-ahead log stays bounded,
-//! and retention, purge and erase succeed while webhooks keep arriving
-//! (without deleting a conversation that is still active).
+//! retention, purge and erase succeed while webhooks keep arriving
+//! (without deleting a conversation that is still active), and one request
+//! reads a bounded number of rows however long a conversation is.
 
 use std::process::Command;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -358,4 +359,138 @@ async fn purge_under_ingest_deletes_no_live_conversation(db: TestDatabase) {
 on_both_backends!(
     maintenance_succeeds_while_webhooks_arrive,
     purge_under_ingest_deletes_no_live_conversation,
+);
+
+/// The server's peak resident memory so far (VmHWM), in bytes.
+fn peak_memory(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("proc status");
+    status
+        .lines()
+        .find_map(|line| line.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+        .expect("VmHWM")
+        * 1024
+}
+
+const LONG_EVENTS: i64 = 100_000;
+
+async fn a_long_conversation_is_read_a_page_at_a_time(db: TestDatabase) {
+    let app = spawn_app(db);
+    let now = chrono::Utc::now();
+    let items: Vec<Value> = (0..3)
+        .map(|i| note("long", "v-long", now, &format!("live {i}")))
+        .collect();
+    assert_eq!(app.post(envelope(&items)).await.status(), 200);
+    // 100,000 more events in it, about 400 bytes of raw JSON each, written
+    // straight to the database (a few seconds instead of minutes of posts).
+    app.with_db(|c| {
+        use hookline_storage::diesel::connection::SimpleConnection;
+        let at = match c {
+            hookline_storage::DbConnection::Pg(_) => "TIMESTAMP '2026-01-01 00:00:00'",
+            hookline_storage::DbConnection::Sqlite(_) => "'2026-01-01 00:00:00'",
+        };
+        let raw = format!("{{\"note\": \"{}\"}}", "x".repeat(400));
+        c.batch_execute(&format!(
+            "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < {LONG_EVENTS}) \
+             INSERT INTO events (dedupe_key, event_type, conversation_key, visitor_key, \
+                 occurred_at, received_at, summary, raw) \
+             SELECT 'long-' || i, 'note', 'long', 'v-long', {at}, {at}, 'a note', '{raw}' FROM n"
+        ))
+        .expect("bulk insert");
+    })
+    .await;
+    let before = peak_memory(app.pid());
+    let (status, first) = app
+        .api(Method::GET, "/api/v1/conversations/long", None)
+        .await;
+    let grown = peak_memory(app.pid()).saturating_sub(before);
+    assert_eq!(status, 200, "{first}");
+    assert_eq!(first["events"].as_array().map(Vec::len), Some(500));
+    assert!(first["notifications"].is_array());
+    assert!(
+        grown < 20 * 1024 * 1024,
+        "one request for a {LONG_EVENTS}-event conversation grew peak memory by {grown} bytes"
+    );
+    // The pages follow each other, oldest first, without gaps or repeats.
+    let cursor = first["next_cursor"].as_str().expect("a next page");
+    let (status, second) = app
+        .api(
+            Method::GET,
+            &format!("/api/v1/conversations/long?limit=100&cursor={cursor}"),
+            None,
+        )
+        .await;
+    assert_eq!(status, 200, "{second}");
+    let ids = |page: &Value| -> Vec<i64> {
+        page["events"]
+            .as_array()
+            .expect("events")
+            .iter()
+            .map(|e| e["id"].as_i64().expect("id"))
+            .collect()
+    };
+    let expected: Vec<i64> = app
+        .with_db(|c| {
+            events::for_conversation(c, "long", None, 600)
+                .unwrap()
+                .iter()
+                .map(|e| e.id)
+                .collect()
+        })
+        .await;
+    let mut seen = ids(&first);
+    seen.extend(ids(&second));
+    assert_eq!(seen, expected);
+    assert_eq!(second["notifications"], json!([]));
+    eprintln!(
+        "conversation of {LONG_EVENTS} events: peak memory grew {grown} bytes for the first page"
+    );
+    // A page that is not the last says so.
+    let (_, tail) = app
+        .api(Method::GET, "/api/v1/conversations/long?limit=500", None)
+        .await;
+    assert!(tail["next_cursor"].is_string());
+    let (status, bad) = app
+        .api(Method::GET, "/api/v1/conversations/long?cursor=zz", None)
+        .await;
+    assert_eq!(status, 400, "{bad}");
+}
+
+async fn a_short_conversation_is_one_page_as_before(db: TestDatabase) {
+    let app = spawn_app(db);
+    for (_, body) in fixtures() {
+        assert_eq!(app.post(body).await.status(), 200);
+    }
+    let (status, detail) = app
+        .api(
+            Method::GET,
+            &format!("/api/v1/conversations/{CONVERSATION}"),
+            None,
+        )
+        .await;
+    assert_eq!(status, 200, "{detail}");
+    assert_eq!(detail["events"].as_array().map(Vec::len), Some(27));
+    assert_eq!(detail["next_cursor"], Value::Null);
+    // Small pages walk the same events.
+    let mut walked = Vec::new();
+    let mut cursor: Option<String> = None;
+    loop {
+        let path = match &cursor {
+            Some(c) => format!("/api/v1/conversations/{CONVERSATION}?limit=10&cursor={c}"),
+            None => format!("/api/v1/conversations/{CONVERSATION}?limit=10"),
+        };
+        let (status, page) = app.api(Method::GET, &path, None).await;
+        assert_eq!(status, 200, "{page}");
+        walked.extend(page["events"].as_array().expect("events").iter().cloned());
+        match page["next_cursor"].as_str() {
+            Some(next) => cursor = Some(next.to_owned()),
+            None => break,
+        }
+    }
+    assert_eq!(Some(&walked), detail["events"].as_array());
+}
+
+on_both_backends!(
+    a_long_conversation_is_read_a_page_at_a_time,
+    a_short_conversation_is_one_page_as_before,
 );

@@ -250,10 +250,16 @@ pub fn all(conn: &mut DbConnection) -> QueryResult<Vec<Notification>> {
         .load(conn)
 }
 
-pub fn for_conversation(conn: &mut DbConnection, key: &str) -> QueryResult<Vec<Notification>> {
+/// A conversation's first `limit` notifications, oldest first.
+pub fn for_conversation(
+    conn: &mut DbConnection,
+    key: &str,
+    limit: i64,
+) -> QueryResult<Vec<Notification>> {
     notifications::table
         .filter(notifications::conversation_key.eq(key))
         .order(notifications::id.asc())
+        .limit(limit)
         .select(Notification::as_select())
         .load(conn)
 }
