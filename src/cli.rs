@@ -207,6 +207,17 @@ pub struct ServeArgs {
     #[arg(long, env = "HOOKLINE_OUTBOX_POLL_MS", default_value_t = 1000)]
     pub outbox_poll_ms: u64,
 
+    /// How long an email claimed for sending stays this instance's before
+    /// another may send it, in seconds; renewed while the send is under way.
+    /// A killed instance's emails go out from another after about this long.
+    #[arg(
+        long,
+        env = "HOOKLINE_OUTBOX_LEASE_SECONDS",
+        default_value_t = 60,
+        value_parser = clap::value_parser!(u64).range(1..=86_400)
+    )]
+    pub outbox_lease_seconds: u64,
+
     /// Delete events, conversations and emails older than this many days
     /// (0: keep forever).
     #[arg(long, env = "HOOKLINE_RETENTION_DAYS", default_value_t = 0)]

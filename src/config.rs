@@ -30,6 +30,7 @@ pub struct FileSettings {
     pub smtp_max_attempts: Option<i32>,
     pub smtp_retry_base_seconds: Option<f64>,
     pub outbox_poll_ms: Option<u64>,
+    pub outbox_lease_seconds: Option<u64>,
     pub retention_days: Option<u32>,
     pub retention_interval_seconds: Option<u64>,
     pub sqlite_wal_limit_mb: Option<u64>,
@@ -115,6 +116,11 @@ pub fn apply(
         file.smtp_retry_base_seconds
     );
     layer!("outbox_poll_ms", args.outbox_poll_ms, file.outbox_poll_ms);
+    layer!(
+        "outbox_lease_seconds",
+        args.outbox_lease_seconds,
+        file.outbox_lease_seconds
+    );
     layer!("retention_days", args.retention_days, file.retention_days);
     layer!(
         "retention_interval_seconds",
@@ -160,6 +166,7 @@ pub fn show(args: &ServeArgs, log_format: LogFormat) -> String {
         smtp_max_attempts: Some(args.smtp_max_attempts),
         smtp_retry_base_seconds: Some(args.smtp_retry_base_seconds),
         outbox_poll_ms: Some(args.outbox_poll_ms),
+        outbox_lease_seconds: Some(args.outbox_lease_seconds),
         retention_days: Some(args.retention_days),
         retention_interval_seconds: Some(args.retention_interval_seconds),
         sqlite_wal_limit_mb: Some(args.sqlite_wal_limit_mb),
@@ -252,6 +259,10 @@ mod tests {
             Some(defaults.smtp_retry_base_seconds)
         );
         assert_eq!(example.outbox_poll_ms, Some(defaults.outbox_poll_ms));
+        assert_eq!(
+            example.outbox_lease_seconds,
+            Some(defaults.outbox_lease_seconds)
+        );
         assert_eq!(example.retention_days, Some(defaults.retention_days));
         assert_eq!(
             example.retention_interval_seconds,

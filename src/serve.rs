@@ -181,6 +181,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     worker_settings.max_attempts = args.smtp_max_attempts.max(1);
     worker_settings.retry_base = Duration::from_secs_f64(args.smtp_retry_base_seconds.max(0.0));
     worker_settings.poll = Duration::from_millis(args.outbox_poll_ms.max(10));
+    worker_settings.lease = Duration::from_secs(args.outbox_lease_seconds.max(1));
 
     println!("hookline {} listening on {base}", env!("CARGO_PKG_VERSION"));
     let database = match db.backend() {

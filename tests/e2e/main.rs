@@ -10,6 +10,7 @@ mod handshake;
 mod helpers;
 mod history;
 mod ingest;
+mod lease;
 mod load;
 mod notify;
 mod ops;
