@@ -231,8 +231,9 @@ impl Writer<'_> {
 const CHECKPOINT_TICK: Duration = Duration::from_millis(25);
 
 /// How often committed WAL frames are copied back into the database file
-/// (PASSIVE) when the log is under its bound.
-const PASSIVE_EVERY: Duration = Duration::from_millis(250);
+/// (PASSIVE) when the log is under its bound. Often, so that a reset has
+/// little left to copy while commits wait.
+const PASSIVE_EVERY: Duration = Duration::from_millis(100);
 
 /// How long a resetting checkpoint waits for readers of the old log before
 /// it gives up until the next try. Commits wait meanwhile: kept short, so
@@ -250,14 +251,17 @@ const RESET_HANDOVER: Duration = Duration::from_millis(500);
 /// shorter under sustained ingest: SQLite only starts the log over when a
 /// writer finds every frame copied, and a busy writer always has new ones.
 /// So once the file passes half of the bound
-/// ([`crate::Options::sqlite_wal_limit_bytes`]), the checkpointer asks the
-/// writer (through `reset_wal`) to run a TRUNCATE checkpoint between two
+/// ([`crate::Options::sqlite_wal_limit_bytes`]), the checkpointer runs one
+/// more passive checkpoint and asks the writer (through `reset_wal`) to run
+/// a TRUNCATE checkpoint between two
 /// groups: it copies what is left (little, after the passive ones), waits
 /// for readers of the old log, and cuts the file to zero. Run from here it
 /// rarely got the write lock at all, the busy writer taking it back after
 /// each commit. If the writer has not done it within [`RESET_HANDOVER`]
-/// (no ingest), the checkpointer does. Durability does not depend on any of
-/// it: a commit is durable once its WAL frames are synced.
+/// (no ingest), the checkpointer does. (A RESTART checkpoint, cheaper, did
+/// not keep the file bounded: the log did not always start over.)
+/// Durability does not depend on any of it: a commit is durable once its
+/// WAL frames are synced.
 fn checkpoint_loop(db: &Database, alive: &Weak<()>, reset_wal: &AtomicBool) {
     let Some(wal) = db.wal_path() else {
         return;
@@ -292,11 +296,15 @@ fn checkpoint_loop(db: &Database, alive: &Weak<()>, reset_wal: &AtomicBool) {
             asked = None;
             reset_wal.store(false, Ordering::Relaxed);
             truncate_wal(c).map(|_| ())
+        } else if asked.is_none() {
+            // Copy what can be copied without blocking anyone first: the
+            // writer's reset then has only the last moment's frames to copy.
+            let result = checkpoint(c, "PASSIVE").map(|_| ());
+            last_passive = std::time::Instant::now();
+            asked = Some(last_passive);
+            reset_wal.store(true, Ordering::Relaxed);
+            result
         } else {
-            if asked.is_none() {
-                asked = Some(std::time::Instant::now());
-                reset_wal.store(true, Ordering::Relaxed);
-            }
             continue;
         };
         if let Err(error) = result {
