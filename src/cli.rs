@@ -231,6 +231,17 @@ pub struct ServeArgs {
     #[arg(long, env = "HOOKLINE_OUTBOX_POLL_MS", default_value_t = 1000)]
     pub outbox_poll_ms: u64,
 
+    /// How long an email claimed for sending stays this instance's before
+    /// another may send it, in seconds; renewed while the send is under way.
+    /// A killed instance's emails go out from another after about this long.
+    #[arg(
+        long,
+        env = "HOOKLINE_OUTBOX_LEASE_SECONDS",
+        default_value_t = 60,
+        value_parser = clap::value_parser!(u64).range(1..=86_400)
+    )]
+    pub outbox_lease_seconds: u64,
+
     /// Delete events, conversations and emails older than this many days
     /// (0: keep forever).
     #[arg(long, env = "HOOKLINE_RETENTION_DAYS", default_value_t = 0)]
@@ -262,6 +273,16 @@ pub struct ServeArgs {
     /// (at least 32 characters).
     #[arg(long, env = "HOOKLINE_METRICS_TOKEN", hide_env_values = true)]
     pub metrics_token: Option<String>,
+
+    /// SQLite: the bound on the write-ahead log file, in MiB. The log is
+    /// checkpointed and started over whenever it passes half of it.
+    #[arg(
+        long,
+        env = "HOOKLINE_SQLITE_WAL_LIMIT_MB",
+        default_value_t = 64,
+        value_parser = clap::value_parser!(u64).range(1..=65_536)
+    )]
+    pub sqlite_wal_limit_mb: u64,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum, serde::Deserialize, serde::Serialize)]

@@ -31,11 +31,13 @@ pub struct FileSettings {
     pub smtp_max_attempts: Option<i32>,
     pub smtp_retry_base_seconds: Option<f64>,
     pub outbox_poll_ms: Option<u64>,
+    pub outbox_lease_seconds: Option<u64>,
     pub retention_days: Option<u32>,
     pub retention_interval_seconds: Option<u64>,
     pub allowed_recipient_domains: Option<Vec<String>>,
     pub recipient_hourly_cap: Option<u32>,
     pub metrics_token: Option<String>,
+    pub sqlite_wal_limit_mb: Option<u64>,
     pub log_format: Option<LogFormat>,
 }
 
@@ -123,6 +125,11 @@ pub fn apply(
         file.smtp_retry_base_seconds
     );
     layer!("outbox_poll_ms", args.outbox_poll_ms, file.outbox_poll_ms);
+    layer!(
+        "outbox_lease_seconds",
+        args.outbox_lease_seconds,
+        file.outbox_lease_seconds
+    );
     layer!("retention_days", args.retention_days, file.retention_days);
     layer!(
         "retention_interval_seconds",
@@ -143,6 +150,11 @@ pub fn apply(
         "metrics_token",
         args.metrics_token,
         file.metrics_token.map(Some)
+    );
+    layer!(
+        "sqlite_wal_limit_mb",
+        args.sqlite_wal_limit_mb,
+        file.sqlite_wal_limit_mb
     );
     if let Some(format) = file.log_format {
         if defaulted(top, "log_format") {
@@ -279,11 +291,13 @@ pub fn show(args: &ServeArgs, log_format: LogFormat) -> String {
         smtp_max_attempts: Some(args.smtp_max_attempts),
         smtp_retry_base_seconds: Some(args.smtp_retry_base_seconds),
         outbox_poll_ms: Some(args.outbox_poll_ms),
+        outbox_lease_seconds: Some(args.outbox_lease_seconds),
         retention_days: Some(args.retention_days),
         retention_interval_seconds: Some(args.retention_interval_seconds),
         allowed_recipient_domains: Some(args.allowed_recipient_domains.clone()),
         recipient_hourly_cap: Some(args.recipient_hourly_cap),
         metrics_token: args.metrics_token.as_ref().map(|_| "********".to_owned()),
+        sqlite_wal_limit_mb: Some(args.sqlite_wal_limit_mb),
         log_format: Some(log_format),
     };
     let mut text = toml::to_string(&settings).unwrap_or_default();
@@ -377,6 +391,10 @@ mod tests {
             Some(defaults.smtp_retry_base_seconds)
         );
         assert_eq!(example.outbox_poll_ms, Some(defaults.outbox_poll_ms));
+        assert_eq!(
+            example.outbox_lease_seconds,
+            Some(defaults.outbox_lease_seconds)
+        );
         assert_eq!(example.retention_days, Some(defaults.retention_days));
         assert_eq!(
             example.retention_interval_seconds,
@@ -389,6 +407,10 @@ mod tests {
         assert_eq!(
             example.allowed_recipient_domains.as_deref(),
             Some(defaults.allowed_recipient_domains.as_slice())
+        );
+        assert_eq!(
+            example.sqlite_wal_limit_mb,
+            Some(defaults.sqlite_wal_limit_mb)
         );
         assert_eq!(example.log_format, Some(LogFormat::Human));
         // Settings without a default are commented out.

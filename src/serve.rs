@@ -10,7 +10,9 @@ use hookline_notifier::{Mailer, NotifierHook, RecipientPolicy, Rules, Worker, Wo
 use hookline_receiver::auth::{AdminAuth, Verifier, MIN_TOKEN_CHARS};
 use hookline_receiver::metrics::OutsideStats;
 use hookline_receiver::{tokens, AppState, Rejections, Tokens};
-use hookline_storage::{redact_url, sessions, settings, Backend, Database, DbConnection, Ingestor};
+use hookline_storage::{
+    redact_url, sessions, settings, Backend, Database, DbConnection, Ingestor, Options,
+};
 use tokio::sync::{watch, Notify};
 
 use crate::cli::{DatabaseArgs, ServeArgs};
@@ -21,8 +23,16 @@ const WEBHOOK_TOKEN_SETTING: &str = "webhook_token";
 
 /// Opens the database and runs pending migrations.
 pub fn open_database(args: &DatabaseArgs) -> anyhow::Result<(Database, usize)> {
+    open_database_with(args, Options::default())
+}
+
+/// [`open_database`] with `options` (those `serve` takes).
+pub fn open_database_with(
+    args: &DatabaseArgs,
+    options: Options,
+) -> anyhow::Result<(Database, usize)> {
     let shown = redact_url(&args.database_url);
-    let db = Database::open(&args.database_url)
+    let db = Database::open_with(&args.database_url, options)
         .with_context(|| format!("failed to open the database at {shown}"))?;
     let ran = db
         .migrate()
@@ -216,7 +226,10 @@ const WORKER_STOP_TIMEOUT: Duration = Duration::from_secs(35);
 
 pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     crate::config::validate(&args)?;
-    let (db, ran) = open_database(&args.database)?;
+    let options = Options {
+        sqlite_wal_limit_bytes: args.sqlite_wal_limit_mb.saturating_mul(1024 * 1024),
+    };
+    let (db, ran) = open_database_with(&args.database, options)?;
     let (tokens, source) = webhook_tokens(&db, &args.webhook_token)?;
     let (admin, admin_source) = admin_auth(&db, &args.admin_token, &tokens)?;
     let admin = Arc::new(admin);
@@ -288,6 +301,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     worker_settings.retry_base = Duration::try_from_secs_f64(args.smtp_retry_base_seconds)
         .context("smtp_retry_base_seconds")?;
     worker_settings.poll = Duration::from_millis(args.outbox_poll_ms);
+    worker_settings.lease = Duration::from_secs(args.outbox_lease_seconds);
 
     println!("hookline {} listening on {base}", env!("CARGO_PKG_VERSION"));
     let database = match db.backend() {

@@ -173,7 +173,7 @@ async fn out_of_order_events_leave_the_newest_state(db: TestDatabase) {
     assert_eq!(c.message_count, 1);
     // Events come back oldest first by occurrence.
     let timeline = app
-        .with_db(|c| events::for_conversation(c, CONVERSATION).unwrap())
+        .with_db(|c| events::for_conversation(c, CONVERSATION, None, 10_000).unwrap())
         .await;
     let types: Vec<&str> = timeline.iter().map(|e| e.event_type.as_str()).collect();
     assert_eq!(

@@ -206,7 +206,10 @@ impl Rules {
             return Err(RulesError::Duplicate(rule.name().to_owned()));
         }
         let json = serde_json::to_string(&rule.def).unwrap_or_default();
-        let row = rules::insert(conn, &change(&rule.def, &json))?;
+        // Checked above, but another request may take the name in between:
+        // the unique index decides, and the loser hears why.
+        let row = rules::insert(conn, &change(&rule.def, &json))
+            .map_err(|e| name_taken(e, rule.name()))?;
         self.reload(conn)?;
         view(&row)
     }
@@ -225,7 +228,8 @@ impl Rules {
             }
         }
         let json = serde_json::to_string(&rule.def).unwrap_or_default();
-        let row = rules::update(conn, id, &change(&rule.def, &json))?;
+        let row = rules::update(conn, id, &change(&rule.def, &json))
+            .map_err(|e| name_taken(e, rule.name()))?;
         self.reload(conn)?;
         row.as_ref().map(view).transpose()
     }
@@ -265,6 +269,17 @@ impl Rules {
             .map(definition)
             .collect::<Result<Vec<_>, _>>()?;
         Ok(RulesFile { rule })
+    }
+}
+
+/// A unique-index violation on the rule's name as [`RulesError::Duplicate`].
+fn name_taken(error: hookline_storage::diesel::result::Error, name: &str) -> RulesError {
+    use hookline_storage::diesel::result::{DatabaseErrorKind, Error};
+    match error {
+        Error::DatabaseError(DatabaseErrorKind::UniqueViolation, _) => {
+            RulesError::Duplicate(name.to_owned())
+        }
+        other => RulesError::Database(other),
     }
 }
 

@@ -23,6 +23,10 @@ use crate::mailer::Mailer;
 use crate::render::template_context;
 use crate::templates::{Rendered, Templates};
 
+/// The default claim lease: a killed instance's emails go out from another
+/// within about a minute.
+pub const DEFAULT_LEASE_SECONDS: u64 = 60;
+
 #[derive(Clone, Debug)]
 pub struct WorkerSettings {
     pub from: Mailbox,
@@ -32,7 +36,8 @@ pub struct WorkerSettings {
     pub max_attempts: i32,
     /// The first retry waits this long; each next one twice as long.
     pub retry_base: Duration,
-    /// How long a claim holds before another worker may take the row.
+    /// How long a claim holds before another worker may take the row; the
+    /// worker renews it every third of that while it sends the row.
     pub lease: Duration,
     /// How often to look for due rows without being woken.
     pub poll: Duration,
@@ -48,7 +53,7 @@ impl WorkerSettings {
             public_url: None,
             max_attempts: 8,
             retry_base: Duration::from_secs(340),
-            lease: Duration::from_secs(300),
+            lease: Duration::from_secs(DEFAULT_LEASE_SECONDS),
             poll: Duration::from_secs(1),
             batch: 10,
         }
@@ -188,20 +193,21 @@ impl Worker {
         let count = claimed.len();
         let mut rows = claimed.into_iter();
         for notification in rows.by_ref() {
-            // A claim whose lease (nearly) ran out may be another worker's
-            // now: leave it to them rather than send it twice.
-            let margin = chrono::Duration::seconds(30);
-            if notification
-                .claimed_until
-                .is_some_and(|until| hookline_storage::now() + margin > until)
-            {
+            // The rows wait their turn while the ones before them are sent:
+            // renew this one's claim first. If its lease ran out and another
+            // worker took it meanwhile, it is theirs now: leave it rather
+            // than send it twice.
+            if !self.renew(notification.id).await? {
                 tracing::warn!(
                     id = notification.id,
-                    "outbox: claim expired before sending; leaving it"
+                    "outbox: the claim passed to another worker before sending; leaving it"
                 );
                 continue;
             }
+            // While it is being sent (a slow mail server), keep the claim.
+            let renewing = tokio::spawn(self.keep_claimed(notification.id));
             self.deliver(notification).await;
+            renewing.abort();
             self.health.progressed();
             if stop.is_some_and(|s| *s.borrow()) {
                 break;
@@ -220,6 +226,47 @@ impl Worker {
             .await?;
         }
         Ok(count)
+    }
+
+    /// Extends this worker's claim on `id` by a lease from now; false when
+    /// the claim is no longer ours.
+    async fn renew(&self, id: i64) -> Result<bool, StorageError> {
+        let (worker, lease) = (self.id.clone(), self.settings.lease);
+        self.blocking(move |conn| {
+            let until = later(hookline_storage::now(), lease);
+            Ok(notifications::renew_claim(conn, id, &worker, until)?)
+        })
+        .await
+    }
+
+    /// Renews the claim on `id` every third of the lease, until aborted or
+    /// the claim is gone. A worker that dies stops renewing: its rows go to
+    /// another worker one lease later.
+    fn keep_claimed(&self, id: i64) -> impl std::future::Future<Output = ()> + Send + 'static {
+        let (db, worker, lease) = (self.db.clone(), self.id.clone(), self.settings.lease);
+        async move {
+            let every = (lease / 3).max(Duration::from_millis(100));
+            loop {
+                tokio::time::sleep(every).await;
+                let (db, worker) = (db.clone(), worker.clone());
+                let renewed = tokio::task::spawn_blocking(move || {
+                    let mut conn = db.conn()?;
+                    let until = later(hookline_storage::now(), lease);
+                    Ok::<_, StorageError>(notifications::renew_claim(
+                        &mut conn, id, &worker, until,
+                    )?)
+                })
+                .await;
+                match renewed {
+                    Ok(Ok(true)) => {}
+                    Ok(Ok(false)) => return,
+                    Ok(Err(error)) => {
+                        tracing::warn!(id, %error, "outbox: could not renew a claim; will retry")
+                    }
+                    Err(_) => return,
+                }
+            }
+        }
     }
 
     async fn blocking<T: Send + 'static>(

@@ -301,6 +301,16 @@ pub async fn render(req: actix_web::HttpRequest, state: web::Data<AppState>) -> 
             component.restarts()
         );
     }
+    if let Some(bytes) = state.db.wal_bytes() {
+        let _ = writeln!(out, "# HELP hookline_sqlite_wal_bytes Size of the SQLite write-ahead log file.\n# TYPE hookline_sqlite_wal_bytes gauge");
+        let _ = writeln!(out, "hookline_sqlite_wal_bytes {bytes}");
+        let _ = writeln!(out, "# HELP hookline_sqlite_wal_limit_bytes The bound the write-ahead log is kept under (sqlite_wal_limit_mb).\n# TYPE hookline_sqlite_wal_limit_bytes gauge");
+        let _ = writeln!(
+            out,
+            "hookline_sqlite_wal_limit_bytes {}",
+            state.db.options().sqlite_wal_limit_bytes
+        );
+    }
     HttpResponse::Ok()
         .content_type("text/plain; version=0.0.4; charset=utf-8")
         .body(out)

@@ -31,6 +31,50 @@ macro_rules! per_backend {
     };
 }
 
+/// Runs `f` in a transaction that holds the write lock from its first
+/// statement: `BEGIN IMMEDIATE` on SQLite, a plain transaction on
+/// PostgreSQL (row locks are taken as rows are written).
+///
+/// SQLite's default `BEGIN` takes a read snapshot and asks for the write
+/// lock only at the first write; if the ingest writer committed since the
+/// snapshot, that upgrade fails at once with "database is locked", busy
+/// timeout or not. Any transaction that reads before it writes (maintenance,
+/// admin writes) must come through here. Waiting for the lock up front
+/// honours the busy timeout: it queues behind the writer's current commit.
+pub fn write_transaction<T, E>(
+    conn: &mut DbConnection,
+    f: impl FnOnce(&mut DbConnection) -> Result<T, E>,
+) -> Result<T, E>
+where
+    E: From<diesel::result::Error>,
+{
+    use diesel::connection::{AnsiTransactionManager, TransactionManager};
+    type Manager = DbConnection;
+    match conn {
+        DbConnection::Sqlite(c) => {
+            AnsiTransactionManager::begin_transaction_sql(c, "BEGIN IMMEDIATE")?
+        }
+        DbConnection::Pg(_) => {
+            <Manager as TransactionManager<DbConnection>>::begin_transaction(conn)?
+        }
+    }
+    // The rest as diesel's own `transaction`: the enum's transaction
+    // manager hands each step to the connection's, which now knows a
+    // transaction is open.
+    match f(&mut *conn) {
+        Ok(value) => {
+            <Manager as TransactionManager<DbConnection>>::commit_transaction(conn)?;
+            Ok(value)
+        }
+        Err(error) => {
+            match <Manager as TransactionManager<DbConnection>>::rollback_transaction(conn) {
+                Ok(()) | Err(diesel::result::Error::BrokenTransactionManager) => Err(error),
+                Err(rollback) => Err(rollback.into()),
+            }
+        }
+    }
+}
+
 /// Which database a URL points at.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Backend {
@@ -106,28 +150,37 @@ pub fn redact_url(url: &str) -> String {
 #[derive(Clone, Debug)]
 pub struct Manager {
     url: DatabaseUrl,
+    options: crate::Options,
 }
 
 impl Manager {
-    pub fn new(url: DatabaseUrl) -> Manager {
-        Manager { url }
+    pub fn new(url: DatabaseUrl, options: crate::Options) -> Manager {
+        Manager { url, options }
     }
 }
 
 /// How long a SQLite connection waits for the write lock before failing.
 const SQLITE_BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 
-pub(crate) fn establish(url: &DatabaseUrl) -> Result<DbConnection, ConnectionError> {
+pub(crate) fn establish(
+    url: &DatabaseUrl,
+    options: &crate::Options,
+) -> Result<DbConnection, ConnectionError> {
     match url.backend {
         Backend::Postgres => PgConnection::establish(&url.target).map(DbConnection::Pg),
         Backend::Sqlite => {
             let mut conn = SqliteConnection::establish(&url.target)?;
             // synchronous=FULL: an acknowledged event survives power loss,
-            // not only a crash of the process.
+            // not only a crash of the process. journal_size_limit: whenever
+            // the write-ahead log starts over, a file grown past the bound
+            // is cut back to it (the checkpointer keeps it under; see
+            // `writer::checkpoint_loop`).
             let pragmas = format!(
                 "PRAGMA busy_timeout = {}; PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON; \
-                 PRAGMA cache_size = -32768; PRAGMA mmap_size = 268435456; PRAGMA temp_store = MEMORY;",
-                SQLITE_BUSY_TIMEOUT.as_millis()
+                 PRAGMA cache_size = -32768; PRAGMA mmap_size = 268435456; PRAGMA temp_store = MEMORY; \
+                 PRAGMA journal_size_limit = {};",
+                SQLITE_BUSY_TIMEOUT.as_millis(),
+                options.sqlite_wal_limit_bytes
             );
             conn.batch_execute(&pragmas)
                 .map_err(ConnectionError::CouldntSetupConfiguration)?;
@@ -141,7 +194,7 @@ impl ManageConnection for Manager {
     type Error = r2d2::Error;
 
     fn connect(&self) -> Result<DbConnection, r2d2::Error> {
-        establish(&self.url).map_err(r2d2::Error::ConnectionError)
+        establish(&self.url, &self.options).map_err(r2d2::Error::ConnectionError)
     }
 
     fn is_valid(&self, conn: &mut DbConnection) -> Result<(), r2d2::Error> {

@@ -127,12 +127,33 @@ pub fn get(conn: &mut DbConnection, id: i64) -> QueryResult<Option<StoredEvent>>
         .optional()
 }
 
-/// A conversation's events, oldest first (by occurrence, then arrival).
-pub fn for_conversation(conn: &mut DbConnection, key: &str) -> QueryResult<Vec<StoredEvent>> {
-    events::table
-        .filter(events::conversation_key.eq(key))
-        .order((events::occurred_at.asc(), events::id.asc()))
+/// A conversation's events, oldest first (by occurrence, then arrival):
+/// at most `limit`, those after `after` (the (occurred_at, id) of the
+/// previous page's last event). Keyset paging over the index
+/// (conversation_key, occurred_at, id): a long conversation is read a page
+/// at a time, never whole.
+pub fn for_conversation(
+    conn: &mut DbConnection,
+    key: &str,
+    after: Option<EventCursor>,
+    limit: i64,
+) -> QueryResult<Vec<StoredEvent>> {
+    let mut query = events::table
+        .filter(events::conversation_key.eq(key.to_owned()))
         .select(StoredEvent::as_select())
+        .into_boxed::<crate::MultiBackend>();
+    if let Some((at, id)) = after {
+        query = query.filter(
+            diesel::dsl::sql::<diesel::sql_types::Bool>("(events.occurred_at, events.id) > (")
+                .bind::<diesel::sql_types::Timestamp, _>(at)
+                .sql(", ")
+                .bind::<diesel::sql_types::BigInt, _>(id)
+                .sql(")"),
+        );
+    }
+    query
+        .order((events::occurred_at.asc(), events::id.asc()))
+        .limit(limit)
         .load(conn)
 }
 

@@ -28,7 +28,9 @@ use std::time::Duration;
 use diesel::connection::SimpleConnection;
 use diesel::r2d2::{Pool, PooledConnection};
 
-pub use connection::{redact_url, Backend, DatabaseUrl, DbConnection, Manager, MultiBackend};
+pub use connection::{
+    redact_url, write_transaction, Backend, DatabaseUrl, DbConnection, Manager, MultiBackend,
+};
 pub use diesel;
 pub use error::StorageError;
 pub use ingest::{IngestHook, NewlyStored, NoHook, StoreOutcome};
@@ -51,11 +53,32 @@ pub type Conn = PooledConnection<Manager>;
 /// unavailable (and ingest answers 503).
 const CONNECTION_TIMEOUT: Duration = Duration::from_secs(3);
 
+/// How hookline runs its database, beyond the URL.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Options {
+    /// SQLite: the bound on the write-ahead log file, in bytes. The
+    /// checkpointer resets the log whenever it passes half of this, so that
+    /// sustained ingest cannot grow it without end.
+    pub sqlite_wal_limit_bytes: u64,
+}
+
+/// The default bound on the SQLite write-ahead log: 64 MiB.
+pub const DEFAULT_SQLITE_WAL_LIMIT_BYTES: u64 = 64 * 1024 * 1024;
+
+impl Default for Options {
+    fn default() -> Options {
+        Options {
+            sqlite_wal_limit_bytes: DEFAULT_SQLITE_WAL_LIMIT_BYTES,
+        }
+    }
+}
+
 /// The database: a pool and which backend it is.
 #[derive(Clone)]
 pub struct Database {
     pool: Pool<Manager>,
     url: DatabaseUrl,
+    options: Options,
 }
 
 impl std::fmt::Debug for Database {
@@ -70,10 +93,15 @@ impl Database {
     /// Opens the database `url` names (`sqlite://PATH`, `postgres://...`).
     /// For SQLite, creates the file's folder and switches the file to WAL.
     pub fn open(url: &str) -> Result<Database, StorageError> {
+        Database::open_with(url, Options::default())
+    }
+
+    /// [`Database::open`] with `options`.
+    pub fn open_with(url: &str, options: Options) -> Result<Database, StorageError> {
         let url = DatabaseUrl::parse(url).map_err(StorageError::Url)?;
         let max_size = match url.backend {
             Backend::Sqlite => {
-                prepare_sqlite_file(&url.target)?;
+                prepare_sqlite_file(&url.target, &options)?;
                 8
             }
             Backend::Postgres => 16,
@@ -86,8 +114,24 @@ impl Database {
             // the first connection is slow; start-up work and one-shot
             // commands use a dedicated connection without the pool's
             // 3-second wait (meant for requests, which answer 503).
-            .build_unchecked(Manager::new(url.clone()));
-        Ok(Database { pool, url })
+            .build_unchecked(Manager::new(url.clone(), options));
+        Ok(Database { pool, url, options })
+    }
+
+    pub fn options(&self) -> &Options {
+        &self.options
+    }
+
+    /// SQLite: the path of the write-ahead log file (`None` on PostgreSQL).
+    pub fn wal_path(&self) -> Option<std::path::PathBuf> {
+        (self.url.backend == Backend::Sqlite).then(|| format!("{}-wal", self.url.target).into())
+    }
+
+    /// SQLite: the size of the write-ahead log file in bytes (0 when there
+    /// is none); `None` on PostgreSQL.
+    pub fn wal_bytes(&self) -> Option<u64> {
+        self.wal_path()
+            .map(|path| std::fs::metadata(path).map_or(0, |m| m.len()))
     }
 
     pub fn backend(&self) -> Backend {
@@ -102,7 +146,7 @@ impl Database {
     /// A connection of its own, outside the pool (the writer keeps one, so
     /// that its SQLite page cache stays warm between transactions).
     pub fn dedicated_connection(&self) -> Result<DbConnection, StorageError> {
-        Ok(connection::establish(&self.url)?)
+        Ok(connection::establish(&self.url, &self.options)?)
     }
 
     /// Runs pending migrations; returns how many ran.
@@ -114,7 +158,7 @@ impl Database {
 
 /// Creates the SQLite file's folder and sets WAL mode once, before the pool
 /// opens several connections (each doing it at once would contend).
-fn prepare_sqlite_file(path: &str) -> Result<(), StorageError> {
+fn prepare_sqlite_file(path: &str, options: &Options) -> Result<(), StorageError> {
     if let Some(parent) = std::path::Path::new(path).parent() {
         if !parent.as_os_str().is_empty() {
             std::fs::create_dir_all(parent).map_err(|source| StorageError::Io {
@@ -123,10 +167,13 @@ fn prepare_sqlite_file(path: &str) -> Result<(), StorageError> {
             })?;
         }
     }
-    let mut conn = connection::establish(&DatabaseUrl {
-        backend: Backend::Sqlite,
-        target: path.to_owned(),
-    })?;
+    let mut conn = connection::establish(
+        &DatabaseUrl {
+            backend: Backend::Sqlite,
+            target: path.to_owned(),
+        },
+        options,
+    )?;
     conn.batch_execute("PRAGMA journal_mode = WAL;")?;
     Ok(())
 }

@@ -214,6 +214,21 @@ fn claimed(id: i64, worker: &str) -> Claimed {
         .filter(notifications::claimed_by.eq(worker.to_owned()))
 }
 
+/// Extends `worker`'s claim on row `id` to `until`; false when the claim is
+/// no longer this worker's (its lease ran out and another worker took the
+/// row, or it was recorded).
+pub fn renew_claim(
+    conn: &mut DbConnection,
+    id: i64,
+    worker: &str,
+    until: NaiveDateTime,
+) -> QueryResult<bool> {
+    diesel::update(claimed(id, worker))
+        .set(notifications::claimed_until.eq(until))
+        .execute(conn)
+        .map(|n| n > 0)
+}
+
 /// Records a delivery: `sent`, with the SMTP server's answer; false when
 /// the claim was no longer this worker's.
 pub fn mark_sent(
@@ -302,10 +317,16 @@ pub fn all(conn: &mut DbConnection) -> QueryResult<Vec<Notification>> {
         .load(conn)
 }
 
-pub fn for_conversation(conn: &mut DbConnection, key: &str) -> QueryResult<Vec<Notification>> {
+/// A conversation's first `limit` notifications, oldest first.
+pub fn for_conversation(
+    conn: &mut DbConnection,
+    key: &str,
+    limit: i64,
+) -> QueryResult<Vec<Notification>> {
     notifications::table
         .filter(notifications::conversation_key.eq(key))
         .order(notifications::id.asc())
+        .limit(limit)
         .select(Notification::as_select())
         .load(conn)
 }

@@ -1,16 +1,28 @@
-//! Retention and erasure: deleting old data in bounded batches (no long
-//! locks, no hour-long transaction on a big table), and everything about
-//! one visitor on request.
+//! Retention and erasure: deleting old data in small batches that
+//! interleave with ingest, and everything about one visitor on request.
+//!
+//! Every batch is one statement in a transaction that takes the write lock
+//! up front ([`write_transaction`]): on SQLite a read-then-write transaction
+//! would fail with "database is locked" whenever ingest committed in
+//! between. Each statement chooses its rows by subquery, never by a list of
+//! ids bound as parameters (SQLite takes at most 32,766), and re-checks its
+//! condition on the row it deletes, so that a row that became live since
+//! it was chosen (a conversation with a new event) stays.
 
 use chrono::NaiveDateTime;
 use diesel::connection::SimpleConnection;
 use diesel::prelude::*;
+use diesel::sql_types::{BigInt, Text, Timestamp};
 
-use crate::schema::{conversations, events, notifications};
-use crate::DbConnection;
+use crate::{write_transaction, DbConnection};
 
 /// Rows deleted per transaction.
 pub const BATCH: i64 = 1_000;
+
+/// Event ids swept per transaction when erasing a visitor (events have no
+/// index by visitor: each transaction reads one bounded range of the
+/// primary key instead of the whole table).
+pub const ERASE_ID_RANGE: i64 = 20_000;
 
 /// How many rows went.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
@@ -20,59 +32,76 @@ pub struct Deleted {
     pub notifications: usize,
 }
 
+/// `status IN (...)` of the notifications that will not go out again
+/// (constants, not user input).
+fn final_statuses() -> String {
+    crate::notifications::FINAL
+        .iter()
+        .map(|s| format!("'{s}'"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Runs `statement` in its own write transaction until a run deletes fewer
+/// than [`BATCH`] rows; the total.
+fn in_batches(
+    conn: &mut DbConnection,
+    mut statement: impl FnMut(&mut DbConnection) -> QueryResult<usize>,
+) -> QueryResult<usize> {
+    let mut total = 0;
+    loop {
+        let n = write_transaction(conn, &mut statement)?;
+        total += n;
+        if (n as i64) < BATCH {
+            return Ok(total);
+        }
+    }
+}
+
 /// Deletes events that happened before `cutoff`, conversations last active
 /// before it, and finished notifications (sent, dead, suppressed, skipped)
-/// created before it, `BATCH` rows per
-/// transaction.
+/// created before it, [`BATCH`] rows per transaction.
+///
+/// Each DELETE re-checks the cutoff on the row itself: a conversation that
+/// received an event after the cutoff while the purge ran is kept, on
+/// PostgreSQL too (where the re-check runs on the row's newest committed
+/// version once a concurrent ingest releases it).
 pub fn purge_before(conn: &mut DbConnection, cutoff: NaiveDateTime) -> QueryResult<Deleted> {
-    let mut deleted = Deleted::default();
-    loop {
-        let n = conn.transaction(|conn| {
-            // Never one still waiting to go out (queued, sending, failed).
-            let ids: Vec<i64> = notifications::table
-                .filter(notifications::created_at.lt(cutoff))
-                .filter(notifications::status.eq_any(crate::notifications::FINAL))
-                .select(notifications::id)
-                .limit(BATCH)
-                .load(conn)?;
-            diesel::delete(notifications::table.filter(notifications::id.eq_any(&ids)))
-                .execute(conn)
-        })?;
-        deleted.notifications += n;
-        if (n as i64) < BATCH {
-            break;
-        }
-    }
-    loop {
-        let n = conn.transaction(|conn| {
-            let ids: Vec<i64> = events::table
-                .filter(events::occurred_at.lt(cutoff))
-                .select(events::id)
-                .limit(BATCH)
-                .load(conn)?;
-            diesel::delete(events::table.filter(events::id.eq_any(&ids))).execute(conn)
-        })?;
-        deleted.events += n;
-        if (n as i64) < BATCH {
-            break;
-        }
-    }
-    loop {
-        let n = conn.transaction(|conn| {
-            let keys: Vec<String> = conversations::table
-                .filter(conversations::last_event_at.lt(cutoff))
-                .select(conversations::key)
-                .limit(BATCH)
-                .load(conn)?;
-            diesel::delete(conversations::table.filter(conversations::key.eq_any(&keys)))
-                .execute(conn)
-        })?;
-        deleted.conversations += n;
-        if (n as i64) < BATCH {
-            break;
-        }
-    }
-    Ok(deleted)
+    let finals = final_statuses();
+    let notifications = in_batches(conn, |conn| {
+        // Never one still waiting to go out (queued, sending, failed).
+        diesel::sql_query(format!(
+            "DELETE FROM notifications WHERE id IN (\
+                 SELECT id FROM notifications WHERE created_at < $1 AND status IN ({finals}) \
+                 LIMIT {BATCH}) \
+             AND created_at < $1 AND status IN ({finals})"
+        ))
+        .bind::<Timestamp, _>(cutoff)
+        .execute(conn)
+    })?;
+    let events = in_batches(conn, |conn| {
+        diesel::sql_query(format!(
+            "DELETE FROM events WHERE id IN (\
+                 SELECT id FROM events WHERE occurred_at < $1 LIMIT {BATCH}) \
+             AND occurred_at < $1"
+        ))
+        .bind::<Timestamp, _>(cutoff)
+        .execute(conn)
+    })?;
+    let conversations = in_batches(conn, |conn| {
+        diesel::sql_query(format!(
+            "DELETE FROM conversations WHERE key IN (\
+                 SELECT key FROM conversations WHERE last_event_at < $1 LIMIT {BATCH}) \
+             AND last_event_at < $1"
+        ))
+        .bind::<Timestamp, _>(cutoff)
+        .execute(conn)
+    })?;
+    Ok(Deleted {
+        events,
+        conversations,
+        notifications,
+    })
 }
 
 /// An arbitrary constant: the PostgreSQL advisory lock held by the one
@@ -106,39 +135,78 @@ pub fn purge_exclusive(
     result.map(Some)
 }
 
+#[derive(QueryableByName)]
+struct IdRange {
+    #[diesel(sql_type = diesel::sql_types::Nullable<BigInt>)]
+    low: Option<i64>,
+    #[diesel(sql_type = diesel::sql_types::Nullable<BigInt>)]
+    high: Option<i64>,
+}
+
+fn event_id_range(conn: &mut DbConnection) -> QueryResult<(i64, i64)> {
+    let range: IdRange =
+        diesel::sql_query("SELECT MIN(id) AS low, MAX(id) AS high FROM events").get_result(conn)?;
+    Ok((range.low.unwrap_or(0), range.high.unwrap_or(0)))
+}
+
+/// The events of a visitor: theirs, and any in their conversations, with
+/// ids in ($2, $3]. (SQLite numbers `$N` parameters in the order they first
+/// appear: `$1` must come first.)
+const VISITOR_EVENTS: &str = "(visitor_key = $1 OR conversation_key IN \
+     (SELECT key FROM conversations WHERE visitor_key = $1)) AND id > $2 AND id <= $3";
+
 /// Deletes everything stored about a visitor: their events, their
-/// conversations, and the emails about either; one transaction.
+/// conversations, and the emails about either.
+///
+/// In many small transactions, so that ingest goes on meanwhile: events are
+/// swept [`ERASE_ID_RANGE`] ids at a time (with the emails about them),
+/// then the emails about the visitor's conversations and the conversations
+/// [`BATCH`] rows at a time. Not atomic: if it stops half-way, running it
+/// again finishes the job.
 pub fn erase_visitor(conn: &mut DbConnection, visitor_key: &str) -> QueryResult<Deleted> {
-    conn.transaction(|conn| {
-        let keys: Vec<String> = conversations::table
-            .filter(conversations::visitor_key.eq(visitor_key))
-            .select(conversations::key)
-            .load(conn)?;
-        let event_ids: Vec<i64> = events::table
-            .filter(
-                events::visitor_key
-                    .eq(visitor_key)
-                    .or(events::conversation_key.eq_any(&keys)),
-            )
-            .select(events::id)
-            .load(conn)?;
-        let notifications = diesel::delete(
-            notifications::table.filter(
-                notifications::conversation_key
-                    .eq_any(&keys)
-                    .or(notifications::event_id.eq_any(&event_ids)),
-            ),
-        )
-        .execute(conn)?;
-        let events =
-            diesel::delete(events::table.filter(events::id.eq_any(&event_ids))).execute(conn)?;
-        let conversations =
-            diesel::delete(conversations::table.filter(conversations::key.eq_any(&keys)))
+    let mut deleted = Deleted::default();
+    let (low, mut high) = event_id_range(conn)?;
+    let mut from = low - 1;
+    while from < high {
+        let to = from + ERASE_ID_RANGE;
+        let (notifications, events) = write_transaction(conn, |conn| {
+            let notifications = diesel::sql_query(format!(
+                "DELETE FROM notifications WHERE event_id IN (SELECT id FROM events WHERE {VISITOR_EVENTS})"
+            ))
+            .bind::<Text, _>(visitor_key)
+            .bind::<BigInt, _>(from)
+            .bind::<BigInt, _>(to)
+            .execute(conn)?;
+            let events = diesel::sql_query(format!("DELETE FROM events WHERE {VISITOR_EVENTS}"))
+                .bind::<Text, _>(visitor_key)
+                .bind::<BigInt, _>(from)
+                .bind::<BigInt, _>(to)
                 .execute(conn)?;
-        Ok(Deleted {
-            events,
-            conversations,
-            notifications,
-        })
-    })
+            Ok::<_, diesel::result::Error>((notifications, events))
+        })?;
+        deleted.notifications += notifications;
+        deleted.events += events;
+        from = to;
+        if from >= high {
+            // Events stored meanwhile may be the visitor's too.
+            high = event_id_range(conn)?.1;
+        }
+    }
+    deleted.notifications += in_batches(conn, |conn| {
+        diesel::sql_query(format!(
+            "DELETE FROM notifications WHERE id IN (SELECT id FROM notifications WHERE conversation_key IN \
+                 (SELECT key FROM conversations WHERE visitor_key = $1) LIMIT {BATCH})"
+        ))
+        .bind::<Text, _>(visitor_key)
+        .execute(conn)
+    })?;
+    deleted.conversations += in_batches(conn, |conn| {
+        diesel::sql_query(format!(
+            "DELETE FROM conversations WHERE key IN \
+                 (SELECT key FROM conversations WHERE visitor_key = $1 LIMIT {BATCH})"
+        ))
+        .bind::<Text, _>(visitor_key)
+        .execute(conn)
+    })?;
+    Ok(deleted)
 }

@@ -6,7 +6,7 @@ use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
 use crate::schema::rules;
-use crate::{settings, DbConnection};
+use crate::{settings, write_transaction, DbConnection};
 
 /// The setting that changes whenever any rule does.
 pub const VERSION_SETTING: &str = "rules_version";
@@ -72,7 +72,7 @@ pub fn by_name(conn: &mut DbConnection, name: &str) -> QueryResult<Option<RuleRo
 
 /// Creates a rule; fails on a duplicate name (unique index).
 pub fn insert(conn: &mut DbConnection, change: &RuleChange<'_>) -> QueryResult<RuleRow> {
-    conn.transaction(|conn| {
+    write_transaction(conn, |conn| {
         let created_at = now();
         diesel::insert_into(rules::table)
             .values((change, rules::created_at.eq(created_at)))
@@ -91,7 +91,7 @@ pub fn update(
     id: i64,
     change: &RuleChange<'_>,
 ) -> QueryResult<Option<RuleRow>> {
-    conn.transaction(|conn| {
+    write_transaction(conn, |conn| {
         let changed = diesel::update(rules::table.find(id))
             .set(change)
             .execute(conn)?;
@@ -105,7 +105,7 @@ pub fn update(
 
 /// Deletes rule `id`; false when there was none.
 pub fn delete(conn: &mut DbConnection, id: i64) -> QueryResult<bool> {
-    conn.transaction(|conn| {
+    write_transaction(conn, |conn| {
         let deleted = diesel::delete(rules::table.find(id)).execute(conn)?;
         if deleted > 0 {
             bump_version(conn)?;
@@ -120,7 +120,7 @@ pub fn upsert_all(
     conn: &mut DbConnection,
     changes: &[RuleChange<'_>],
 ) -> QueryResult<(usize, usize)> {
-    conn.transaction(|conn| {
+    write_transaction(conn, |conn| {
         let (mut created, mut updated) = (0, 0);
         for change in changes {
             match by_name(conn, change.name)? {

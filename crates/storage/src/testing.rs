@@ -86,7 +86,8 @@ impl TestDatabase {
 
 fn admin(server: &str) -> crate::DbConnection {
     let url = DatabaseUrl::parse(server).unwrap_or_else(|e| panic!("{POSTGRES_ENV}: {e}"));
-    connection::establish(&url).unwrap_or_else(|e| panic!("connect to {POSTGRES_ENV}: {e}"))
+    connection::establish(&url, &crate::Options::default())
+        .unwrap_or_else(|e| panic!("connect to {POSTGRES_ENV}: {e}"))
 }
 
 impl Drop for TestDatabase {

@@ -2,6 +2,7 @@
 //! which store everything waiting in one transaction and answer each
 //! request only after its items committed. One fsync serves many requests.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{self, Receiver, Sender};
 use std::sync::{Arc, Mutex, PoisonError, Weak};
 use std::time::Duration;
@@ -45,16 +46,20 @@ impl Ingestor {
     ) -> Result<Ingestor, StorageError> {
         let (sender, receiver) = mpsc::channel::<Job>();
         let receiver = Arc::new(Mutex::new(receiver));
+        let reset = Arc::new(AtomicBool::new(false));
         let health = Component::new("ingest writer", writers.max(1), WRITER_STALL);
         for index in 0..writers.max(1) {
             let db = db.clone();
             let receiver = Arc::clone(&receiver);
             let hook = Arc::clone(&hook);
+            let reset = Arc::clone(&reset);
             let health = Arc::clone(&health);
             std::thread::Builder::new()
                 .name(format!("hookline-writer-{index}"))
                 .spawn(move || {
-                    supervise_thread(&health, || run(&db, &receiver, hook.as_ref(), &health))
+                    supervise_thread(&health, || {
+                        run(&db, &receiver, hook.as_ref(), &reset, &health)
+                    })
                 })
                 .map_err(|source| StorageError::Io {
                     path: "writer thread".to_owned(),
@@ -67,7 +72,7 @@ impl Ingestor {
             let alive = Arc::downgrade(&alive);
             std::thread::Builder::new()
                 .name("hookline-checkpoint".to_owned())
-                .spawn(move || checkpoint_loop(&db, &alive))
+                .spawn(move || checkpoint_loop(&db, &alive, &reset))
                 .map_err(|source| StorageError::Io {
                     path: "checkpoint thread".to_owned(),
                     source,
@@ -125,7 +130,13 @@ fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
         .unwrap_or_else(|| "a panic".to_owned())
 }
 
-fn run(db: &Database, receiver: &Mutex<Receiver<Job>>, hook: &dyn IngestHook, health: &Component) {
+fn run(
+    db: &Database,
+    receiver: &Mutex<Receiver<Job>>,
+    hook: &dyn IngestHook,
+    reset_wal: &AtomicBool,
+    health: &Component,
+) {
     let mut writer = Writer {
         db,
         conn: None,
@@ -143,6 +154,11 @@ fn run(db: &Database, receiver: &Mutex<Receiver<Job>>, hook: &dyn IngestHook, he
         for (job, result) in group.into_iter().zip(results) {
             // The request may have gone (client disconnected): nothing to do.
             let _ = job.reply.send(result);
+        }
+        // Between groups the writer holds no lock: the one moment a reset
+        // of the log does not have to win the write lock from it.
+        if reset_wal.swap(false, Ordering::Relaxed) {
+            writer.reset_wal();
         }
     }
 }
@@ -245,6 +261,23 @@ impl Writer<'_> {
         }
     }
 
+    /// Checkpoints the whole log and truncates it (SQLite), waiting at most
+    /// [`RESET_BUSY_TIMEOUT`] for readers of the old log.
+    fn reset_wal(&mut self) {
+        let Ok(conn) = self.connection() else {
+            return;
+        };
+        let started = std::time::Instant::now();
+        match truncate_wal(conn) {
+            Ok(busy) => tracing::debug!(
+                busy,
+                millis = started.elapsed().as_millis() as u64,
+                "checkpoint: log reset by the writer"
+            ),
+            Err(error) => tracing::warn!(%error, "checkpoint: the writer could not reset the log"),
+        }
+    }
+
     fn connection_alive(&mut self) -> bool {
         self.conn
             .as_mut()
@@ -252,33 +285,130 @@ impl Writer<'_> {
     }
 }
 
-/// How often the WAL is copied back into the SQLite database file.
-const CHECKPOINT_EVERY: Duration = Duration::from_millis(250);
+/// How often the checkpointer looks at the size of the write-ahead log.
+const CHECKPOINT_TICK: Duration = Duration::from_millis(25);
 
-/// Copies committed WAL frames into the database file in the background
-/// (PASSIVE: never blocks the writer), so that commits only append to the
-/// WAL. Durability does not depend on it: a commit is durable once its WAL
-/// frames are synced.
-fn checkpoint_loop(db: &Database, alive: &Weak<()>) {
+/// How often committed WAL frames are copied back into the database file
+/// (PASSIVE) when the log is under its bound. Often, so that a reset has
+/// little left to copy while commits wait.
+const PASSIVE_EVERY: Duration = Duration::from_millis(100);
+
+/// How long a resetting checkpoint waits for readers of the old log before
+/// it gives up until the next try. Commits wait meanwhile: kept short, so
+/// that one slow reader does not stall ingest for long.
+const RESET_BUSY_TIMEOUT: Duration = Duration::from_millis(1_000);
+
+/// How long the checkpointer leaves a wanted reset to the writer before it
+/// does it itself (the writer is idle, or stuck).
+const RESET_HANDOVER: Duration = Duration::from_millis(500);
+
+/// Keeps the write-ahead log small, off the commit path.
+///
+/// Every [`PASSIVE_EVERY`], a PASSIVE checkpoint copies committed frames into
+/// the database file without blocking anyone. That alone never makes the log
+/// shorter under sustained ingest: SQLite only starts the log over when a
+/// writer finds every frame copied, and a busy writer always has new ones.
+/// So once the file passes half of the bound
+/// ([`crate::Options::sqlite_wal_limit_bytes`]), the checkpointer runs one
+/// more passive checkpoint and asks the writer (through `reset_wal`) to run
+/// a TRUNCATE checkpoint between two
+/// groups: it copies what is left (little, after the passive ones), waits
+/// for readers of the old log, and cuts the file to zero. Run from here it
+/// rarely got the write lock at all, the busy writer taking it back after
+/// each commit. If the writer has not done it within [`RESET_HANDOVER`]
+/// (no ingest), the checkpointer does. (A RESTART checkpoint, cheaper, did
+/// not keep the file bounded: the log did not always start over.)
+/// Durability does not depend on any of it: a commit is durable once its
+/// WAL frames are synced.
+fn checkpoint_loop(db: &Database, alive: &Weak<()>, reset_wal: &AtomicBool) {
+    let Some(wal) = db.wal_path() else {
+        return;
+    };
+    let trigger = db.options().sqlite_wal_limit_bytes / 2;
     let mut conn: Option<DbConnection> = None;
+    let mut last_passive = std::time::Instant::now();
+    let mut asked: Option<std::time::Instant> = None;
     while alive.strong_count() > 0 {
-        std::thread::sleep(CHECKPOINT_EVERY);
-        let result = match &mut conn {
-            Some(c) => c.batch_execute("PRAGMA wal_checkpoint(PASSIVE);"),
-            None => match db.dedicated_connection() {
-                Ok(c) => {
-                    conn = Some(c);
-                    continue;
-                }
-                Err(error) => {
-                    tracing::warn!(%error, "checkpoint: cannot open the database");
-                    continue;
-                }
-            },
+        std::thread::sleep(CHECKPOINT_TICK);
+        let Some(c) = conn.as_mut() else {
+            match open_checkpointer(db) {
+                Ok(c) => conn = Some(c),
+                Err(error) => tracing::warn!(%error, "checkpoint: cannot open the database"),
+            }
+            continue;
+        };
+        let size = std::fs::metadata(&wal).map_or(0, |m| m.len());
+        let result = if size <= trigger {
+            asked = None;
+            if last_passive.elapsed() < PASSIVE_EVERY {
+                continue;
+            }
+            last_passive = std::time::Instant::now();
+            checkpoint(c, "PASSIVE").map(|_| ())
+        } else if let Some(since) = asked.filter(|since| since.elapsed() > RESET_HANDOVER) {
+            tracing::debug!(
+                wal_bytes = size,
+                waited_millis = since.elapsed().as_millis() as u64,
+                "checkpoint: resetting the log"
+            );
+            asked = None;
+            reset_wal.store(false, Ordering::Relaxed);
+            truncate_wal(c).map(|_| ())
+        } else if asked.is_none() {
+            // Copy what can be copied without blocking anyone first: the
+            // writer's reset then has only the last moment's frames to copy.
+            let result = checkpoint(c, "PASSIVE").map(|_| ());
+            last_passive = std::time::Instant::now();
+            asked = Some(last_passive);
+            reset_wal.store(true, Ordering::Relaxed);
+            result
+        } else {
+            continue;
         };
         if let Err(error) = result {
             tracing::warn!(%error, "checkpoint failed; will retry");
             conn = None;
         }
     }
+}
+
+fn open_checkpointer(db: &Database) -> Result<DbConnection, StorageError> {
+    let mut conn = db.dedicated_connection()?;
+    conn.batch_execute(&format!(
+        "PRAGMA busy_timeout = {};",
+        RESET_BUSY_TIMEOUT.as_millis()
+    ))?;
+    Ok(conn)
+}
+
+/// What `PRAGMA wal_checkpoint` answers: `busy` is 1 when it could not
+/// finish (a writer or a reader held on past the busy timeout).
+#[derive(diesel::QueryableByName)]
+struct CheckpointOutcome {
+    #[diesel(sql_type = diesel::sql_types::Integer)]
+    busy: i32,
+}
+
+fn checkpoint(conn: &mut DbConnection, mode: &str) -> diesel::QueryResult<CheckpointOutcome> {
+    use diesel::RunQueryDsl;
+    diesel::sql_query(format!("PRAGMA wal_checkpoint({mode})")).get_result(conn)
+}
+
+/// A TRUNCATE checkpoint under [`RESET_BUSY_TIMEOUT`], the connection's own
+/// busy timeout restored after; whether it gave up (busy).
+fn truncate_wal(conn: &mut DbConnection) -> diesel::QueryResult<bool> {
+    use diesel::RunQueryDsl;
+    #[derive(diesel::QueryableByName)]
+    struct Timeout {
+        #[diesel(sql_type = diesel::sql_types::BigInt)]
+        timeout: i64,
+    }
+    let previous: Timeout = diesel::sql_query("PRAGMA busy_timeout").get_result(conn)?;
+    conn.batch_execute(&format!(
+        "PRAGMA busy_timeout = {};",
+        RESET_BUSY_TIMEOUT.as_millis()
+    ))?;
+    let outcome = checkpoint(conn, "TRUNCATE");
+    conn.batch_execute(&format!("PRAGMA busy_timeout = {};", previous.timeout))?;
+    Ok(outcome?.busy != 0)
 }

@@ -56,8 +56,8 @@ const ROUTES: [Route; 14] = [
     Route {
         method: "get",
         path: "/conversations/{key}",
-        summary: "A conversation: its state, its events oldest first, its notifications.",
-        params: &[],
+        summary: "A conversation: its state, a page of its events oldest first (next_cursor: the next page; null on the last), and on the first page its notifications (up to 500).",
+        params: &super::conversations::DETAIL_PARAMS,
         path_param: Some("key"),
         body: None,
     },

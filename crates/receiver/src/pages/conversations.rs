@@ -4,7 +4,8 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use serde_json::json;
 
 use super::{listing, render, session, transcript, with};
-use crate::api::conversations::{load, load_page, LIST_PARAMS};
+use crate::api::conversations::{load, load_page, DETAIL_PARAMS, LIST_PARAMS};
+use crate::params::{Query, MAX_LIMIT};
 use crate::{views, AppState};
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
@@ -45,7 +46,16 @@ async fn detail(
     let Some(session) = session(&state, &req).await else {
         return super::to_login();
     };
-    let detail = match load(&state, path.into_inner()).await {
+    // A page of events at a time: the transcript of a long conversation
+    // continues behind a link instead of loading whole.
+    let detail = match Query::parse(&req, &DETAIL_PARAMS) {
+        Ok(query) => match query.cursor() {
+            Ok(cursor) => load(&state, path.into_inner(), cursor, MAX_LIMIT).await,
+            Err(error) => Err(error),
+        },
+        Err(error) => Err(error),
+    };
+    let detail = match detail {
         Ok(detail) => detail,
         Err(error) => return actix_web::ResponseError::error_response(&error),
     };
@@ -67,6 +77,7 @@ async fn detail(
             "items": items,
             "details": details,
             "notifications": detail.notifications.iter().map(views::notification).collect::<Vec<_>>(),
+            "next_cursor": detail.next_cursor,
         }),
     )
 }

@@ -1,0 +1,85 @@
+//! The outbox claim lease with two instances on one PostgreSQL database:
+//! renewed while a slow send is under way (no second sender), and short
+//! enough that a killed instance's email goes out from the other soon.
+
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use crate::helpers::*;
+use crate::smtp::SmtpServer;
+use hookline_storage::notifications;
+use hookline_storage::testing::TestDatabase;
+
+const LEASE_SECONDS: u64 = 2;
+
+fn lease_args() -> Vec<String> {
+    vec!["--outbox-lease-seconds".into(), LEASE_SECONDS.to_string()]
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slow_send_keeps_its_claim_and_a_killed_senders_email_goes_out_from_another() {
+    let Some(db) = TestDatabase::postgres() else {
+        return;
+    };
+    let url = db.url.clone();
+    // Instance a sends through a mail server that takes 30 s to accept.
+    let slow = SmtpServer::start().await;
+    slow.set_slow(30_000);
+    let mut a = spawn_app_with(
+        Some(db),
+        Options {
+            smtp_port: Some(slow.port),
+            extra_args: lease_args(),
+            ..Options::default()
+        },
+    );
+    assert_eq!(
+        a.post(fixture("24-assignee_change.json")).await.status(),
+        200
+    );
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while !slow.receiving.load(Ordering::SeqCst) {
+        assert!(
+            Instant::now() < deadline,
+            "instance a never started the send"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let claimed = a.notifications().await;
+    assert_eq!(claimed.len(), 1, "{claimed:#?}");
+    assert_eq!(claimed[0].status, notifications::SENDING);
+    let owner = claimed[0].claimed_by.clone();
+    // Instance b, with a fast mail server, starts while a is sending.
+    let fast = SmtpServer::start().await;
+    let b = spawn_app_with(
+        None,
+        Options {
+            database_url: Some(url),
+            smtp_port: Some(fast.port),
+            extra_args: lease_args(),
+            ..Options::default()
+        },
+    );
+    // Three leases later a still holds the claim: it renews it while the
+    // send is under way, so b does not send the email a second time.
+    tokio::time::sleep(Duration::from_secs(3 * LEASE_SECONDS)).await;
+    assert!(fast.received().is_empty(), "b sent an email a was sending");
+    let held = b.notifications().await;
+    assert_eq!(held[0].status, notifications::SENDING);
+    assert_eq!(held[0].claimed_by, owner);
+    // a dies mid-send: its claim is no longer renewed, and b sends the
+    // email about one lease later.
+    a.kill();
+    let killed = Instant::now();
+    let sent = fast.wait_for(1, 5 * LEASE_SECONDS + 5).await;
+    assert_eq!(sent.len(), 1);
+    let taken_over = killed.elapsed();
+    b.wait_for_notifications(10, "b to record the email as sent", |rows| {
+        rows.iter().all(|n| n.status == notifications::SENT)
+    })
+    .await;
+    eprintln!(
+        "lease {LEASE_SECONDS} s: the killed instance's email went out from the other {:.1} s later",
+        taken_over.as_secs_f64()
+    );
+}

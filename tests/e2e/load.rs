@@ -1,0 +1,496 @@
+//! Storage under sustained load: the SQLite write-ahead log stays bounded,
+//! retention, purge and erase succeed while webhooks keep arriving
+//! (without deleting a conversation that is still active), and one request
+//! reads a bounded number of rows however long a conversation is.
+
+use std::process::Command;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use reqwest::Method;
+use serde_json::{json, Value};
+
+use crate::helpers::*;
+use crate::on_both_backends;
+use hookline_storage::testing::TestDatabase;
+use hookline_storage::{conversations, events};
+
+/// A note in `conversation` by `visitor` at `at`; `text` makes it unique.
+fn note(conversation: &str, visitor: &str, at: chrono::DateTime<chrono::Utc>, text: &str) -> Value {
+    let mut item = fixture_item("28-note.json");
+    item["conversation"]["key"] = json!(conversation);
+    item["visitor"]["key"] = json!(visitor);
+    item["timestamp"] = json!(at.format("%Y-%m-%d %H:%M:%S%.6f").to_string());
+    item["event"]["payload"]["note"] = json!(text);
+    item
+}
+
+/// `hookline ARGS` as a one-shot command, blocking.
+fn run_cli(args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_hookline"))
+        .args(args)
+        .env("HOOKLINE_LOG", "error")
+        .output()
+        .expect("run hookline")
+}
+
+/// What the background load did.
+#[derive(Default)]
+struct LoadCounts {
+    ok: AtomicU64,
+    failed: AtomicU64,
+    events: AtomicU64,
+}
+
+/// Posts envelopes of `items` new notes from `clients` concurrent clients
+/// until `stop` is set; every event is current and unique.
+fn start_load(
+    app: &TestApp,
+    clients: usize,
+    items: usize,
+    stop: Arc<AtomicBool>,
+) -> (Arc<LoadCounts>, Vec<tokio::task::JoinHandle<()>>) {
+    let counts = Arc::new(LoadCounts::default());
+    let tasks = (0..clients)
+        .map(|client| {
+            let (url, token, http) = (app.webhook_url(), app.token.clone(), app.client.clone());
+            let (stop, counts) = (Arc::clone(&stop), Arc::clone(&counts));
+            tokio::spawn(async move {
+                let mut n = 0u64;
+                while !stop.load(Ordering::Relaxed) {
+                    let batch: Vec<Value> = (0..items)
+                        .map(|i| {
+                            n += 1;
+                            note(
+                                &format!("load-{client}-{}", n % 50),
+                                &format!("load-visitor-{client}"),
+                                chrono::Utc::now(),
+                                &format!("load {client} {n} {i}"),
+                            )
+                        })
+                        .collect();
+                    let response = http
+                        .post(&url)
+                        .bearer_auth(&token)
+                        .body(envelope(&batch))
+                        .send()
+                        .await;
+                    match response {
+                        Ok(r) if r.status() == 200 => {
+                            counts.ok.fetch_add(1, Ordering::Relaxed);
+                            counts.events.fetch_add(items as u64, Ordering::Relaxed);
+                        }
+                        _ => {
+                            counts.failed.fetch_add(1, Ordering::Relaxed);
+                        }
+                    }
+                }
+            })
+        })
+        .collect();
+    (counts, tasks)
+}
+
+async fn stop_load(stop: &AtomicBool, tasks: Vec<tokio::task::JoinHandle<()>>) {
+    stop.store(true, Ordering::Relaxed);
+    for task in tasks {
+        task.await.expect("load task");
+    }
+}
+
+fn wal_bytes(app: &TestApp) -> u64 {
+    let path = app.db_url.trim_start_matches("sqlite://");
+    std::fs::metadata(format!("{path}-wal")).map_or(0, |m| m.len())
+}
+
+async fn metric(app: &TestApp, name: &str) -> Option<f64> {
+    let text = app
+        .client
+        .get(format!("{}/metrics", app.base))
+        .send()
+        .await
+        .expect("metrics")
+        .text()
+        .await
+        .expect("metrics body");
+    text.lines()
+        .find_map(|line| line.strip_prefix(&format!("{name} ")))
+        .and_then(|v| v.trim().parse().ok())
+}
+
+const WAL_LIMIT_MB: u64 = 4;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_sqlite_wal_stays_under_its_bound_during_sustained_ingest() {
+    let app = spawn_app_with(
+        Some(TestDatabase::sqlite()),
+        Options {
+            extra_args: vec!["--sqlite-wal-limit-mb".into(), WAL_LIMIT_MB.to_string()],
+            ..Options::default()
+        },
+    );
+    let limit = WAL_LIMIT_MB * 1024 * 1024;
+    let db_path = app.db_url.trim_start_matches("sqlite://").to_owned();
+    let db_bytes = || std::fs::metadata(&db_path).map_or(0, |m| m.len());
+    let stop = Arc::new(AtomicBool::new(false));
+    let (counts, tasks) = start_load(&app, 4, 20, Arc::clone(&stop));
+    // Load until the database has grown by three times the bound: each
+    // event writes several pages to the log, so without checkpoints that
+    // reset it the log alone would pass the bound many times over.
+    let started = Instant::now();
+    let mut largest = 0;
+    while db_bytes() < 3 * limit {
+        assert!(
+            started.elapsed() < Duration::from_secs(40),
+            "too slow a load to test the bound: {} events",
+            counts.events.load(Ordering::Relaxed)
+        );
+        largest = largest.max(wal_bytes(&app));
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    stop_load(&stop, tasks).await;
+    let events = counts.events.load(Ordering::Relaxed);
+    let db_file = db_bytes();
+    assert_eq!(counts.failed.load(Ordering::Relaxed), 0);
+    assert!(
+        largest <= limit,
+        "the WAL reached {largest} bytes under load, over its bound of {limit}"
+    );
+    assert_eq!(
+        metric(&app, "hookline_sqlite_wal_limit_bytes").await,
+        Some(limit as f64)
+    );
+    let shown = metric(&app, "hookline_sqlite_wal_bytes")
+        .await
+        .expect("the WAL size on /metrics");
+    assert!(shown <= limit as f64, "{shown}");
+    eprintln!(
+        "WAL bound {limit}: largest {largest} bytes over {events} events; database {db_file} bytes"
+    );
+}
+
+/// Old data to delete: `n` conversations, each with one event two days old,
+/// visitor `old-visitor-{i % 10}`.
+async fn seed_old(app: &TestApp, n: usize) {
+    let two_days_ago = chrono::Utc::now() - chrono::Duration::days(2);
+    let items: Vec<Value> = (0..n)
+        .map(|i| {
+            note(
+                &format!("old-{i}"),
+                &format!("old-visitor-{}", i % 10),
+                two_days_ago,
+                &format!("old {i}"),
+            )
+        })
+        .collect();
+    for chunk in items.chunks(200) {
+        assert_eq!(app.post(envelope(chunk)).await.status(), 200);
+    }
+}
+
+fn rfc3339(at: chrono::DateTime<chrono::Utc>) -> String {
+    at.format("%Y-%m-%dT%H:%M:%SZ").to_string()
+}
+
+async fn maintenance_succeeds_while_webhooks_arrive(db: TestDatabase) {
+    let app = spawn_app_with(
+        Some(db),
+        Options {
+            extra_args: ["--retention-days", "1", "--retention-interval-seconds", "1"]
+                .map(String::from)
+                .to_vec(),
+            ..Options::default()
+        },
+    );
+    let stop = Arc::new(AtomicBool::new(false));
+    let (counts, tasks) = start_load(&app, 4, 5, Arc::clone(&stop));
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    // Old data arrives during the load too; the retention task (every
+    // second), `purge` and `erase` all run while it goes on.
+    seed_old(&app, 1_000).await;
+    let before = rfc3339(chrono::Utc::now() - chrono::Duration::hours(1));
+    let url = app.db_url.clone();
+    let cli = tokio::task::spawn_blocking(move || {
+        let mut failures = Vec::new();
+        for i in 0..3 {
+            let visitor = format!("old-visitor-{i}");
+            for args in [
+                vec!["purge", "--before", &before, "--database-url", &url],
+                vec!["erase", "--visitor", &visitor, "--database-url", &url],
+            ] {
+                let output = run_cli(&args);
+                if !output.status.success() {
+                    failures.push(format!(
+                        "{}: {}",
+                        args[0],
+                        String::from_utf8_lossy(&output.stderr)
+                    ));
+                }
+            }
+        }
+        failures
+    });
+    let mut api_statuses = Vec::new();
+    for i in 3..6 {
+        let (status, body) = app
+            .api(
+                Method::POST,
+                "/api/v1/erase",
+                Some(json!({"visitor": format!("old-visitor-{i}")})),
+            )
+            .await;
+        api_statuses.push((status, body));
+    }
+    let cli_failures = cli.await.expect("cli task");
+    // The retention task has had its turns during the load too.
+    seed_old(&app, 200).await;
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let cutoff = hookline_storage::now() - chrono::Duration::hours(1);
+    loop {
+        let old = app
+            .with_db(move |c| {
+                events::all(c)
+                    .unwrap()
+                    .iter()
+                    .filter(|e| e.occurred_at < cutoff)
+                    .count()
+            })
+            .await;
+        if old == 0 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the retention task left {old} old events while ingest went on"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    stop_load(&stop, tasks).await;
+    assert!(cli_failures.is_empty(), "{cli_failures:#?}");
+    for (status, body) in &api_statuses {
+        assert_eq!(*status, 200, "POST /api/v1/erase under load: {body}");
+    }
+    let ok = counts.ok.load(Ordering::Relaxed);
+    assert_eq!(
+        counts.failed.load(Ordering::Relaxed),
+        0,
+        "ingest failed under maintenance ({ok} answered 200)"
+    );
+    assert!(ok > 20, "too light a load: {ok} requests");
+    eprintln!("maintenance under load: {ok} webhook requests, all 200");
+}
+
+async fn purge_under_ingest_deletes_no_live_conversation(db: TestDatabase) {
+    const CONVERSATIONS: usize = 2_000;
+    let app = spawn_app(db);
+    seed_old(&app, CONVERSATIONS).await;
+    // Every conversation gets a current event while a purge of everything
+    // older than an hour runs: none of them may go.
+    let before = rfc3339(chrono::Utc::now() - chrono::Duration::hours(1));
+    let url = app.db_url.clone();
+    let purge = tokio::task::spawn_blocking(move || {
+        let mut outputs = Vec::new();
+        for _ in 0..3 {
+            outputs.push(run_cli(&[
+                "purge",
+                "--before",
+                &before,
+                "--database-url",
+                &url,
+            ]));
+        }
+        outputs
+    });
+    let mut posts = Vec::new();
+    for client in 0..4 {
+        let (url, token, http) = (app.webhook_url(), app.token.clone(), app.client.clone());
+        posts.push(tokio::spawn(async move {
+            for i in (client..CONVERSATIONS).step_by(4 * 5) {
+                let batch: Vec<Value> = (i..(i + 5 * 4).min(CONVERSATIONS))
+                    .step_by(4)
+                    .map(|k| note(&format!("old-{k}"), "now", chrono::Utc::now(), "new"))
+                    .collect();
+                let response = http
+                    .post(&url)
+                    .bearer_auth(&token)
+                    .body(envelope(&batch))
+                    .send()
+                    .await
+                    .expect("post");
+                assert_eq!(response.status(), 200);
+            }
+        }));
+    }
+    for post in posts {
+        post.await.expect("posting client");
+    }
+    for output in purge.await.expect("purge task") {
+        assert!(
+            output.status.success(),
+            "purge under ingest failed: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+    // One more purge after the last event: nothing live goes either.
+    let output = run_cli(&[
+        "purge",
+        "--before",
+        &rfc3339(chrono::Utc::now() - chrono::Duration::hours(1)),
+        "--database-url",
+        &app.db_url,
+    ]);
+    assert!(output.status.success());
+    let missing = app
+        .with_db(|c| {
+            (0..CONVERSATIONS)
+                .filter(|k| {
+                    conversations::get(c, &format!("old-{k}"))
+                        .unwrap()
+                        .is_none()
+                })
+                .count()
+        })
+        .await;
+    assert_eq!(missing, 0, "the purge deleted {missing} live conversations");
+    assert_eq!(app.event_count().await, CONVERSATIONS as i64);
+}
+
+on_both_backends!(
+    maintenance_succeeds_while_webhooks_arrive,
+    purge_under_ingest_deletes_no_live_conversation,
+);
+
+/// The server's peak resident memory so far (VmHWM), in bytes.
+fn peak_memory(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("proc status");
+    status
+        .lines()
+        .find_map(|line| line.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+        .expect("VmHWM")
+        * 1024
+}
+
+const LONG_EVENTS: i64 = 100_000;
+
+async fn a_long_conversation_is_read_a_page_at_a_time(db: TestDatabase) {
+    let app = spawn_app(db);
+    let now = chrono::Utc::now();
+    let items: Vec<Value> = (0..3)
+        .map(|i| note("long", "v-long", now, &format!("live {i}")))
+        .collect();
+    assert_eq!(app.post(envelope(&items)).await.status(), 200);
+    // 100,000 more events in it, about 400 bytes of raw JSON each, written
+    // straight to the database (a few seconds instead of minutes of posts).
+    app.with_db(|c| {
+        use hookline_storage::diesel::connection::SimpleConnection;
+        let at = match c {
+            hookline_storage::DbConnection::Pg(_) => "TIMESTAMP '2026-01-01 00:00:00'",
+            hookline_storage::DbConnection::Sqlite(_) => "'2026-01-01 00:00:00'",
+        };
+        let raw = format!("{{\"note\": \"{}\"}}", "x".repeat(400));
+        c.batch_execute(&format!(
+            "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < {LONG_EVENTS}) \
+             INSERT INTO events (dedupe_key, event_type, conversation_key, visitor_key, \
+                 occurred_at, received_at, summary, raw) \
+             SELECT 'long-' || i, 'note', 'long', 'v-long', {at}, {at}, 'a note', '{raw}' FROM n"
+        ))
+        .expect("bulk insert");
+    })
+    .await;
+    let before = peak_memory(app.pid());
+    let (status, first) = app
+        .api(Method::GET, "/api/v1/conversations/long", None)
+        .await;
+    let grown = peak_memory(app.pid()).saturating_sub(before);
+    assert_eq!(status, 200, "{first}");
+    assert_eq!(first["events"].as_array().map(Vec::len), Some(500));
+    assert!(first["notifications"].is_array());
+    assert!(
+        grown < 20 * 1024 * 1024,
+        "one request for a {LONG_EVENTS}-event conversation grew peak memory by {grown} bytes"
+    );
+    // The pages follow each other, oldest first, without gaps or repeats.
+    let cursor = first["next_cursor"].as_str().expect("a next page");
+    let (status, second) = app
+        .api(
+            Method::GET,
+            &format!("/api/v1/conversations/long?limit=100&cursor={cursor}"),
+            None,
+        )
+        .await;
+    assert_eq!(status, 200, "{second}");
+    let ids = |page: &Value| -> Vec<i64> {
+        page["events"]
+            .as_array()
+            .expect("events")
+            .iter()
+            .map(|e| e["id"].as_i64().expect("id"))
+            .collect()
+    };
+    let expected: Vec<i64> = app
+        .with_db(|c| {
+            events::for_conversation(c, "long", None, 600)
+                .unwrap()
+                .iter()
+                .map(|e| e.id)
+                .collect()
+        })
+        .await;
+    let mut seen = ids(&first);
+    seen.extend(ids(&second));
+    assert_eq!(seen, expected);
+    assert_eq!(second["notifications"], json!([]));
+    eprintln!(
+        "conversation of {LONG_EVENTS} events: peak memory grew {grown} bytes for the first page"
+    );
+    // A page that is not the last says so.
+    let (_, tail) = app
+        .api(Method::GET, "/api/v1/conversations/long?limit=500", None)
+        .await;
+    assert!(tail["next_cursor"].is_string());
+    let (status, bad) = app
+        .api(Method::GET, "/api/v1/conversations/long?cursor=zz", None)
+        .await;
+    assert_eq!(status, 400, "{bad}");
+}
+
+async fn a_short_conversation_is_one_page_as_before(db: TestDatabase) {
+    let app = spawn_app(db);
+    for (_, body) in fixtures() {
+        assert_eq!(app.post(body).await.status(), 200);
+    }
+    let (status, detail) = app
+        .api(
+            Method::GET,
+            &format!("/api/v1/conversations/{CONVERSATION}"),
+            None,
+        )
+        .await;
+    assert_eq!(status, 200, "{detail}");
+    assert_eq!(detail["events"].as_array().map(Vec::len), Some(27));
+    assert_eq!(detail["next_cursor"], Value::Null);
+    // Small pages walk the same events.
+    let mut walked = Vec::new();
+    let mut cursor: Option<String> = None;
+    loop {
+        let path = match &cursor {
+            Some(c) => format!("/api/v1/conversations/{CONVERSATION}?limit=10&cursor={c}"),
+            None => format!("/api/v1/conversations/{CONVERSATION}?limit=10"),
+        };
+        let (status, page) = app.api(Method::GET, &path, None).await;
+        assert_eq!(status, 200, "{page}");
+        walked.extend(page["events"].as_array().expect("events").iter().cloned());
+        match page["next_cursor"].as_str() {
+            Some(next) => cursor = Some(next.to_owned()),
+            None => break,
+        }
+    }
+    assert_eq!(Some(&walked), detail["events"].as_array());
+}
+
+on_both_backends!(
+    a_long_conversation_is_read_a_page_at_a_time,
+    a_short_conversation_is_one_page_as_before,
+);
