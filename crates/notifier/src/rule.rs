@@ -45,7 +45,8 @@ fn yes() -> bool {
     true
 }
 
-/// `{field, op, value}`.
+/// `{field, op, value}`, and `all_items = true` when a list field
+/// (`payload.labels[*].id`) must hold for every item rather than one.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ConditionDef {
@@ -53,6 +54,8 @@ pub struct ConditionDef {
     pub op: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub value: Option<Value>,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub all_items: bool,
 }
 
 /// A rule that failed validation: which rule and what is wrong.
