@@ -13,6 +13,7 @@ mod ingest;
 mod notify;
 mod ops;
 mod rules_cli;
+mod rules_writing;
 mod security;
 mod smtp;
 mod webdriver;

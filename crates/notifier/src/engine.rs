@@ -157,7 +157,7 @@ impl CompiledRule {
             def: RuleDef {
                 name: name.to_owned(),
                 on,
-                ..def
+                ..def.without_server_keys()
             },
             all,
             any,

@@ -218,6 +218,12 @@ impl Rules {
         id: i64,
         def: RuleDef,
     ) -> Result<Option<RuleView>, RulesError> {
+        if let Some(other) = def.id.filter(|other| *other != id) {
+            return Err(RulesError::Invalid(RuleError::new(
+                &def.name,
+                format!("\"id\" is {other} but this is rule {id}: leave \"id\" out or give this rule's own"),
+            )));
+        }
         let rule = self.compile(def, Some(id))?;
         if let Some(other) = rules::by_name(conn, rule.name())? {
             if other.id != id {

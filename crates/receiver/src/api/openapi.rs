@@ -19,7 +19,7 @@ struct Route {
     body: Option<&'static str>,
 }
 
-const ROUTES: [Route; 14] = [
+const ROUTES: [Route; 15] = [
     Route {
         method: "post",
         path: "/erase",
@@ -126,6 +126,14 @@ const ROUTES: [Route; 14] = [
         body: Some("Preview"),
     },
     Route {
+        method: "post",
+        path: "/rules/{id}/preview",
+        summary: "What a saved rule would have done over stored events (body optional: since, until, limit).",
+        params: &[],
+        path_param: Some("id"),
+        body: Some("SavedPreview"),
+    },
+    Route {
         method: "get",
         path: "/export",
         summary: "The filtered events as NDJSON or CSV, streamed.",
@@ -189,14 +197,17 @@ pub fn openapi() -> Value {
             "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer", "description": "The admin token (HOOKLINE_ADMIN_TOKEN)."}},
             "schemas": {
                 "Error": {"type": "object", "required": ["error", "message"], "properties": {"error": {"type": "string"}, "message": {"type": "string"}}},
-                "Condition": {"type": "object", "required": ["field", "op"], "properties": {"field": {"type": "string"}, "op": {"type": "string", "enum": ["eq", "ne", "in", "not_in", "contains", "starts_with", "matches", "exists", "missing", "gt", "gte", "lt", "lte"]}, "value": {}}},
+                "Condition": {"type": "object", "required": ["field", "op"], "properties": {"field": {"type": "string"}, "op": {"type": "string", "enum": ["eq", "ne", "in", "not_in", "contains", "starts_with", "matches", "exists", "missing", "gt", "gte", "lt", "lte"]}, "value": {}, "all_items": {"type": "boolean", "default": false}}},
                 "Rule": {"type": "object", "required": ["name", "on", "to", "template"], "properties": {
                     "name": {"type": "string"}, "enabled": {"type": "boolean", "default": true},
                     "on": {"type": "array", "items": {"type": "string"}},
                     "all": {"type": "array", "items": {"$ref": "#/components/schemas/Condition"}},
                     "any": {"type": "array", "items": {"$ref": "#/components/schemas/Condition"}},
                     "to": {"type": "array", "items": {"type": "string"}},
-                    "template": {"type": "string"}, "throttle": {"type": "string"}, "case_sensitive": {"type": "boolean"}}},
+                    "template": {"type": "string"}, "throttle": {"type": "string"}, "case_sensitive": {"type": "boolean"}, "allow_visitor_recipients": {"type": "boolean"},
+                    "id": {"type": "integer", "description": "Ignored; when replacing a rule, must be its own id."},
+                    "created_at": {"description": "Ignored (server-owned)."}, "updated_at": {"description": "Ignored (server-owned)."}}},
+                "SavedPreview": {"type": "object", "properties": {"since": {"type": "string", "format": "date-time"}, "until": {"type": "string", "format": "date-time"}, "limit": {"type": "integer", "minimum": 1, "maximum": super::preview::MAX_SCAN}}},
                 "Preview": {"type": "object", "required": ["rule"], "properties": {"rule": {"$ref": "#/components/schemas/Rule"}, "since": {"type": "string", "format": "date-time"}, "until": {"type": "string", "format": "date-time"}, "limit": {"type": "integer", "minimum": 1, "maximum": super::preview::MAX_SCAN}}},
             },
         },

@@ -68,6 +68,49 @@ pub async fn handler(
     Ok(HttpResponse::Ok().json(preview(&state, request).await?))
 }
 
+/// The range of a saved rule's preview: the keys of a preview but `rule`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SavedPreviewRequest {
+    #[serde(default)]
+    since: Option<String>,
+    #[serde(default)]
+    until: Option<String>,
+    #[serde(default)]
+    limit: Option<i64>,
+}
+
+/// `POST /rules/{id}/preview`: the preview of a saved rule (body optional:
+/// `since`, `until`, `limit`).
+pub async fn saved_handler(
+    path: web::Path<String>,
+    body: web::Bytes,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let id = super::rules::parse_id(&path)?;
+    let range: SavedPreviewRequest = if body.iter().all(u8::is_ascii_whitespace) {
+        SavedPreviewRequest::default()
+    } else {
+        serde_json::from_slice(&body).map_err(|e| {
+            ApiError::bad_request(
+                "invalid_preview",
+                format!("expected {{\"since\", \"until\", \"limit\"}} or no body: {e}"),
+            )
+        })?
+    };
+    let saved = with_conn(&state, move |conn, rules| Ok(rules.get(conn, id)?)).await?;
+    let Some(saved) = saved else {
+        return Err(ApiError::not_found(format!("no rule {id}")));
+    };
+    let request = PreviewRequest {
+        rule: saved.rule,
+        since: range.since,
+        until: range.until,
+        limit: range.limit,
+    };
+    Ok(HttpResponse::Ok().json(preview(&state, request).await?))
+}
+
 /// Runs a preview (the API and the rules page).
 pub async fn preview(
     state: &web::Data<AppState>,

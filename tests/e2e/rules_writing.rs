@@ -1,0 +1,201 @@
+//! Writing and testing a rule from the README alone: one rule format
+//! everywhere, list matching, rule changes in force at once.
+
+use std::process::{Command, Output};
+
+use reqwest::Method;
+use serde_json::json;
+
+use crate::helpers::*;
+use crate::on_both_backends;
+use hookline_storage::testing::TestDatabase;
+
+fn hookline(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_hookline"))
+        .args(args)
+        .env("HOOKLINE_LOG", "error")
+        .output()
+        .expect("run hookline")
+}
+
+fn stdout(output: &Output) -> String {
+    assert!(
+        output.status.success(),
+        "hookline failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+fn urlencode(text: &str) -> String {
+    text.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+fn no_redirects() -> reqwest::Client {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+}
+
+/// A logged-in admin session: (cookie, csrf token).
+async fn ui_session(app: &TestApp) -> (String, String) {
+    let response = no_redirects()
+        .post(format!("{}/ui/login", app.base))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(format!("token={ADMIN_TOKEN}"))
+        .send()
+        .await
+        .unwrap();
+    let cookie = response
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find(|v| v.starts_with("hookline_session=") && !v.starts_with("hookline_session=;"))
+        .map(|v| v.split(';').next().unwrap_or_default().to_owned())
+        .expect("session cookie");
+    let html = no_redirects()
+        .get(format!("{}/ui/rules", app.base))
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let csrf = html
+        .split("name=\"csrf\" value=\"")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .expect("csrf token in the page")
+        .to_owned();
+    (cookie, csrf)
+}
+
+/// Saves `text` in the Rules page editor; the response status and page.
+async fn save_on_page(app: &TestApp, session: &(String, String), text: &str) -> (u16, String) {
+    let response = no_redirects()
+        .post(format!("{}/ui/rules", app.base))
+        .header("cookie", &session.0)
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(format!(
+            "csrf={}&action=save&rule={}",
+            urlencode(&session.1),
+            urlencode(text)
+        ))
+        .send()
+        .await
+        .unwrap();
+    let status = response.status().as_u16();
+    (status, response.text().await.unwrap())
+}
+
+async fn rule_id(app: &TestApp, name: &str) -> i64 {
+    let (_, list) = app.api(Method::GET, "/api/v1/rules", None).await;
+    list["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["name"] == name)
+        .unwrap_or_else(|| panic!("no rule {name}: {list}"))["id"]
+        .as_i64()
+        .unwrap()
+}
+
+/// GET output is PUT and preview input; an export pastes into the Rules
+/// page; a saved rule previews by id.
+async fn one_rule_format_round_trips_everywhere(db: TestDatabase) {
+    let app = spawn_app(db);
+    let id = rule_id(&app, "handover-to-agent").await;
+    let (status, got) = app
+        .api(Method::GET, &format!("/api/v1/rules/{id}"), None)
+        .await;
+    assert_eq!(status, 200, "{got}");
+    assert_eq!(got["id"], id);
+
+    // PUT of what GET returned: accepted, nothing changes.
+    let (status, put) = app
+        .api(Method::PUT, &format!("/api/v1/rules/{id}"), Some(got.clone()))
+        .await;
+    assert_eq!(status, 200, "{put}");
+    assert_eq!(put["all"], got["all"]);
+    assert_eq!(put["throttle"], got["throttle"]);
+    // Another rule's id is refused, saying why.
+    let mut other = got.clone();
+    other["id"] = json!(id + 1000);
+    let (status, refused) = app
+        .api(Method::PUT, &format!("/api/v1/rules/{id}"), Some(other))
+        .await;
+    assert_eq!(status, 422, "{refused}");
+    assert!(
+        refused["message"].as_str().unwrap().contains("\"id\""),
+        "{refused}"
+    );
+
+    // Preview of the GET output, and of the saved rule by id.
+    app.post(fixture("24-assignee_change.json")).await;
+    let (status, draft) = app
+        .api(
+            Method::POST,
+            "/api/v1/rules/preview",
+            Some(json!({ "rule": got })),
+        )
+        .await;
+    assert_eq!(status, 200, "{draft}");
+    let (status, saved) = app
+        .api(Method::POST, &format!("/api/v1/rules/{id}/preview"), None)
+        .await;
+    assert_eq!(status, 200, "{saved}");
+    assert_eq!(saved["rule"], "handover-to-agent");
+    assert_eq!(saved["fired_count"], 1, "{saved}");
+    assert_eq!(saved["fired_count"], draft["fired_count"]);
+    let (status, _) = app
+        .api(Method::POST, "/api/v1/rules/999999/preview", None)
+        .await;
+    assert_eq!(status, 404);
+
+    // `rules export` output of one rule: the Rules page takes it as it is,
+    // and so do the API and `rules check`.
+    let exported = stdout(&hookline(&[
+        "rules",
+        "export",
+        "--database-url",
+        &app.db_url,
+    ]));
+    let one: String = exported
+        .split("[[rule]]")
+        .find(|part| part.contains("closed-by-someone-else"))
+        .map(|part| format!("[[rule]]{part}"))
+        .unwrap()
+        .replace("closed-by-someone-else", "pasted-from-export");
+    assert!(one.contains("[[rule.all]]"), "{one}");
+    let session = ui_session(&app).await;
+    let (status, page) = save_on_page(&app, &session, &one).await;
+    assert_eq!(status, 303, "the page refused a pasted export: {page}");
+    let pasted = rule_id(&app, "pasted-from-export").await;
+    let (_, pasted) = app
+        .api(Method::GET, &format!("/api/v1/rules/{pasted}"), None)
+        .await;
+    assert_eq!(pasted["all"].as_array().unwrap().len(), 4, "{pasted}");
+    let (status, page) = save_on_page(&app, &session, &exported).await;
+    assert_eq!(status, 200);
+    assert!(page.contains("exactly one rule"), "{page}");
+    let (status, created) = app
+        .api(
+            Method::POST,
+            "/api/v1/rules",
+            Some(json!({"rule": [{"name": "json-file-form", "on": ["note"], "to": ["a@example.com"], "template": "generic"}]})),
+        )
+        .await;
+    assert_eq!(status, 201, "{created}");
+}
+
+on_both_backends!(one_rule_format_round_trips_everywhere);
