@@ -199,3 +199,39 @@ async fn one_rule_format_round_trips_everywhere(db: TestDatabase) {
 }
 
 on_both_backends!(one_rule_format_round_trips_everywhere);
+
+/// A rule imported with `hookline rules import` while the server runs
+/// fires on the very next event: no two-second gap with no row and no log.
+async fn an_imported_rule_fires_on_the_next_event(db: TestDatabase) {
+    let app = spawn_app(db);
+    app.clear_rules().await;
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("rules.toml");
+    for round in 0..3 {
+        std::fs::write(
+            &file,
+            format!(
+                "[[rule]]\nname = \"note-{round}\"\non = [\"note\"]\nto = [\"lead@example.com\"]\ntemplate = \"generic\"\n"
+            ),
+        )
+        .unwrap();
+        stdout(&hookline(&[
+            "rules",
+            "import",
+            file.to_str().unwrap(),
+            "--database-url",
+            &app.db_url,
+        ]));
+        let mut note = fixture_item("28-note.json");
+        note["event"]["payload"]["note"] = json!(format!("note {round}"));
+        let response = app.post(envelope(&[note])).await;
+        assert_eq!(response.status(), 200);
+        let rows = app.notifications().await;
+        assert!(
+            rows.iter().any(|n| n.rule_name == format!("note-{round}")),
+            "round {round}: the rule imported just before did not fire: {rows:#?}"
+        );
+    }
+}
+
+on_both_backends!(an_imported_rule_fires_on_the_next_event);

@@ -5,6 +5,7 @@
 use std::sync::{Arc, Mutex, RwLock};
 
 use hookline_storage::rules::{self, RuleChange, RuleRow};
+use hookline_storage::diesel::QueryResult;
 use hookline_storage::{settings, DbConnection};
 use serde::Serialize;
 
@@ -135,6 +136,21 @@ impl Rules {
         }
         self.reload(conn)?;
         Ok(true)
+    }
+
+    /// [`Rules::reload_if_changed`] inside the ingest transaction: one
+    /// read of the `rules_version` setting, and a reload only when a rule
+    /// changed, so that a change (from this process or another sharing the
+    /// database) is in force for every event committed after it.
+    pub fn refresh(&self, conn: &mut DbConnection) -> QueryResult<()> {
+        match self.reload_if_changed(conn) {
+            Ok(_) => Ok(()),
+            Err(RulesError::Database(error)) => Err(error),
+            Err(error) => {
+                tracing::error!(%error, "rules could not be reloaded; the previous rules stay in force");
+                Ok(())
+            }
+        }
     }
 
     /// Adds the default rules unless they were added before (deleting them
