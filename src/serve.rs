@@ -373,6 +373,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         max_body_bytes: args.max_body_bytes,
         rejections: Arc::new(Rejections::default()),
         rules,
+        policy,
         admin,
         wake,
         public_url,

@@ -4,7 +4,7 @@
 use std::process::{Command, Output};
 
 use reqwest::Method;
-use serde_json::json;
+use serde_json::{json, Value};
 
 use crate::helpers::*;
 use crate::on_both_backends;
@@ -123,7 +123,11 @@ async fn one_rule_format_round_trips_everywhere(db: TestDatabase) {
 
     // PUT of what GET returned: accepted, nothing changes.
     let (status, put) = app
-        .api(Method::PUT, &format!("/api/v1/rules/{id}"), Some(got.clone()))
+        .api(
+            Method::PUT,
+            &format!("/api/v1/rules/{id}"),
+            Some(got.clone()),
+        )
         .await;
     assert_eq!(status, 200, "{put}");
     assert_eq!(put["all"], got["all"]);
@@ -235,3 +239,169 @@ async fn an_imported_rule_fires_on_the_next_event(db: TestDatabase) {
 }
 
 on_both_backends!(an_imported_rule_fires_on_the_next_event);
+
+fn write(dir: &tempfile::TempDir, name: &str, text: &str) -> String {
+    let path = dir.path().join(name);
+    std::fs::write(&path, text).unwrap();
+    path.to_str().unwrap().to_owned()
+}
+
+fn dry_run(args: &[&str]) -> Value {
+    let mut all = vec!["rules", "test"];
+    all.extend_from_slice(args);
+    all.push("--json");
+    serde_json::from_str(&stdout(&hookline(&all))).unwrap()
+}
+
+/// The outcome of rule `name` for event `index` (1-based) of a dry run.
+fn outcome<'a>(run: &'a Value, index: usize, name: &str) -> &'a Value {
+    run.as_array().unwrap()[index - 1]["rules"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["rule"] == name)
+        .unwrap_or_else(|| panic!("no outcome for {name} in {run:#}"))
+}
+
+const HANDOVER_RULES: &str = r#"
+[[rule]]
+name = "handover"
+on = ["assignee_change"]
+all = [{ field = "payload.to.type", op = "eq", value = "user" }]
+to = ["{{payload.to.email}}", "lead@example.com"]
+template = "handover"
+throttle = "10m"
+
+[[rule]]
+name = "any-handover"
+on = ["assignee_change"]
+to = ["{{payload.to.email}}"]
+template = "generic"
+
+[[rule]]
+name = "closes"
+on = ["status"]
+to = ["lead@example.com"]
+template = "generic"
+"#;
+
+/// `hookline rules test` and `POST /rules/test`: fires or the failed
+/// condition, recipients after the policy (allowed domains, a visitor as
+/// recipient), throttle decisions in event order, subject and text; and
+/// nothing stored or sent.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dry_run_tells_what_each_rule_would_do_without_storing_anything() {
+    let dir = tempfile::tempdir().unwrap();
+    let rules = write(&dir, "rules.toml", HANDOVER_RULES);
+    let mut first = fixture_item("24-assignee_change.json");
+    let mut again = first.clone();
+    again["timestamp"] = json!("2023-09-01 14:18:32.000000");
+    let mut later = first.clone();
+    later["timestamp"] = json!("2023-09-01 14:30:00.000000");
+    let mut to_visitor = first.clone();
+    to_visitor["timestamp"] = json!("2023-09-01 14:31:00.000000");
+    to_visitor["event"]["payload"]["to"] =
+        json!({"email": "visitor@example.net", "type": "visitor"});
+    first["event"]["payload"]["to"]["email"] = json!("agent@example.com");
+    again["event"]["payload"]["to"]["email"] = json!("agent@example.com");
+    later["event"]["payload"]["to"]["email"] = json!("agent@example.com");
+    let events = write(
+        &dir,
+        "events.json",
+        &envelope(&[first, again, later, to_visitor]),
+    );
+    let run = dry_run(&[
+        &rules,
+        "--event",
+        &events,
+        "--allowed-recipient-domains",
+        "example.com",
+    ]);
+    let handover = outcome(&run, 1, "handover");
+    assert_eq!(handover["fires"], true, "{handover:#}");
+    let emails = handover["emails"].as_array().unwrap();
+    assert_eq!(emails[0]["recipient"], "agent@example.com");
+    assert_eq!(emails[0]["decision"], "send");
+    assert!(emails[0]["subject"].as_str().unwrap().contains("Handover"));
+    assert!(emails[0]["text"]
+        .as_str()
+        .unwrap()
+        .contains("agent@example.com"));
+    assert_eq!(emails[1]["recipient"], "lead@example.com");
+    // Five minutes later: throttled; twenty minutes later: sent again.
+    let again = &outcome(&run, 2, "handover")["emails"][0];
+    assert_eq!(again["decision"], "suppressed", "{again:#}");
+    assert!(again["reason"].as_str().unwrap().contains("throttled"));
+    assert_eq!(
+        outcome(&run, 3, "handover")["emails"][0]["decision"],
+        "send"
+    );
+    // A handover to the visitor: the condition that failed, and a rule
+    // without it does not email the visitor.
+    let refused = outcome(&run, 4, "handover");
+    assert_eq!(refused["fires"], false);
+    assert!(
+        refused["failed"]
+            .as_str()
+            .unwrap()
+            .contains("payload.to.type eq \"user\""),
+        "{refused:#}"
+    );
+    let visitor = &outcome(&run, 4, "any-handover")["emails"][0];
+    assert_eq!(visitor["decision"], "skipped");
+    assert!(
+        visitor["reason"]
+            .as_str()
+            .unwrap()
+            .contains("is the visitor"),
+        "{visitor:#}"
+    );
+    let other = outcome(&run, 1, "closes");
+    assert_eq!(other["fires"], false);
+    assert!(other["failed"]
+        .as_str()
+        .unwrap()
+        .contains("listens to status"));
+    // The allowed domains apply.
+    let run = dry_run(&[
+        &rules,
+        "--event",
+        &events,
+        "--allowed-recipient-domains",
+        "example.org",
+    ]);
+    let skipped = &outcome(&run, 1, "handover")["emails"][0];
+    assert_eq!(skipped["decision"], "skipped");
+    assert!(skipped["reason"]
+        .as_str()
+        .unwrap()
+        .contains("allowed_recipient_domains"));
+    // Text output for people.
+    let text = stdout(&hookline(&["rules", "test", &rules, "--event", &events]));
+    assert!(text.contains("handover: FIRES"), "{text}");
+    assert!(text.contains("closes: does not fire"), "{text}");
+
+    // The API, with the saved rules: nothing stored, nothing queued.
+    let app = spawn_app(TestDatabase::sqlite());
+    let (status, body) = app
+        .api(
+            Method::POST,
+            "/api/v1/rules/test",
+            Some(json!({"event": serde_json::from_slice::<Value>(&fixture("24-assignee_change.json")).unwrap()})),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let saved = outcome(&body["events"], 1, "handover-to-agent");
+    assert_eq!(saved["fires"], true, "{body:#}");
+    assert_eq!(saved["emails"][0]["recipient"], "himanshu@swiftsell.biz");
+    let (status, body) = app
+        .api(
+            Method::POST,
+            "/api/v1/rules/test",
+            Some(json!({"rule": {"name": "bad", "on": ["note"], "to": ["x"], "template": "generic"}, "event": {}})),
+        )
+        .await;
+    assert_eq!(status, 422, "{body}");
+    assert_eq!(app.event_count().await, 0);
+    assert!(app.notifications().await.is_empty());
+}

@@ -398,9 +398,7 @@ mod tests {
 
     #[test]
     fn label_42_is_matched_in_any_item_and_never_by_420() {
-        let added = |ids: &[i64]| {
-            json!({"payload": {"action": "added", "labels": ids.iter().map(|id| json!({"id": id})).collect::<Vec<_>>()}})
-        };
+        let added = |ids: &[i64]| json!({"payload": {"action": "added", "labels": ids.iter().map(|id| json!({"id": id})).collect::<Vec<_>>()}});
         let some = list_cond("payload.labels[*].id", "eq", Some(json!(42)), false);
         assert!(some.holds(&added(&[7, 42])));
         assert!(!some.holds(&added(&[420, 4200])));
@@ -457,7 +455,10 @@ mod tests {
                 _ => {}
             }
         }
-        let folder = concat!(env!("CARGO_MANIFEST_DIR"), "/../../tests/fixtures/swiftsell");
+        let folder = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../tests/fixtures/swiftsell"
+        );
         let mut checked = std::collections::BTreeSet::new();
         for entry in std::fs::read_dir(folder).unwrap() {
             let path = entry.unwrap().path();
@@ -470,7 +471,11 @@ mod tests {
                 let mut found = Vec::new();
                 lists("payload".into(), &context["payload"], &mut found);
                 for (list, items) in found {
-                    for (key, value) in items.iter().filter_map(Value::as_object).flat_map(|o| o.iter()) {
+                    for (key, value) in items
+                        .iter()
+                        .filter_map(Value::as_object)
+                        .flat_map(|o| o.iter())
+                    {
                         if !(value.is_string() || value.is_number() || value.is_boolean()) {
                             continue;
                         }
@@ -481,14 +486,22 @@ mod tests {
                             path.display()
                         );
                         assert!(
-                            !list_cond(&field, "eq", Some(json!("no item has this")), false).holds(&context),
+                            !list_cond(&field, "eq", Some(json!("no item has this")), false)
+                                .holds(&context),
                             "{field}"
                         );
                         if let Some(n) = value.as_i64() {
-                            assert!(!list_cond(&field, "eq", Some(json!(n * 10 + 1)), false).holds(&context));
-                            assert!(!list_cond(&field, "contains", Some(json!(n * 10)), false).holds(&context) || n == 0);
+                            assert!(!list_cond(&field, "eq", Some(json!(n * 10 + 1)), false)
+                                .holds(&context));
+                            assert!(
+                                !list_cond(&field, "contains", Some(json!(n * 10)), false)
+                                    .holds(&context)
+                                    || n == 0
+                            );
                         }
-                        checked.insert(format!("{list}.{key}").replace(|c: char| c.is_ascii_digit(), ""));
+                        checked.insert(
+                            format!("{list}.{key}").replace(|c: char| c.is_ascii_digit(), ""),
+                        );
                     }
                 }
             }

@@ -4,6 +4,7 @@
 
 mod condition;
 pub mod context;
+pub mod dry_run;
 mod duration;
 pub mod engine;
 pub mod erase;

@@ -139,8 +139,14 @@ mod tests {
     fn paths_reach_into_lists() {
         let v = json!({"p": {"labels": [{"id": 42}, {"id": 420}], "one": {"x": 1}}});
         let path = |t: &str| Path::parse(t).unwrap();
-        assert_eq!(path("p.labels[*].id").values(&v), (vec![&json!(42), &json!(420)], true));
-        assert_eq!(path("p.labels.id").values(&v), (vec![&json!(42), &json!(420)], true));
+        assert_eq!(
+            path("p.labels[*].id").values(&v),
+            (vec![&json!(42), &json!(420)], true)
+        );
+        assert_eq!(
+            path("p.labels.id").values(&v),
+            (vec![&json!(42), &json!(420)], true)
+        );
         assert_eq!(path("p.labels[1].id").lookup(&v), Some(&json!(420)));
         assert_eq!(path("p.labels.0.id").lookup(&v), Some(&json!(42)));
         assert_eq!(path("p.labels[*].id").lookup(&v), None);

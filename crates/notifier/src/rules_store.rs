@@ -4,8 +4,8 @@
 
 use std::sync::{Arc, Mutex, RwLock};
 
-use hookline_storage::rules::{self, RuleChange, RuleRow};
 use hookline_storage::diesel::QueryResult;
+use hookline_storage::rules::{self, RuleChange, RuleRow};
 use hookline_storage::{settings, DbConnection};
 use serde::Serialize;
 

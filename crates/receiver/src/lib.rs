@@ -31,6 +31,8 @@ pub struct AppState {
     pub max_body_bytes: usize,
     pub rejections: Arc<Rejections>,
     pub rules: Arc<hookline_notifier::Rules>,
+    /// Where mail may go (for dry runs; the hook has its own copy).
+    pub policy: hookline_notifier::RecipientPolicy,
     pub admin: Arc<auth::AdminAuth>,
     /// Wakes the outbox worker (resend).
     pub wake: Arc<tokio::sync::Notify>,

@@ -19,7 +19,7 @@ struct Route {
     body: Option<&'static str>,
 }
 
-const ROUTES: [Route; 15] = [
+const ROUTES: [Route; 16] = [
     Route {
         method: "post",
         path: "/erase",
@@ -127,6 +127,14 @@ const ROUTES: [Route; 15] = [
     },
     Route {
         method: "post",
+        path: "/rules/test",
+        summary: "Dry run: what rules (given, or the saved ones) would do with the events given; nothing is stored or sent.",
+        params: &[],
+        path_param: None,
+        body: Some("DryRun"),
+    },
+    Route {
+        method: "post",
         path: "/rules/{id}/preview",
         summary: "What a saved rule would have done over stored events (body optional: since, until, limit).",
         params: &[],
@@ -207,6 +215,7 @@ pub fn openapi() -> Value {
                     "template": {"type": "string"}, "throttle": {"type": "string"}, "case_sensitive": {"type": "boolean"}, "allow_visitor_recipients": {"type": "boolean"},
                     "id": {"type": "integer", "description": "Ignored; when replacing a rule, must be its own id."},
                     "created_at": {"description": "Ignored (server-owned)."}, "updated_at": {"description": "Ignored (server-owned)."}}},
+                "DryRun": {"type": "object", "required": ["event"], "properties": {"event": {"description": "A delivery ({\"events\": [...]}), a list of items, or one item."}, "rules": {"type": "array", "items": {"$ref": "#/components/schemas/Rule"}}, "rule": {"$ref": "#/components/schemas/Rule"}, "conversation": {"type": "object", "description": "conversation.* fields that override the state the events give."}}},
                 "SavedPreview": {"type": "object", "properties": {"since": {"type": "string", "format": "date-time"}, "until": {"type": "string", "format": "date-time"}, "limit": {"type": "integer", "minimum": 1, "maximum": super::preview::MAX_SCAN}}},
                 "Preview": {"type": "object", "required": ["rule"], "properties": {"rule": {"$ref": "#/components/schemas/Rule"}, "since": {"type": "string", "format": "date-time"}, "until": {"type": "string", "format": "date-time"}, "limit": {"type": "integer", "minimum": 1, "maximum": super::preview::MAX_SCAN}}},
             },

@@ -15,6 +15,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             .route(web::post().to(create)),
     )
     .service(web::resource("/rules/preview").route(web::post().to(super::preview::handler)))
+    .service(web::resource("/rules/test").route(web::post().to(super::dry_run::handler)))
     .service(
         web::resource("/rules/{id}/preview").route(web::post().to(super::preview::saved_handler)),
     )
