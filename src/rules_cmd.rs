@@ -155,6 +155,7 @@ pub async fn send_test_email(args: TestEmailArgs) -> anyhow::Result<()> {
         subject: "hookline test email".to_owned(),
         text: "hookline can send email with these settings.\n".to_owned(),
         html: "<p>hookline can send email with these settings.</p>".to_owned(),
+        reply_to: None,
     };
     match mailer.send(&from, &args.to, &email).await {
         Ok(answer) => {

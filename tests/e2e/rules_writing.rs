@@ -405,3 +405,370 @@ async fn a_dry_run_tells_what_each_rule_would_do_without_storing_anything() {
     assert_eq!(app.event_count().await, 0);
     assert!(app.notifications().await.is_empty());
 }
+
+/// The five rules of the issue, written from the README's vocabulary.
+const FIVE_RULES: &str = r#"
+[[rule]]
+name = "handover-to-agent"
+on = ["assignee_change"]
+all = [{ field = "payload.to.type", op = "eq", value = "user" }]
+to = ["{{payload.to.email}}"]
+template = "handover"
+
+[[rule]]
+name = "closed-by-visitor-or-bot-on-8861"
+on = ["status"]
+all = [
+  { field = "payload.status", op = "starts_with", value = "close" },
+  { field = "payload.closed_by.type", op = "in", value = ["visitor", "bot"] },
+  { field = "bot.id", op = "eq", value = 8861 },
+]
+to = ["lead@example.com"]
+template = "status_change"
+
+[[rule]]
+name = "refund-or-cancel"
+on = ["message"]
+all = [{ field = "payload.message_by.type", op = "eq", value = "visitor" }]
+any = [
+  { field = "payload.message.text", op = "contains", value = "refund" },
+  { field = "payload.message.text", op = "contains", value = "cancel" },
+]
+to = ["support@example.com"]
+template = "generic"
+throttle = "1h"
+
+[[rule]]
+name = "label-42-added"
+on = ["conversation_labels"]
+all = [
+  { field = "payload.action", op = "eq", value = "added" },
+  { field = "payload.labels[*].id", op = "eq", value = 42 },
+]
+to = ["supervisor@example.com"]
+template = "generic"
+
+[[rule]]
+name = "form-answer-with-email"
+on = ["message"]
+all = [
+  { field = "payload.message.type", op = "eq", value = "form.response" },
+  { field = "payload.message.payload.fields[*].type", op = "eq", value = "email" },
+]
+to = ["sales@example.com"]
+template = "generic"
+reply_to = "visitor"
+"#;
+
+/// The 28 samples and variants for the five rules, in the order posted:
+/// (name, item, the rule it should fire, whether that email is sent or
+/// throttled).
+fn five_rule_samples() -> Vec<(String, Value, Option<(&'static str, &'static str)>)> {
+    let mut samples: Vec<(String, Value, Option<(&str, &str)>)> = fixtures()
+        .into_iter()
+        .map(|(name, bytes)| {
+            let item = serde_json::from_slice::<Value>(&bytes).unwrap()["events"][0].clone();
+            let fires = match name.as_str() {
+                "24-assignee_change.json" => Some(("handover-to-agent", "sent")),
+                "20-message-form_response.json" => Some(("form-answer-with-email", "sent")),
+                _ => None,
+            };
+            (name, item, fires)
+        })
+        .collect();
+    let variant = |base: &str, at: &str, change: &dyn Fn(&mut Value)| {
+        let mut item = fixture_item(base);
+        item["timestamp"] = json!(at);
+        change(&mut item);
+        item
+    };
+    let mut add = |name: &str, item: Value, fires: Option<(&'static str, &'static str)>| {
+        samples.push((name.to_owned(), item, fires))
+    };
+    add(
+        "closed by the visitor",
+        variant("23-status.json", "2023-09-01 15:00:00.000000", &|i| {
+            i["event"]["payload"]["closed_by"] =
+                json!({"email": null, "id": null, "type": "visitor"})
+        }),
+        Some(("closed-by-visitor-or-bot-on-8861", "sent")),
+    );
+    add(
+        "closed by a bot on another bot",
+        variant("23-status.json", "2023-09-01 15:01:00.000000", &|i| {
+            i["event"]["payload"]["closed_by"] = json!({"email": "b@example.com", "type": "bot"});
+            i["account"]["bot"]["id"] = json!(9999);
+        }),
+        None,
+    );
+    add(
+        "visitor asks to cancel",
+        variant("02-message-text.json", "2023-09-01 15:02:00.000000", &|i| {
+            i["event"]["payload"]["message"]["text"] = json!("Can I Cancel?")
+        }),
+        Some(("refund-or-cancel", "sent")),
+    );
+    add(
+        "visitor asks for a refund ten minutes later",
+        variant("02-message-text.json", "2023-09-01 15:12:00.000000", &|i| {
+            i["event"]["payload"]["message"]["text"] = json!("I want a REFUND")
+        }),
+        Some(("refund-or-cancel", "throttled")),
+    );
+    add(
+        "an agent writes cancel",
+        variant("02-message-text.json", "2023-09-01 15:13:00.000000", &|i| {
+            i["event"]["payload"]["message"]["text"] = json!("you can cancel here");
+            i["event"]["payload"]["message_by"] = json!({"email": "a@example.com", "type": "user"});
+        }),
+        None,
+    );
+    add(
+        "labels 420 and 42 added",
+        variant(
+            "27-conversation_labels.json",
+            "2023-09-01 15:14:00.000000",
+            &|i| {
+                i["event"]["payload"]["action"] = json!("added");
+                i["event"]["payload"]["labels"] = json!([{"id": 420}, {"id": 42}]);
+            },
+        ),
+        Some(("label-42-added", "sent")),
+    );
+    add(
+        "label 420 added",
+        variant(
+            "27-conversation_labels.json",
+            "2023-09-01 15:15:00.000000",
+            &|i| {
+                i["event"]["payload"]["action"] = json!("added");
+                i["event"]["payload"]["labels"] = json!([{"id": 420}]);
+            },
+        ),
+        None,
+    );
+    add(
+        "label 42 deleted",
+        variant(
+            "27-conversation_labels.json",
+            "2023-09-01 15:16:00.000000",
+            &|i| {
+                i["event"]["payload"]["labels"] = json!([{"id": 42}]);
+            },
+        ),
+        None,
+    );
+    samples
+}
+
+/// Done when: five rules written from the README alone each fire on the
+/// right sample and on no other, in the dry run and live with a real SMTP
+/// server; the throttle, the rule-named subject and the visitor Reply-To
+/// hold in both.
+async fn five_rules_from_the_readme_fire_on_the_right_samples(db: TestDatabase) {
+    let samples = five_rule_samples();
+    let dir = tempfile::tempdir().unwrap();
+    let rules = write(&dir, "rules.toml", FIVE_RULES);
+    let items: Vec<Value> = samples.iter().map(|(_, item, _)| item.clone()).collect();
+    let events = write(&dir, "events.json", &envelope(&items));
+
+    // The dry run.
+    let run = dry_run(&[&rules, "--event", &events]);
+    for (index, (name, _, expected)) in samples.iter().enumerate() {
+        let fired: Vec<(String, String)> = run[index]["rules"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|r| r["fires"] == true)
+            .map(|r| {
+                let decision = r["emails"][0]["decision"].as_str().unwrap_or("none");
+                let decision = if decision == "send" {
+                    "sent"
+                } else if decision == "suppressed" {
+                    "throttled"
+                } else {
+                    decision
+                };
+                (r["rule"].as_str().unwrap().to_owned(), decision.to_owned())
+            })
+            .collect();
+        let expected: Vec<(String, String)> = expected
+            .iter()
+            .map(|(rule, decision)| (rule.to_string(), decision.to_string()))
+            .collect();
+        assert_eq!(fired, expected, "dry run, sample {name}: {:#}", run[index]);
+    }
+    let form = samples
+        .iter()
+        .position(|(name, _, _)| name == "20-message-form_response.json")
+        .unwrap();
+    let email = &outcome(&run, form + 1, "form-answer-with-email")["emails"][0];
+    assert_eq!(email["reply_to"], "abc@gmail.com", "{email:#}");
+    let cancel = samples
+        .iter()
+        .position(|(name, _, _)| name == "visitor asks to cancel")
+        .unwrap();
+    let subject = outcome(&run, cancel + 1, "refund-or-cancel")["emails"][0]["subject"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        subject.starts_with("[hookline] refund-or-cancel: "),
+        "{subject}"
+    );
+
+    // Live, with a real SMTP server.
+    let smtp = crate::smtp::SmtpServer::start().await;
+    let app = spawn_app_with(
+        Some(db),
+        Options {
+            smtp_port: Some(smtp.port),
+            ..Options::default()
+        },
+    );
+    app.clear_rules().await;
+    stdout(&hookline(&[
+        "rules",
+        "import",
+        &rules,
+        "--database-url",
+        &app.db_url,
+    ]));
+    for (name, item, _) in &samples {
+        let response = app.post(envelope(std::slice::from_ref(item))).await;
+        assert_eq!(response.status(), 200, "{name}");
+    }
+    let sent_count = samples
+        .iter()
+        .filter(|(_, _, e)| matches!(e, Some((_, "sent"))))
+        .count();
+    let rows = app
+        .wait_for_notifications(20, "the five rules' emails", |rows| {
+            rows.iter().filter(|n| n.status == "sent").count() == sent_count
+        })
+        .await;
+    let mut got: Vec<(String, String)> = rows
+        .iter()
+        .map(|n| {
+            let status = if n.status == "suppressed" {
+                "throttled"
+            } else {
+                n.status.as_str()
+            };
+            (n.rule_name.clone(), status.to_owned())
+        })
+        .collect();
+    got.sort();
+    let mut expected: Vec<(String, String)> = samples
+        .iter()
+        .filter_map(|(_, _, e)| e.map(|(rule, status)| (rule.to_owned(), status.to_owned())))
+        .collect();
+    expected.sort();
+    assert_eq!(got, expected, "{rows:#?}");
+    let received = smtp.wait_for(sent_count, 10).await;
+    assert_eq!(received.len(), sent_count);
+    let form_mail = received
+        .iter()
+        .find(|m| m.to.iter().any(|t| t.contains("sales@example.com")))
+        .expect("the form email");
+    assert!(
+        form_mail.data.contains("Reply-To: abc@gmail.com"),
+        "{}",
+        form_mail.data
+    );
+    let cancel_mail = received
+        .iter()
+        .find(|m| m.to.iter().any(|t| t.contains("support@example.com")))
+        .expect("the refund-or-cancel email");
+    assert!(
+        cancel_mail
+            .subject()
+            .starts_with("[hookline] refund-or-cancel: "),
+        "{}",
+        cancel_mail.subject()
+    );
+}
+
+on_both_backends!(five_rules_from_the_readme_fire_on_the_right_samples);
+
+/// A template that fails to render (strict mode: `{{bot.id}}` is not in
+/// the email context) is `dead` at the first attempt with the reason, not
+/// retried for a day.
+async fn a_template_error_at_send_time_is_permanent(db: TestDatabase) {
+    let templates = tempfile::tempdir().unwrap();
+    write(&templates, "broken.subject.hbs", "note");
+    write(&templates, "broken.text.hbs", "bot {{bot.id}}");
+    write(&templates, "broken.html.hbs", "<p>bot</p>");
+    let app = spawn_app_with(
+        Some(db),
+        Options {
+            extra_args: vec![
+                "--templates-dir".into(),
+                templates.path().to_str().unwrap().into(),
+            ],
+            ..Options::default()
+        },
+    );
+    app.clear_rules().await;
+    let (status, body) = app
+        .api(
+            Method::POST,
+            "/api/v1/rules",
+            Some(json!({"name": "broken", "on": ["note"], "to": ["lead@example.com"], "template": "broken"})),
+        )
+        .await;
+    assert_eq!(status, 201, "{body}");
+    app.post(fixture("28-note.json")).await;
+    let rows = app
+        .wait_for_notifications(10, "a dead notification", |rows| {
+            rows.iter().any(|n| n.status == "dead")
+        })
+        .await;
+    assert_eq!(rows[0].attempts, 1, "{rows:#?}");
+    let error = rows[0].last_error.clone().unwrap_or_default();
+    assert!(error.contains("broken.text"), "{error}");
+    assert!(rows[0].next_attempt_at.is_none());
+}
+
+on_both_backends!(a_template_error_at_send_time_is_permanent);
+
+/// "1 message", not "1 messages"; the banner warns when links would point
+/// to the listen address.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn emails_count_right_and_the_banner_warns_without_a_public_url() {
+    let dir = tempfile::tempdir().unwrap();
+    let rules = write(&dir, "rules.toml", HANDOVER_RULES);
+    let one = write(
+        &dir,
+        "one.json",
+        &envelope(&[
+            fixture_item("02-message-text.json"),
+            fixture_item("24-assignee_change.json"),
+        ]),
+    );
+    let run = dry_run(&[&rules, "--event", &one]);
+    let text = outcome(&run, 2, "handover")["emails"][0]["text"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(text.contains("open, 1 message\n"), "{text}");
+
+    let app = spawn_app(TestDatabase::sqlite());
+    let banner = app.banner.join("\n");
+    assert!(
+        banner.contains("HOOKLINE_PUBLIC_URL is not set"),
+        "{banner}"
+    );
+    let app = spawn_app_with(
+        Some(TestDatabase::sqlite()),
+        Options {
+            extra_args: vec!["--public-url".into(), "https://hookline.example.com".into()],
+            ..Options::default()
+        },
+    );
+    let banner = app.banner.join("\n");
+    assert!(
+        !banner.contains("HOOKLINE_PUBLIC_URL is not set"),
+        "{banner}"
+    );
+}

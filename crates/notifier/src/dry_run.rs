@@ -21,7 +21,7 @@ use serde_json::Value;
 use crate::context::{evaluation_context, EventFacts};
 use crate::engine::CompiledRule;
 use crate::policy::RecipientPolicy;
-use crate::render::{build_context, History};
+use crate::render::{build_context, reply_to_of, History};
 use crate::templates::Templates;
 
 /// What a rule does with one event.
@@ -52,6 +52,9 @@ pub struct EmailOutcome {
     pub text: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub template_error: Option<String>,
+    /// The Reply-To (`reply_to = "visitor"` and the visitor's email known).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reply_to: Option<String>,
 }
 
 /// One event of the run.
@@ -188,6 +191,7 @@ impl DryRun<'_> {
                                 subject: None,
                                 text: None,
                                 template_error: None,
+                                reply_to: None,
                             });
                             continue;
                         }
@@ -250,6 +254,7 @@ impl DryRun<'_> {
                         subject,
                         text,
                         template_error,
+                        reply_to: reply_to_of(rule.def.reply_to.as_deref(), &template_context),
                     });
                 }
                 rules.push(RuleOutcome {
@@ -340,6 +345,9 @@ pub fn describe(outcomes: &[EventOutcome]) -> String {
                             out.push_str(&format!(" ({reason})"));
                         }
                         out.push('\n');
+                        if let Some(reply_to) = &email.reply_to {
+                            out.push_str(&format!("      Reply-To: {reply_to}\n"));
+                        }
                         if let Some(subject) = &email.subject {
                             out.push_str(&format!("      Subject: {subject}\n"));
                         }

@@ -136,6 +136,11 @@ impl CompiledRule {
                 )));
             }
         }
+        if let Some(reply_to) = def.reply_to.as_deref().filter(|r| *r != "visitor") {
+            return Err(fail(format!(
+                "reply_to {reply_to:?}: the only value is \"visitor\" (Reply-To the visitor's email when known)"
+            )));
+        }
         let throttle = def
             .throttle
             .as_deref()

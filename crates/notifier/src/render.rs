@@ -86,6 +86,25 @@ impl History {
     }
 }
 
+/// The Reply-To a rule asks for over a template context: with
+/// `reply_to = "visitor"`, the conversation's visitor email when it is an
+/// address.
+pub fn reply_to_of(reply_to: Option<&str>, context: &Value) -> Option<String> {
+    if reply_to != Some("visitor") {
+        return None;
+    }
+    context["conversation"]["visitor"]["email"]
+        .as_str()
+        .map(str::trim)
+        .filter(|email| email.parse::<lettre::Address>().is_ok())
+        .map(str::to_owned)
+}
+
+/// `1 message`, `2 messages`.
+pub fn count_of(count: i64, one: &str, many: &str) -> String {
+    format!("{count} {}", if count == 1 { one } else { many })
+}
+
 /// The template context for notification `n`.
 pub fn template_context(
     conn: &mut DbConnection,
@@ -191,6 +210,13 @@ pub fn build_context(
         _ => json!({"status": null, "word": "changed", "by": null}),
     };
     let mut conversation_json = conversation_value(conversation);
+    if let Value::Object(map) = &mut conversation_json {
+        let count = conversation.map_or(0, |c| c.message_count);
+        map.insert(
+            "messages".into(),
+            Value::from(count_of(count, "message", "messages")),
+        );
+    }
     if let (Some(c), Value::Object(map)) = (conversation, &mut conversation_json) {
         map.insert(
             "duration".into(),

@@ -39,6 +39,11 @@ pub struct RuleDef {
     /// choose where hookline sends mail.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub allow_visitor_recipients: bool,
+    /// `"visitor"`: the email's Reply-To is the visitor's address when
+    /// hookline knows it (from a form answer or a visitor variable), so
+    /// that replying writes to the visitor.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reply_to: Option<String>,
     /// Keys the server owns (`GET /api/v1/rules/{id}` shows them), accepted
     /// so that what GET returned can be sent back as it is; never stored.
     /// An `id` must be the rule's own when replacing it.

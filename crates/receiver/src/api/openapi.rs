@@ -212,7 +212,7 @@ pub fn openapi() -> Value {
                     "all": {"type": "array", "items": {"$ref": "#/components/schemas/Condition"}},
                     "any": {"type": "array", "items": {"$ref": "#/components/schemas/Condition"}},
                     "to": {"type": "array", "items": {"type": "string"}},
-                    "template": {"type": "string"}, "throttle": {"type": "string"}, "case_sensitive": {"type": "boolean"}, "allow_visitor_recipients": {"type": "boolean"},
+                    "template": {"type": "string"}, "throttle": {"type": "string"}, "case_sensitive": {"type": "boolean"}, "allow_visitor_recipients": {"type": "boolean"}, "reply_to": {"type": "string", "enum": ["visitor"]},
                     "id": {"type": "integer", "description": "Ignored; when replacing a rule, must be its own id."},
                     "created_at": {"description": "Ignored (server-owned)."}, "updated_at": {"description": "Ignored (server-owned)."}}},
                 "DryRun": {"type": "object", "required": ["event"], "properties": {"event": {"description": "A delivery ({\"events\": [...]}), a list of items, or one item."}, "rules": {"type": "array", "items": {"$ref": "#/components/schemas/Rule"}}, "rule": {"$ref": "#/components/schemas/Rule"}, "conversation": {"type": "object", "description": "conversation.* fields that override the state the events give."}}},
