@@ -772,3 +772,87 @@ async fn emails_count_right_and_the_banner_warns_without_a_public_url() {
         "{banner}"
     );
 }
+
+/// The field browser shows the paths rules use, with values: payload,
+/// conversation, derived, and `[*]` paths for list items; and every path
+/// it shows works in a rule (checked through the dry run).
+async fn the_field_browser_shows_what_rules_see(db: TestDatabase) {
+    let app = spawn_app(db);
+    app.post(fixture("01-conversation_create.json")).await;
+    let mut labels = fixture_item("27-conversation_labels.json");
+    labels["event"]["payload"]["labels"] = json!([{"id": 7}, {"id": 42}]);
+    app.post(envelope(&[labels.clone()])).await;
+    let (_, list) = app
+        .api(Method::GET, "/api/v1/events?type=conversation_labels", None)
+        .await;
+    let id = list["items"][0]["id"].as_i64().unwrap();
+    let (status, body) = app
+        .api(Method::GET, &format!("/api/v1/events/{id}/fields"), None)
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let fields = body["fields"].as_array().unwrap();
+    let value = |path: &str| {
+        fields
+            .iter()
+            .find(|f| f["path"] == path)
+            .unwrap_or_else(|| panic!("no {path} in {body:#}"))
+            .clone()
+    };
+    assert_eq!(value("payload.labels[1].id")["value"], 42);
+    assert_eq!(
+        value("payload.labels[1].id")["any_item"],
+        "payload.labels[*].id"
+    );
+    assert_eq!(value("bot.id")["value"], 8861);
+    assert_eq!(value("type")["value"], "conversation_labels");
+    assert_eq!(value("conversation.bot_id")["value"], 8861);
+    assert!(value("conversation.url")["value"].is_string());
+    assert_eq!(
+        value("payload.action_performed_by.email")["value"],
+        "himanshu@swiftsell.biz"
+    );
+    // Every scalar the browser shows is a condition that holds.
+    let conditions: Vec<String> = fields
+        .iter()
+        .filter(|f| f["value"].is_string() || f["value"].is_number() || f["value"].is_boolean())
+        .filter(|f| {
+            !f["path"].as_str().unwrap().starts_with("conversation.")
+                && !f["path"].as_str().unwrap().starts_with("event.")
+        })
+        .map(|f| {
+            format!(
+                "{{ field = \"{}\", op = \"eq\", value = {} }}",
+                f["path"].as_str().unwrap(),
+                f["value"]
+            )
+        })
+        .collect();
+    assert!(conditions.len() > 8, "{conditions:?}");
+    let dir = tempfile::tempdir().unwrap();
+    let rules = write(
+        &dir,
+        "rules.toml",
+        &format!(
+            "[[rule]]\nname = \"all-fields\"\non = [\"conversation_labels\"]\nall = [{}]\nto = [\"a@example.com\"]\ntemplate = \"generic\"\n",
+            conditions.join(",\n")
+        ),
+    );
+    let events = write(&dir, "labels.json", &envelope(&[labels]));
+    let run = dry_run(&[&rules, "--event", &events]);
+    assert_eq!(outcome(&run, 1, "all-fields")["fires"], true, "{run:#}");
+    // The event page shows the same.
+    let session = ui_session(&app).await;
+    let page = no_redirects()
+        .get(format!("{}/ui/events/{id}", app.base))
+        .header("cookie", &session.0)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains("Fields rules see"), "{page}");
+    assert!(page.contains("payload.labels[*].id"), "{page}");
+}
+
+on_both_backends!(the_field_browser_shows_what_rules_see);

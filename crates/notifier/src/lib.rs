@@ -8,6 +8,7 @@ pub mod dry_run;
 mod duration;
 pub mod engine;
 pub mod erase;
+pub mod fields;
 pub mod hook;
 pub mod links;
 pub mod mailer;

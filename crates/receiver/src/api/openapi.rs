@@ -19,7 +19,7 @@ struct Route {
     body: Option<&'static str>,
 }
 
-const ROUTES: [Route; 16] = [
+const ROUTES: [Route; 17] = [
     Route {
         method: "post",
         path: "/erase",
@@ -41,6 +41,14 @@ const ROUTES: [Route; 16] = [
         method: "get",
         path: "/events/{id}",
         summary: "One event with its raw JSON as received.",
+        params: &[],
+        path_param: Some("id"),
+        body: None,
+    },
+    Route {
+        method: "get",
+        path: "/events/{id}/fields",
+        summary: "Field browser: every field path and value rules see on the event (payload.*, conversation.*, derived fields; [*] paths for list items).",
         params: &[],
         path_param: Some("id"),
         body: None,

@@ -183,7 +183,7 @@ pub async fn preview(
     .await
 }
 
-fn facts(event: &StoredEvent) -> EventFacts<'_> {
+pub fn facts(event: &StoredEvent) -> EventFacts<'_> {
     EventFacts {
         id: Some(event.id),
         event_type: &event.event_type,
