@@ -856,3 +856,67 @@ async fn the_field_browser_shows_what_rules_see(db: TestDatabase) {
 }
 
 on_both_backends!(the_field_browser_shows_what_rules_see);
+
+/// The preview decides throttles and the hourly cap in arrival order, as
+/// live does: its counts of emails sent and suppressed equal the live ones.
+async fn the_preview_counts_throttled_and_capped_emails_as_live(db: TestDatabase) {
+    let app = spawn_app_with(
+        Some(db),
+        Options {
+            extra_args: vec!["--recipient-hourly-cap".into(), "2".into()],
+            ..Options::default()
+        },
+    );
+    app.clear_rules().await;
+    for rule in [
+        json!({"name": "throttled-notes", "on": ["note"], "to": ["lead@example.com"], "template": "generic", "throttle": "1h"}),
+        json!({"name": "capped-notes", "on": ["note"], "to": ["cap@example.com"], "template": "generic"}),
+    ] {
+        let (status, body) = app.api(Method::POST, "/api/v1/rules", Some(rule)).await;
+        assert_eq!(status, 201, "{body}");
+    }
+    for (i, conversation) in ["x", "x", "x", "y"].iter().enumerate() {
+        let mut note = fixture_item("28-note.json");
+        note["event"]["payload"]["note"] = json!(format!("note {i}"));
+        note["conversation"]["key"] = json!(format!("conversation-{conversation}"));
+        assert_eq!(app.post(envelope(&[note])).await.status(), 200);
+    }
+    let live = app.notifications().await;
+    for rule in ["throttled-notes", "capped-notes"] {
+        let count = |status: &str| {
+            live.iter()
+                .filter(|n| n.rule_name == rule && n.status == status)
+                .count()
+        };
+        let queued = live
+            .iter()
+            .filter(|n| n.rule_name == rule && n.status != "suppressed" && n.status != "skipped")
+            .count();
+        assert_eq!((queued, count("suppressed")), (2, 2), "{rule}: {live:#?}");
+        let id = rule_id(&app, rule).await;
+        let (status, preview) = app
+            .api(Method::POST, &format!("/api/v1/rules/{id}/preview"), None)
+            .await;
+        assert_eq!(status, 200, "{preview}");
+        assert_eq!(preview["fired_count"], 4, "{preview:#}");
+        assert_eq!(preview["emails"]["send"], 2, "{rule}: {preview:#}");
+        assert_eq!(preview["emails"]["suppressed"], 2, "{rule}: {preview:#}");
+        let reasons: Vec<String> = preview["fired"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|f| f["emails"][0]["reason"].as_str().map(str::to_owned))
+            .collect();
+        let word = if rule == "throttled-notes" {
+            "throttled"
+        } else {
+            "recipient cap"
+        };
+        assert!(
+            reasons.iter().all(|r| r.contains(word)) && reasons.len() == 2,
+            "{reasons:?}"
+        );
+    }
+}
+
+on_both_backends!(the_preview_counts_throttled_and_capped_emails_as_live);

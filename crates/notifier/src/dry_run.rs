@@ -83,6 +83,76 @@ pub fn items_of(value: Value) -> Vec<Value> {
     }
 }
 
+/// The throttle and the hourly cap, simulated over emails in the order
+/// they would be queued.
+#[derive(Default)]
+pub struct Limits {
+    /// (rule, conversation, recipient) -> when last queued.
+    last_sent: HashMap<(String, Option<String>, String), NaiveDateTime>,
+    /// recipient -> when queued.
+    per_recipient: HashMap<String, Vec<NaiveDateTime>>,
+}
+
+impl Limits {
+    /// What happens to an email from `rule` to `address` queued `at`: the
+    /// status it would get (`send` for queued, `skipped`, `suppressed`)
+    /// and why; a `send` is counted for the next decisions.
+    pub fn decide(
+        &mut self,
+        rule: &CompiledRule,
+        policy: &RecipientPolicy,
+        conversation: Option<&str>,
+        address: &str,
+        at: NaiveDateTime,
+    ) -> (&'static str, Option<String>) {
+        if let Err(reason) = policy.check_domain(address) {
+            return ("skipped", Some(reason));
+        }
+        let key = (
+            rule.name().to_owned(),
+            conversation.map(str::to_owned),
+            address.to_owned(),
+        );
+        let window = rule
+            .throttle
+            .and_then(|window| chrono::Duration::from_std(window).ok());
+        if let Some(previous) = window.and_then(|window| {
+            self.last_sent
+                .get(&key)
+                .filter(|previous| at - **previous < window)
+        }) {
+            return (
+                "suppressed",
+                Some(format!(
+                    "throttled: {address} was already notified by this rule for this conversation within {} (at {previous})",
+                    rule.def.throttle.clone().unwrap_or_default()
+                )),
+            );
+        }
+        let cap = policy.hourly_cap;
+        let sent = self.per_recipient.get(address).map_or(0, |times| {
+            times
+                .iter()
+                .filter(|t| at - **t < chrono::Duration::hours(1))
+                .count()
+        });
+        if cap > 0 && sent >= cap as usize {
+            return (
+                "suppressed",
+                Some(format!(
+                    "recipient cap: {address} already has {sent} emails from hookline in the last hour (recipient_hourly_cap = {cap})"
+                )),
+            );
+        }
+        self.last_sent.insert(key, at);
+        self.per_recipient
+            .entry(address.to_owned())
+            .or_default()
+            .push(at);
+        ("send", None)
+    }
+}
+
 /// What is fixed for a run.
 pub struct DryRun<'a> {
     pub rules: &'a [CompiledRule],
@@ -100,10 +170,7 @@ impl DryRun<'_> {
         let received = Utc::now();
         let mut conversations: HashMap<String, Conversation> = HashMap::new();
         let mut history: HashMap<String, Vec<StoredEvent>> = HashMap::new();
-        // (rule, conversation, recipient) -> when last queued; recipient -> times.
-        let mut last_sent: HashMap<(String, Option<String>, String), NaiveDateTime> =
-            HashMap::new();
-        let mut per_recipient: HashMap<String, Vec<NaiveDateTime>> = HashMap::new();
+        let mut limits = Limits::default();
         let mut out = Vec::new();
         for (index, raw) in items.iter().enumerate() {
             let prepared = prepare_value(raw, received);
@@ -197,48 +264,13 @@ impl DryRun<'_> {
                         }
                         Ok(address) => address,
                     };
-                    let now = event.occurred_at;
-                    let throttle_key = (rule.name().to_owned(), key.clone(), address.clone());
-                    let decision = if let Err(reason) = self.policy.check_domain(&address) {
-                        Err(("skipped", reason))
-                    } else if let Some(previous) = rule.throttle.and_then(|window| {
-                        let window = chrono::Duration::from_std(window).ok()?;
-                        last_sent
-                            .get(&throttle_key)
-                            .filter(|at| now - **at < window)
-                    }) {
-                        Err((
-                            "suppressed",
-                            format!(
-                                "throttled: {address} was already notified by this rule for this conversation within {} (at {previous})",
-                                rule.def.throttle.clone().unwrap_or_default()
-                            ),
-                        ))
-                    } else {
-                        let cap = self.policy.hourly_cap;
-                        let sent = per_recipient
-                            .get(&address)
-                            .map(|times| {
-                                times
-                                    .iter()
-                                    .filter(|at| now - **at < chrono::Duration::hours(1))
-                                    .count()
-                            })
-                            .unwrap_or_default();
-                        if cap > 0 && sent >= cap as usize {
-                            Err(("suppressed", format!("recipient cap: {address} already has {sent} emails from hookline in the last hour (recipient_hourly_cap = {cap})")))
-                        } else {
-                            Ok(())
-                        }
-                    };
-                    let (decision, reason) = match decision {
-                        Ok(()) => {
-                            last_sent.insert(throttle_key, now);
-                            per_recipient.entry(address.clone()).or_default().push(now);
-                            ("send", None)
-                        }
-                        Err((status, reason)) => (status, Some(reason)),
-                    };
+                    let (decision, reason) = limits.decide(
+                        rule,
+                        self.policy,
+                        key.as_deref(),
+                        &address,
+                        event.occurred_at,
+                    );
                     let draft = draft(rule, &stored, &address);
                     let template_context =
                         build_context(&draft, Some(&stored), conversation, &past, self.public_url);
