@@ -106,6 +106,35 @@ pub enum RulesCommand {
         #[command(flatten)]
         templates: TemplateArgs,
     },
+    /// Dry run: what the rules of a file would do with the events of a
+    /// file (a Swiftsell delivery, such as the samples), without storing
+    /// or sending anything: whether each rule fires or which condition
+    /// failed, the recipients after the recipient policy, the throttle and
+    /// cap decisions, and the rendered subject and text.
+    Test {
+        file: PathBuf,
+        /// The events: `{"events": [...]}`, a list of items, or one item.
+        #[arg(long)]
+        event: PathBuf,
+        /// A JSON object of `conversation.*` fields as rules see them
+        /// (`{"assignee": {"email": "a@example.com"}}`) that override the
+        /// state the events give.
+        #[arg(long)]
+        conversation_state: Option<PathBuf>,
+        #[command(flatten)]
+        templates: TemplateArgs,
+        #[arg(
+            long,
+            env = "HOOKLINE_ALLOWED_RECIPIENT_DOMAINS",
+            value_delimiter = ','
+        )]
+        allowed_recipient_domains: Vec<String>,
+        #[arg(long, env = "HOOKLINE_RECIPIENT_HOURLY_CAP", default_value_t = hookline_notifier::policy::DEFAULT_HOURLY_CAP)]
+        recipient_hourly_cap: u32,
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
     /// Print every stored rule as TOML that imports back to the same rules.
     Export {
         #[command(flatten)]

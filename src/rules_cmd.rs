@@ -1,8 +1,9 @@
-//! `hookline rules check|import|export` and `hookline send-test-email`.
+//! `hookline rules check|import|export|test` and `hookline send-test-email`.
 
 use std::sync::Arc;
 
 use anyhow::{bail, Context};
+use hookline_notifier::dry_run::{self, DryRun};
 use hookline_notifier::rules_store::check_all;
 use hookline_notifier::{
     CompiledRule, Mailer, RecipientPolicy, Rendered, Rules, RulesFile, Templates,
@@ -22,6 +23,12 @@ fn read_rules(file: &std::path::Path) -> anyhow::Result<RulesFile> {
     let text = std::fs::read_to_string(file)
         .with_context(|| format!("failed to read {}", file.display()))?;
     RulesFile::parse(&text).map_err(|e| anyhow::anyhow!("{}: {e}", file.display()))
+}
+
+fn read_json(file: &std::path::Path) -> anyhow::Result<serde_json::Value> {
+    let bytes =
+        std::fs::read(file).with_context(|| format!("failed to read {}", file.display()))?;
+    serde_json::from_slice(&bytes).with_context(|| format!("{} is not JSON", file.display()))
 }
 
 pub fn run(command: RulesCommand) -> anyhow::Result<()> {
@@ -65,6 +72,38 @@ pub fn run(command: RulesCommand) -> anyhow::Result<()> {
             Ok(())
         }
         RulesCommand::Export { database } => export(&database),
+        RulesCommand::Test {
+            file,
+            event,
+            conversation_state,
+            templates,
+            allowed_recipient_domains,
+            recipient_hourly_cap,
+            json,
+        } => {
+            let templates = load_templates(&templates)?;
+            let policy = RecipientPolicy::new(&allowed_recipient_domains, recipient_hourly_cap)
+                .map_err(|e| anyhow::anyhow!(e))?;
+            let rules = read_rules(&file)?;
+            let checked = check_all(&templates, rules.rule)
+                .map_err(|e| anyhow::anyhow!("{}: {e}", file.display()))?;
+            let items = dry_run::items_of(read_json(&event)?);
+            let state = conversation_state.as_deref().map(read_json).transpose()?;
+            let run = DryRun {
+                rules: &checked,
+                policy: &policy,
+                templates: &templates,
+                public_url: None,
+                conversation_state: state.as_ref(),
+            };
+            let outcomes = run.run(&items);
+            if json {
+                println!("{}", serde_json::to_string_pretty(&outcomes)?);
+            } else {
+                print!("{}", dry_run::describe(&outcomes));
+            }
+            Ok(())
+        }
     }
 }
 
@@ -116,6 +155,7 @@ pub async fn send_test_email(args: TestEmailArgs) -> anyhow::Result<()> {
         subject: "hookline test email".to_owned(),
         text: "hookline can send email with these settings.\n".to_owned(),
         html: "<p>hookline can send email with these settings.</p>".to_owned(),
+        reply_to: None,
     };
     match mailer.send(&from, &args.to, &email).await {
         Ok(answer) => {

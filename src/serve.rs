@@ -325,6 +325,10 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         }
     }
     println!("  admin pages:    {public_url}/ui/");
+    if args.public_url.is_none() {
+        println!("                  warning: HOOKLINE_PUBLIC_URL is not set, so links in emails point to");
+        println!("                  {public_url}, which recipients elsewhere cannot open: set it to hookline's address");
+    }
     match &admin_source {
         TokenSource::Configured => println!("  admin token:    from HOOKLINE_ADMIN_TOKEN / --admin-token"),
         TokenSource::Generated(token) => {
@@ -392,6 +396,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         body_timeout: Duration::from_secs(args.body_timeout_seconds),
         rejections: Arc::new(Rejections::default()),
         rules,
+        policy,
         admin,
         wake,
         public_url,

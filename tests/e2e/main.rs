@@ -18,6 +18,7 @@ mod notify;
 mod ops;
 mod rules_cli;
 mod rules_conflict;
+mod rules_writing;
 mod security;
 mod smtp;
 mod webdriver;

@@ -79,6 +79,8 @@ pub struct Condition {
     pub op: Op,
     operand: Operand,
     case_sensitive: bool,
+    /// On a list field: every item must match, not just one.
+    all_items: bool,
     /// As written, for explanations.
     pub text: String,
 }
@@ -92,6 +94,12 @@ impl Condition {
                 "unknown field {:?}: a field starts with one of {}",
                 def.field,
                 FIELD_ROOTS.join(", ")
+            ));
+        }
+        if def.all_items && !field.has_each() {
+            return Err(format!(
+                "all_items needs a list field written with [*], e.g. payload.labels[*].id (not {:?})",
+                def.field
             ));
         }
         let op = Op::parse(&def.op).ok_or_else(|| {
@@ -139,46 +147,83 @@ impl Condition {
         };
         Ok(Condition {
             text: format!(
-                "{} {}{}",
+                "{} {}{}{}",
                 def.field,
                 def.op,
                 def.value
                     .as_ref()
                     .map(|v| format!(" {v}"))
-                    .unwrap_or_default()
+                    .unwrap_or_default(),
+                if def.all_items { " (all items)" } else { "" }
             ),
             field,
             op,
             operand,
             case_sensitive,
+            all_items: def.all_items,
         })
     }
 
-    /// Whether the condition holds on `context`.
+    /// Whether the condition holds on `context`. On a list field
+    /// (`payload.labels[*].id`) an operator holds when it holds for some
+    /// item (every item with `all_items`, and then the list is not empty);
+    /// `ne`, `not_in` and `missing` hold when their opposite does not.
     pub fn holds(&self, context: &Value) -> bool {
-        let found = self.field.lookup(context).filter(|v| !v.is_null());
         let operand = match &self.operand {
             Operand::Field(path) => path.lookup(context).cloned(),
             Operand::Value(value) => Some(value.clone()),
             Operand::None | Operand::Regex(_) => None,
         };
-        match self.op {
+        let (values, many) = self.field.values(context);
+        let mut values: Vec<&Value> = values.into_iter().filter(|v| !v.is_null()).collect();
+        if !many {
+            values.truncate(1);
+            return self.holds_for(self.op, values.first().copied(), operand.as_ref());
+        }
+        let (positive, negated) = match self.op {
+            Op::Ne => (Op::Eq, true),
+            Op::NotIn => (Op::In, true),
+            Op::Missing => (Op::Exists, true),
+            op => (op, false),
+        };
+        let holds = if positive == Op::Exists {
+            !values.is_empty()
+        } else if self.all_items {
+            !values.is_empty()
+                && values
+                    .iter()
+                    .all(|v| self.holds_for(positive, Some(v), operand.as_ref()))
+        } else {
+            values
+                .iter()
+                .any(|v| self.holds_for(positive, Some(v), operand.as_ref()))
+        };
+        holds != negated
+    }
+
+    /// `op` on one value.
+    fn holds_for(&self, op: Op, found: Option<&Value>, operand: Option<&Value>) -> bool {
+        match op {
             Op::Exists => found.is_some(),
             Op::Missing => found.is_none(),
-            Op::Eq => self.equal(found, operand.as_ref()),
-            Op::Ne => !self.equal(found, operand.as_ref()),
-            Op::In => self.within(found, operand.as_ref()),
-            Op::NotIn => !self.within(found, operand.as_ref()),
-            Op::Contains => match (found, operand.as_ref()) {
+            Op::Eq => self.equal(found, operand),
+            Op::Ne => !self.equal(found, operand),
+            Op::In => self.within(found, operand),
+            Op::NotIn => !self.within(found, operand),
+            Op::Contains => match (found, operand) {
                 (Some(Value::Array(items)), Some(wanted)) => items
                     .iter()
                     .any(|item| self.equal(Some(item), Some(wanted))),
+                // A number is contained only in itself: 42 is not in 420.
+                (Some(value), Some(wanted)) if value.is_number() || wanted.is_number() => {
+                    self.equal(Some(value), Some(wanted))
+                }
                 (Some(value), Some(wanted)) => {
                     self.fold(&text(value)).contains(&self.fold(&text(wanted)))
                 }
                 _ => false,
             },
-            Op::StartsWith => match (found, operand.as_ref()) {
+            Op::StartsWith => match (found, operand) {
                 (Some(value), Some(wanted)) => self
                     .fold(&text(value))
                     .starts_with(&self.fold(&text(wanted))),
@@ -189,7 +234,7 @@ impl Condition {
                 _ => false,
             },
             Op::Gt | Op::Gte | Op::Lt | Op::Lte => {
-                let (Some(value), Some(wanted)) = (found, operand.as_ref()) else {
+                let (Some(value), Some(wanted)) = (found, operand) else {
                     return false;
                 };
                 let ordering = match (number(value), number(wanted)) {
@@ -199,7 +244,7 @@ impl Condition {
                 let Some(ordering) = ordering else {
                     return false;
                 };
-                match self.op {
+                match op {
                     Op::Gt => ordering.is_gt(),
                     Op::Gte => ordering.is_ge(),
                     Op::Lt => ordering.is_lt(),
@@ -266,6 +311,7 @@ mod tests {
                 field: field.into(),
                 op: op.into(),
                 value,
+                all_items: false,
             },
             false,
         )
@@ -337,12 +383,151 @@ mod tests {
         assert!(!cond("payload.nothing", "gt", Some(json!(1))).holds(&c));
     }
 
+    fn list_cond(field: &str, op: &str, value: Option<Value>, all_items: bool) -> Condition {
+        Condition::compile(
+            &ConditionDef {
+                field: field.into(),
+                op: op.into(),
+                value,
+                all_items,
+            },
+            false,
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn label_42_is_matched_in_any_item_and_never_by_420() {
+        let added = |ids: &[i64]| json!({"payload": {"action": "added", "labels": ids.iter().map(|id| json!({"id": id})).collect::<Vec<_>>()}});
+        let some = list_cond("payload.labels[*].id", "eq", Some(json!(42)), false);
+        assert!(some.holds(&added(&[7, 42])));
+        assert!(!some.holds(&added(&[420, 4200])));
+        assert!(!some.holds(&added(&[])));
+        let implicit = list_cond("payload.labels.id", "in", Some(json!([42, 43])), false);
+        assert!(implicit.holds(&added(&[1, 43])));
+        assert!(!implicit.holds(&added(&[420])));
+        let contains = list_cond("payload.labels.0.id", "contains", Some(json!(42)), false);
+        assert!(!contains.holds(&added(&[420])));
+        assert!(contains.holds(&added(&[42])));
+        let none = list_cond("payload.labels[*].id", "ne", Some(json!(42)), false);
+        assert!(none.holds(&added(&[420])));
+        assert!(!none.holds(&added(&[1, 42])));
+        let every = list_cond("payload.labels[*].id", "gt", Some(json!(40)), true);
+        assert!(every.holds(&added(&[41, 42])));
+        assert!(!every.holds(&added(&[41, 2])));
+        assert!(!every.holds(&added(&[])));
+        assert!(list_cond("payload.labels[*]", "exists", None, false).holds(&added(&[1])));
+        assert!(list_cond("payload.labels[*]", "missing", None, false).holds(&added(&[])));
+        let error = Condition::compile(
+            &ConditionDef {
+                field: "payload.labels.id".into(),
+                op: "eq".into(),
+                value: Some(json!(1)),
+                all_items: true,
+            },
+            false,
+        )
+        .unwrap_err();
+        assert!(error.contains("all_items needs a list field"), "{error}");
+    }
+
+    /// Every list of objects in every sample payload (labels, form fields,
+    /// buttons, variables, cards, ...): `LIST[*].KEY eq V` holds for a value
+    /// some item has, not for one no item has, and a number never matches
+    /// ten times itself.
+    #[test]
+    fn every_list_in_the_samples_can_be_matched() {
+        fn lists<'a>(path: String, value: &'a Value, out: &mut Vec<(String, &'a Vec<Value>)>) {
+            match value {
+                Value::Object(map) => {
+                    for (k, v) in map {
+                        lists(format!("{path}.{k}"), v, out);
+                    }
+                }
+                Value::Array(items) => {
+                    if items.iter().any(Value::is_object) {
+                        out.push((path.clone(), items));
+                    }
+                    for (i, item) in items.iter().enumerate() {
+                        lists(format!("{path}[{i}]"), item, out);
+                    }
+                }
+                _ => {}
+            }
+        }
+        let folder = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../tests/fixtures/swiftsell"
+        );
+        let mut checked = std::collections::BTreeSet::new();
+        for entry in std::fs::read_dir(folder).unwrap() {
+            let path = entry.unwrap().path();
+            if path.extension().and_then(|e| e.to_str()) != Some("json") {
+                continue;
+            }
+            let envelope: Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+            for item in envelope["events"].as_array().unwrap() {
+                let context = json!({"payload": item["event"]["payload"].clone()});
+                let mut found = Vec::new();
+                lists("payload".into(), &context["payload"], &mut found);
+                for (list, items) in found {
+                    for (key, value) in items
+                        .iter()
+                        .filter_map(Value::as_object)
+                        .flat_map(|o| o.iter())
+                    {
+                        if !(value.is_string() || value.is_number() || value.is_boolean()) {
+                            continue;
+                        }
+                        let field = format!("{list}[*].{key}");
+                        assert!(
+                            list_cond(&field, "eq", Some(value.clone()), false).holds(&context),
+                            "{}: {field} eq {value}",
+                            path.display()
+                        );
+                        assert!(
+                            !list_cond(&field, "eq", Some(json!("no item has this")), false)
+                                .holds(&context),
+                            "{field}"
+                        );
+                        if let Some(n) = value.as_i64() {
+                            assert!(!list_cond(&field, "eq", Some(json!(n * 10 + 1)), false)
+                                .holds(&context));
+                            assert!(
+                                !list_cond(&field, "contains", Some(json!(n * 10)), false)
+                                    .holds(&context)
+                                    || n == 0
+                            );
+                        }
+                        checked.insert(
+                            format!("{list}.{key}").replace(|c: char| c.is_ascii_digit(), ""),
+                        );
+                    }
+                }
+            }
+        }
+        for wanted in [
+            "payload.labels.id",
+            "payload.message.payload.fields.label",
+            "payload.message.payload.fields.value",
+            "payload.message.payload.buttons.title",
+            "payload.variables.name",
+            "payload.variables.value",
+        ] {
+            assert!(
+                checked.iter().any(|c| c.replace("[]", "") == wanted),
+                "no sample list {wanted}; checked {checked:?}"
+            );
+        }
+    }
+
     #[test]
     fn case_sensitive_rules_compare_exactly() {
         let def = ConditionDef {
             field: "payload.status".into(),
             op: "eq".into(),
             value: Some(json!("close")),
+            all_items: false,
         };
         assert!(!Condition::compile(&def, true).unwrap().holds(&context()));
     }
@@ -355,6 +540,7 @@ mod tests {
                     field: field.into(),
                     op: op.into(),
                     value,
+                    all_items: false,
                 },
                 false,
             )

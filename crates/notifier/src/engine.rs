@@ -151,6 +151,11 @@ impl CompiledRule {
                 )));
             }
         }
+        if let Some(reply_to) = def.reply_to.as_deref().filter(|r| *r != "visitor") {
+            return Err(fail(format!(
+                "reply_to {reply_to:?}: the only value is \"visitor\" (Reply-To the visitor's email when known)"
+            )));
+        }
         let throttle = def
             .throttle
             .as_deref()
@@ -179,7 +184,7 @@ impl CompiledRule {
             def: RuleDef {
                 name: name.to_owned(),
                 on,
-                ..def
+                ..def.without_server_keys()
             },
             all,
             any,

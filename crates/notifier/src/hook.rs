@@ -60,6 +60,7 @@ impl IngestHook for NotifierHook {
         conn: &mut DbConnection,
         stored: &[NewlyStored<'_>],
     ) -> QueryResult<()> {
+        self.rules.refresh(conn)?;
         let set = self.rules.current();
         if set.is_empty() {
             return Ok(());

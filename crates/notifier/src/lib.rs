@@ -4,9 +4,11 @@
 
 mod condition;
 pub mod context;
+pub mod dry_run;
 mod duration;
 pub mod engine;
 pub mod erase;
+pub mod fields;
 pub mod hook;
 pub mod links;
 pub mod mailer;

@@ -70,9 +70,15 @@ impl Mailer {
         let to: Mailbox = to
             .parse()
             .map_err(|e| format!("bad recipient {to:?}: {e}"))?;
-        let message = Message::builder()
-            .from(from.clone())
-            .to(to)
+        let mut builder = Message::builder().from(from.clone()).to(to);
+        if let Some(reply_to) = email
+            .reply_to
+            .as_deref()
+            .and_then(|r| r.parse::<Mailbox>().ok())
+        {
+            builder = builder.reply_to(reply_to);
+        }
+        let message = builder
             .subject(email.subject.clone())
             .multipart(MultiPart::alternative_plain_html(
                 email.text.clone(),

@@ -46,6 +46,65 @@ fn human(seconds: i64) -> String {
     }
 }
 
+/// The events of a conversation before the notified one that templates
+/// show, each oldest first.
+#[derive(Default)]
+pub struct History {
+    /// The last messages (at most [`TRANSCRIPT`]).
+    pub messages: Vec<StoredEvent>,
+    /// True when there were more.
+    pub truncated: bool,
+    /// Recent notes and label changes.
+    pub annotations: Vec<StoredEvent>,
+    /// Where visitor details come from (creation, variables, messages).
+    pub sources: Vec<StoredEvent>,
+}
+
+impl History {
+    /// From a conversation's events, oldest first (a dry run's).
+    pub fn from_events(events: &[StoredEvent]) -> History {
+        let of = |types: &[&str]| -> Vec<StoredEvent> {
+            events
+                .iter()
+                .filter(|e| types.contains(&e.event_type.as_str()))
+                .cloned()
+                .collect()
+        };
+        let mut messages = of(&["message"]);
+        let truncated = messages.len() as i64 > TRANSCRIPT;
+        let skip = messages.len().saturating_sub(TRANSCRIPT as usize);
+        messages.drain(..skip);
+        let mut annotations = of(&["note", "conversation_labels"]);
+        let skip = annotations.len().saturating_sub(20);
+        annotations.drain(..skip);
+        History {
+            messages,
+            truncated,
+            annotations,
+            sources: of(&["conversation_create", "variables", "message"]),
+        }
+    }
+}
+
+/// The Reply-To a rule asks for over a template context: with
+/// `reply_to = "visitor"`, the conversation's visitor email when it is an
+/// address.
+pub fn reply_to_of(reply_to: Option<&str>, context: &Value) -> Option<String> {
+    if reply_to != Some("visitor") {
+        return None;
+    }
+    context["conversation"]["visitor"]["email"]
+        .as_str()
+        .map(str::trim)
+        .filter(|email| email.parse::<lettre::Address>().is_ok())
+        .map(str::to_owned)
+}
+
+/// `1 message`, `2 messages`.
+pub fn count_of(count: i64, one: &str, many: &str) -> String {
+    format!("{count} {}", if count == 1 { one } else { many })
+}
+
 /// The template context for notification `n`.
 pub fn template_context(
     conn: &mut DbConnection,
@@ -64,7 +123,7 @@ pub fn template_context(
         .as_ref()
         .map(|e| e.occurred_at)
         .unwrap_or_else(hookline_storage::now);
-    let (transcript, truncated, labels, notes, details) = match &n.conversation_key {
+    let history = match &n.conversation_key {
         Some(key) => {
             let mut messages =
                 events::recent_of_types(conn, key, &["message"], until, TRANSCRIPT + 1)?;
@@ -74,32 +133,60 @@ pub fn template_context(
             let mut annotations =
                 events::recent_of_types(conn, key, &["note", "conversation_labels"], until, 20)?;
             annotations.reverse();
-            let sources = events::recent_of_types(
+            let mut sources = events::recent_of_types(
                 conn,
                 key,
                 &["conversation_create", "variables", "message"],
                 until,
                 200,
             )?;
-            (
-                messages.iter().map(transcript_line).collect::<Vec<_>>(),
+            sources.reverse();
+            History {
+                messages,
                 truncated,
-                annotations
-                    .iter()
-                    .filter(|e| e.event_type == "conversation_labels")
-                    .map(label_line)
-                    .collect::<Vec<_>>(),
-                annotations
-                    .iter()
-                    .filter(|e| e.event_type == "note")
-                    .map(note_line)
-                    .collect::<Vec<_>>(),
-                visitor_details(sources.iter().rev()),
-            )
+                annotations,
+                sources,
+            }
         }
-        None => (Vec::new(), false, Vec::new(), Vec::new(), Vec::new()),
+        None => History::default(),
     };
-    let item = event.as_ref().and_then(|e| Item::from_raw(&e.raw));
+    Ok(build_context(
+        n,
+        event.as_ref(),
+        conversation.as_ref(),
+        &history,
+        public_url,
+    ))
+}
+
+/// The template context from what was loaded (or, in a dry run, built
+/// from the events given).
+pub fn build_context(
+    n: &Notification,
+    event: Option<&StoredEvent>,
+    conversation: Option<&Conversation>,
+    history: &History,
+    public_url: Option<&str>,
+) -> Value {
+    let until = event
+        .map(|e| e.occurred_at)
+        .unwrap_or_else(hookline_storage::now);
+    let transcript: Vec<Value> = history.messages.iter().map(transcript_line).collect();
+    let truncated = history.truncated;
+    let labels: Vec<Value> = history
+        .annotations
+        .iter()
+        .filter(|e| e.event_type == "conversation_labels")
+        .map(label_line)
+        .collect();
+    let notes: Vec<Value> = history
+        .annotations
+        .iter()
+        .filter(|e| e.event_type == "note")
+        .map(note_line)
+        .collect();
+    let details = visitor_details(history.sources.iter());
+    let item = event.and_then(|e| Item::from_raw(&e.raw));
     let payload = item
         .as_ref()
         .and_then(|i| i.event.get())
@@ -122,8 +209,15 @@ pub fn template_context(
         }),
         _ => json!({"status": null, "word": "changed", "by": null}),
     };
-    let mut conversation_json = conversation_value(conversation.as_ref());
-    if let (Some(c), Value::Object(map)) = (&conversation, &mut conversation_json) {
+    let mut conversation_json = conversation_value(conversation);
+    if let Value::Object(map) = &mut conversation_json {
+        let count = conversation.map_or(0, |c| c.message_count);
+        map.insert(
+            "messages".into(),
+            Value::from(count_of(count, "message", "messages")),
+        );
+    }
+    if let (Some(c), Value::Object(map)) = (conversation, &mut conversation_json) {
         map.insert(
             "duration".into(),
             duration(c, until).map(Value::from).unwrap_or(Value::Null),
@@ -136,15 +230,15 @@ pub fn template_context(
         (Some(base), Some(key)) => Some(crate::links::conversation_page(base, key)),
         _ => None,
     };
-    Ok(json!({
+    json!({
         "rule": {"name": n.rule_name},
         "recipient": n.recipient,
         "event": {
             "id": n.event_id,
-            "type": event.as_ref().map(|e| e.event_type.clone()),
-            "message_type": event.as_ref().and_then(|e| e.message_type.clone()),
-            "summary": event.as_ref().map(|e| e.summary.clone()),
-            "occurred_at": event.as_ref().map(|e| when(e.occurred_at)),
+            "type": event.map(|e| e.event_type.clone()),
+            "message_type": event.and_then(|e| e.message_type.clone()),
+            "summary": event.map(|e| e.summary.clone()),
+            "occurred_at": event.map(|e| when(e.occurred_at)),
         },
         "payload": item.as_ref().and_then(|i| i.event.get()).map(|e| serde_json::to_value(e).unwrap_or(Value::Null)).and_then(|e| e.get("payload").cloned()),
         "conversation": conversation_json,
@@ -158,12 +252,11 @@ pub fn template_context(
         "visitor_details": details,
         "links": {
             "swiftsell": conversation
-                .as_ref()
                 .and_then(|c| c.conversation_url.as_deref())
                 .and_then(crate::links::web_link),
             "hookline": hookline_link,
         },
-    }))
+    })
 }
 
 fn duration(c: &Conversation, until: NaiveDateTime) -> Option<String> {

@@ -39,13 +39,70 @@ pub struct RuleDef {
     /// choose where hookline sends mail.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub allow_visitor_recipients: bool,
+    /// `"visitor"`: the email's Reply-To is the visitor's address when
+    /// hookline knows it (from a form answer or a visitor variable), so
+    /// that replying writes to the visitor.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reply_to: Option<String>,
+    /// Keys the server owns (`GET /api/v1/rules/{id}` shows them), accepted
+    /// so that what GET returned can be sent back as it is; never stored.
+    /// An `id` must be the rule's own when replacing it.
+    #[serde(default, skip_serializing)]
+    pub id: Option<i64>,
+    #[serde(default, skip_serializing)]
+    pub created_at: Option<Value>,
+    #[serde(default, skip_serializing)]
+    pub updated_at: Option<Value>,
+}
+
+impl RuleDef {
+    /// One rule from TOML: bare keys (`name = ...`, `[[all]]`) or a rules
+    /// file holding exactly one `[[rule]]`, as `rules export` writes.
+    pub fn from_toml(text: &str) -> Result<RuleDef, String> {
+        let table: toml::Table = toml::from_str(text).map_err(|e| e.to_string())?;
+        if table.contains_key("rule") {
+            return only_one(RulesFile::parse(text)?.rule);
+        }
+        toml::from_str(text).map_err(|e| e.to_string())
+    }
+
+    /// One rule from JSON: the rule's keys, or `{"rule": [ONE RULE]}`.
+    pub fn from_json(bytes: &[u8]) -> Result<RuleDef, String> {
+        let value: Value = serde_json::from_slice(bytes).map_err(|e| e.to_string())?;
+        if value.get("rule").is_some() {
+            let file: RulesFile = serde_json::from_value(value).map_err(|e| e.to_string())?;
+            return only_one(file.rule);
+        }
+        serde_json::from_value(value).map_err(|e| e.to_string())
+    }
+
+    /// The rule without the server-owned keys.
+    pub fn without_server_keys(self) -> RuleDef {
+        RuleDef {
+            id: None,
+            created_at: None,
+            updated_at: None,
+            ..self
+        }
+    }
+}
+
+fn only_one(rules: Vec<RuleDef>) -> Result<RuleDef, String> {
+    let count = rules.len();
+    match <[RuleDef; 1]>::try_from(rules) {
+        Ok([rule]) => Ok(rule),
+        Err(_) => Err(format!(
+            "this is a rules file with {count} rules; give exactly one rule here (hookline rules import takes many)"
+        )),
+    }
 }
 
 fn yes() -> bool {
     true
 }
 
-/// `{field, op, value}`.
+/// `{field, op, value}`, and `all_items = true` when a list field
+/// (`payload.labels[*].id`) must hold for every item rather than one.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ConditionDef {
@@ -53,6 +110,8 @@ pub struct ConditionDef {
     pub op: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub value: Option<Value>,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub all_items: bool,
 }
 
 /// A rule that failed validation: which rule and what is wrong.

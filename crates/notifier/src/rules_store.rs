@@ -4,6 +4,7 @@
 
 use std::sync::{Arc, Mutex, RwLock};
 
+use hookline_storage::diesel::QueryResult;
 use hookline_storage::rules::{self, RuleChange, RuleRow};
 use hookline_storage::{settings, DbConnection};
 use serde::Serialize;
@@ -137,6 +138,21 @@ impl Rules {
         Ok(true)
     }
 
+    /// [`Rules::reload_if_changed`] inside the ingest transaction: one
+    /// read of the `rules_version` setting, and a reload only when a rule
+    /// changed, so that a change (from this process or another sharing the
+    /// database) is in force for every event committed after it.
+    pub fn refresh(&self, conn: &mut DbConnection) -> QueryResult<()> {
+        match self.reload_if_changed(conn) {
+            Ok(_) => Ok(()),
+            Err(RulesError::Database(error)) => Err(error),
+            Err(error) => {
+                tracing::error!(%error, "rules could not be reloaded; the previous rules stay in force");
+                Ok(())
+            }
+        }
+    }
+
     /// Adds the default rules unless they were added before (deleting them
     /// is respected).
     pub fn seed_defaults(&self, conn: &mut DbConnection) -> Result<(), RulesError> {
@@ -221,6 +237,12 @@ impl Rules {
         id: i64,
         def: RuleDef,
     ) -> Result<Option<RuleView>, RulesError> {
+        if let Some(other) = def.id.filter(|other| *other != id) {
+            return Err(RulesError::Invalid(RuleError::new(
+                &def.name,
+                format!("\"id\" is {other} but this is rule {id}: leave \"id\" out or give this rule's own"),
+            )));
+        }
         let rule = self.compile(def, Some(id))?;
         if let Some(other) = rules::by_name(conn, rule.name())? {
             if other.id != id {

@@ -44,6 +44,8 @@ pub struct Rendered {
     pub subject: String,
     pub text: String,
     pub html: String,
+    /// The Reply-To address, when the rule asks for one and it is known.
+    pub reply_to: Option<String>,
 }
 
 /// The registered templates.
@@ -176,6 +178,7 @@ impl Templates {
             subject: one_line(&render(&self.text, "subject")?),
             text: render(&self.text, "text")?,
             html: render(&self.html, "html")?,
+            reply_to: None,
         })
     }
 

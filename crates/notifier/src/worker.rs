@@ -20,7 +20,7 @@ use lettre::message::Mailbox;
 use tokio::sync::{watch, Notify};
 
 use crate::mailer::Mailer;
-use crate::render::template_context;
+use crate::render::{reply_to_of, template_context};
 use crate::templates::{Rendered, Templates};
 
 /// The default claim lease: a killed instance's emails go out from another
@@ -282,28 +282,40 @@ impl Worker {
         .map_err(|_| StorageError::WriterGone)?
     }
 
-    async fn render(&self, notification: &Notification) -> Result<Rendered, String> {
+    /// The email; `Err((error, permanent))`: a template that fails to
+    /// render fails the same way on every attempt, so it is permanent.
+    async fn render(&self, notification: &Notification) -> Result<Rendered, (String, bool)> {
         let templates = Arc::clone(&self.templates);
         let public_url = self.settings.public_url.clone();
         let n = notification.clone();
         self.blocking(move |conn| {
             let context = template_context(conn, &n, public_url.as_deref())?;
-            Ok(templates.render(&n.template, &context))
+            let reply_to = match n.rule_id {
+                Some(id) => hookline_storage::rules::get(conn, id)?
+                    .and_then(|row| serde_json::from_str::<crate::RuleDef>(&row.definition).ok())
+                    .and_then(|def| reply_to_of(def.reply_to.as_deref(), &context)),
+                None => None,
+            };
+            Ok(templates
+                .render(&n.template, &context)
+                .map(|email| Rendered { reply_to, ..email })
+                .map_err(|e| (e, true)))
         })
         .await
-        .map_err(|e| format!("cannot load what the email shows: {e}"))?
+        .map_err(|e| (format!("cannot load what the email shows: {e}"), false))?
     }
 
     /// Renders, sends and records one notification.
     async fn deliver(&self, notification: Notification) {
         let rendered = self.render(&notification).await;
+        let permanent = matches!(rendered, Err((_, true)));
         let result = match &rendered {
             Ok(email) => {
                 self.mailer
                     .send(&self.settings.from, &notification.recipient, email)
                     .await
             }
-            Err(error) => Err(error.clone()),
+            Err((error, _)) => Err(error.clone()),
         };
         let subject = rendered.as_ref().ok().map(|r| r.subject.clone());
         let id = notification.id;
@@ -312,7 +324,7 @@ impl Worker {
         let (max, base) = (self.settings.max_attempts, self.settings.retry_base);
         let outcome = match &result {
             Ok(_) => "sent",
-            Err(_) if attempts >= max => "dead",
+            Err(_) if attempts >= max || permanent => "dead",
             Err(_) => "failed",
         };
         match outcome {
@@ -341,8 +353,8 @@ impl Worker {
                         now,
                     )?,
                     Err(error) => {
-                        let retry =
-                            (attempts < max).then(|| later(now, retry_delay(base, attempts)));
+                        let retry = (attempts < max && !permanent)
+                            .then(|| later(now, retry_delay(base, attempts)));
                         notifications::mark_failed(
                             conn,
                             id,

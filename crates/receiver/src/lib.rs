@@ -33,6 +33,8 @@ pub struct AppState {
     pub body_timeout: std::time::Duration,
     pub rejections: Arc<Rejections>,
     pub rules: Arc<hookline_notifier::Rules>,
+    /// Where mail may go (for dry runs; the hook has its own copy).
+    pub policy: hookline_notifier::RecipientPolicy,
     pub admin: Arc<auth::AdminAuth>,
     /// Wakes the outbox worker (resend).
     pub wake: Arc<tokio::sync::Notify>,

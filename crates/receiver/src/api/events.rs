@@ -1,6 +1,8 @@
 //! `GET /events`, `GET /events/{id}`.
 
 use actix_web::{web, HttpRequest, HttpResponse};
+use hookline_notifier::context::evaluation_context;
+use hookline_notifier::fields::{flatten, FieldValue};
 use hookline_storage::events::{self, EventFilter};
 use serde_json::json;
 
@@ -53,7 +55,8 @@ pub const LIST_PARAMS: [Param; 12] = [
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/events", web::get().to(list))
-        .route("/events/{id}", web::get().to(get));
+        .route("/events/{id}", web::get().to(get))
+        .route("/events/{id}/fields", web::get().to(fields));
 }
 
 /// The filter from a validated query.
@@ -122,6 +125,43 @@ async fn list(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpRespon
     let (rows, next) = load_page(&state, &query).await?;
     let items: Vec<_> = rows.iter().map(views::event).collect();
     Ok(HttpResponse::Ok().json(json!({"items": items, "next_cursor": next})))
+}
+
+/// Every field path and value rules see on stored event `id` (the
+/// conversation as it is now); `None` when there is no such event.
+pub fn event_fields(
+    conn: &mut hookline_storage::DbConnection,
+    id: i64,
+) -> Result<Option<Vec<FieldValue>>, ApiError> {
+    let Some(event) = events::get(conn, id).map_err(db_error)? else {
+        return Ok(None);
+    };
+    let conversation = match &event.conversation_key {
+        Some(key) => hookline_storage::conversations::get(conn, key).map_err(db_error)?,
+        None => None,
+    };
+    let context = evaluation_context(&super::preview::facts(&event), conversation.as_ref());
+    Ok(Some(flatten(&context)))
+}
+
+/// `GET /events/{id}/fields`: the field browser.
+async fn fields(
+    path: web::Path<String>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let id: i64 = path.parse().map_err(|_| {
+        ApiError::bad_request(
+            "invalid_parameter",
+            format!("event id {:?} is not a number", path.as_str()),
+        )
+    })?;
+    let fields = with_db(&state, move |conn| event_fields(conn, id)).await?;
+    let fields = fields.ok_or_else(|| ApiError::not_found(format!("no event {id}")))?;
+    Ok(HttpResponse::Ok().json(json!({
+        "event_id": id,
+        "note": "conversation.* is the conversation's state now; rules saw it as of the event",
+        "fields": fields,
+    })))
 }
 
 async fn get(

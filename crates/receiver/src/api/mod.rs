@@ -2,6 +2,7 @@
 //! `Authorization: Bearer <admin token>`.
 
 pub mod conversations;
+mod dry_run;
 mod erase;
 pub mod events;
 pub mod export;

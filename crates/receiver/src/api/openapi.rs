@@ -19,7 +19,7 @@ struct Route {
     body: Option<&'static str>,
 }
 
-const ROUTES: [Route; 14] = [
+const ROUTES: [Route; 17] = [
     Route {
         method: "post",
         path: "/erase",
@@ -41,6 +41,14 @@ const ROUTES: [Route; 14] = [
         method: "get",
         path: "/events/{id}",
         summary: "One event with its raw JSON as received.",
+        params: &[],
+        path_param: Some("id"),
+        body: None,
+    },
+    Route {
+        method: "get",
+        path: "/events/{id}/fields",
+        summary: "Field browser: every field path and value rules see on the event (payload.*, conversation.*, derived fields; [*] paths for list items).",
         params: &[],
         path_param: Some("id"),
         body: None,
@@ -126,6 +134,22 @@ const ROUTES: [Route; 14] = [
         body: Some("Preview"),
     },
     Route {
+        method: "post",
+        path: "/rules/test",
+        summary: "Dry run: what rules (given, or the saved ones) would do with the events given; nothing is stored or sent.",
+        params: &[],
+        path_param: None,
+        body: Some("DryRun"),
+    },
+    Route {
+        method: "post",
+        path: "/rules/{id}/preview",
+        summary: "What a saved rule would have done over stored events (body optional: since, until, limit).",
+        params: &[],
+        path_param: Some("id"),
+        body: Some("SavedPreview"),
+    },
+    Route {
         method: "get",
         path: "/export",
         summary: "The filtered events as NDJSON or CSV, streamed.",
@@ -189,14 +213,18 @@ pub fn openapi() -> Value {
             "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer", "description": "The admin token (HOOKLINE_ADMIN_TOKEN)."}},
             "schemas": {
                 "Error": {"type": "object", "required": ["error", "message"], "properties": {"error": {"type": "string"}, "message": {"type": "string"}}},
-                "Condition": {"type": "object", "required": ["field", "op"], "properties": {"field": {"type": "string"}, "op": {"type": "string", "enum": ["eq", "ne", "in", "not_in", "contains", "starts_with", "matches", "exists", "missing", "gt", "gte", "lt", "lte"]}, "value": {}}},
+                "Condition": {"type": "object", "required": ["field", "op"], "properties": {"field": {"type": "string"}, "op": {"type": "string", "enum": ["eq", "ne", "in", "not_in", "contains", "starts_with", "matches", "exists", "missing", "gt", "gte", "lt", "lte"]}, "value": {}, "all_items": {"type": "boolean", "default": false}}},
                 "Rule": {"type": "object", "required": ["name", "on", "to", "template"], "properties": {
                     "name": {"type": "string"}, "enabled": {"type": "boolean", "default": true},
                     "on": {"type": "array", "items": {"type": "string"}},
                     "all": {"type": "array", "items": {"$ref": "#/components/schemas/Condition"}},
                     "any": {"type": "array", "items": {"$ref": "#/components/schemas/Condition"}},
                     "to": {"type": "array", "items": {"type": "string"}},
-                    "template": {"type": "string"}, "throttle": {"type": "string"}, "case_sensitive": {"type": "boolean"}}},
+                    "template": {"type": "string"}, "throttle": {"type": "string"}, "case_sensitive": {"type": "boolean"}, "allow_visitor_recipients": {"type": "boolean"}, "reply_to": {"type": "string", "enum": ["visitor"]},
+                    "id": {"type": "integer", "description": "Ignored; when replacing a rule, must be its own id."},
+                    "created_at": {"description": "Ignored (server-owned)."}, "updated_at": {"description": "Ignored (server-owned)."}}},
+                "DryRun": {"type": "object", "required": ["event"], "properties": {"event": {"description": "A delivery ({\"events\": [...]}), a list of items, or one item."}, "rules": {"type": "array", "items": {"$ref": "#/components/schemas/Rule"}}, "rule": {"$ref": "#/components/schemas/Rule"}, "conversation": {"type": "object", "description": "conversation.* fields that override the state the events give."}}},
+                "SavedPreview": {"type": "object", "properties": {"since": {"type": "string", "format": "date-time"}, "until": {"type": "string", "format": "date-time"}, "limit": {"type": "integer", "minimum": 1, "maximum": super::preview::MAX_SCAN}}},
                 "Preview": {"type": "object", "required": ["rule"], "properties": {"rule": {"$ref": "#/components/schemas/Rule"}, "since": {"type": "string", "format": "date-time"}, "until": {"type": "string", "format": "date-time"}, "limit": {"type": "integer", "minimum": 1, "maximum": super::preview::MAX_SCAN}}},
             },
         },

@@ -7,6 +7,7 @@ use std::collections::HashMap;
 use actix_web::{web, HttpResponse};
 use chrono::NaiveDateTime;
 use hookline_notifier::context::{evaluation_context, EventFacts};
+use hookline_notifier::dry_run::Limits;
 use hookline_notifier::render::template_context;
 use hookline_notifier::{CompiledRule, RuleDef};
 use hookline_storage::conversations::{self, Conversation};
@@ -68,6 +69,49 @@ pub async fn handler(
     Ok(HttpResponse::Ok().json(preview(&state, request).await?))
 }
 
+/// The range of a saved rule's preview: the keys of a preview but `rule`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SavedPreviewRequest {
+    #[serde(default)]
+    since: Option<String>,
+    #[serde(default)]
+    until: Option<String>,
+    #[serde(default)]
+    limit: Option<i64>,
+}
+
+/// `POST /rules/{id}/preview`: the preview of a saved rule (body optional:
+/// `since`, `until`, `limit`).
+pub async fn saved_handler(
+    path: web::Path<String>,
+    body: web::Bytes,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let id = super::rules::parse_id(&path)?;
+    let range: SavedPreviewRequest = if body.iter().all(u8::is_ascii_whitespace) {
+        SavedPreviewRequest::default()
+    } else {
+        serde_json::from_slice(&body).map_err(|e| {
+            ApiError::bad_request(
+                "invalid_preview",
+                format!("expected {{\"since\", \"until\", \"limit\"}} or no body: {e}"),
+            )
+        })?
+    };
+    let saved = with_conn(&state, move |conn, rules| Ok(rules.get(conn, id)?)).await?;
+    let Some(saved) = saved else {
+        return Err(ApiError::not_found(format!("no rule {id}")));
+    };
+    let request = PreviewRequest {
+        rule: saved.rule,
+        since: range.since,
+        until: range.until,
+        limit: range.limit,
+    };
+    Ok(HttpResponse::Ok().json(preview(&state, request).await?))
+}
+
 /// Runs a preview (the API and the rules page).
 pub async fn preview(
     state: &web::Data<AppState>,
@@ -83,6 +127,7 @@ pub async fn preview(
         ));
     }
     let public_url = state.public_url.clone();
+    let policy = state.policy.clone();
     let rule = request.rule;
     with_conn(state, move |conn, rules| {
         let rule = rules
@@ -91,9 +136,14 @@ pub async fn preview(
         let scanned = scan(conn, &rule, since, until, limit)?;
         let templates = rules.templates();
         let mut conversations: HashMap<String, Option<Conversation>> = HashMap::new();
-        let (mut fired, mut not_fired) = (Vec::new(), Vec::new());
-        let (mut fired_count, mut not_fired_count) = (0usize, 0usize);
-        for event in &scanned {
+        // Evaluated in the order the events arrived, so that the throttle
+        // and the hourly cap decide as they would have live.
+        let mut order: Vec<usize> = (0..scanned.len()).collect();
+        order.sort_by_key(|&i| (scanned[i].received_at, scanned[i].id));
+        let mut limits = Limits::default();
+        let mut outcomes: Vec<Option<Outcome>> = (0..scanned.len()).map(|_| None).collect();
+        for i in order {
+            let event = &scanned[i];
             let conversation = match &event.conversation_key {
                 Some(key) => {
                     if !conversations.contains_key(key) {
@@ -105,26 +155,61 @@ pub async fn preview(
                 None => None,
             };
             let context = evaluation_context(&facts(event), conversation);
-            match rule.check(&context) {
+            outcomes[i] = Some(match rule.check(&context) {
                 Ok(()) => {
+                    let mut emails = Vec::new();
+                    for recipient in rule.recipients(&context) {
+                        emails.push(match recipient {
+                            Ok(address) => {
+                                let (decision, reason) = limits.decide(
+                                    &rule,
+                                    &policy,
+                                    event.conversation_key.as_deref(),
+                                    &address,
+                                    event.received_at,
+                                );
+                                (address, decision, reason)
+                            }
+                            Err((written, reason)) => (written, "skipped", Some(reason)),
+                        });
+                    }
+                    Ok(emails)
+                }
+                Err(failed) => Err(failed),
+            });
+        }
+        let (mut fired, mut not_fired) = (Vec::new(), Vec::new());
+        let (mut fired_count, mut not_fired_count) = (0usize, 0usize);
+        let (mut send_count, mut suppressed_count, mut skipped_count) = (0usize, 0usize, 0usize);
+        for (event, outcome) in scanned.iter().zip(outcomes) {
+            match outcome {
+                Some(Ok(emails)) => {
                     fired_count += 1;
+                    for (_, decision, _) in &emails {
+                        match *decision {
+                            "send" => send_count += 1,
+                            "suppressed" => suppressed_count += 1,
+                            _ => skipped_count += 1,
+                        }
+                    }
                     if fired.len() < LISTED {
                         fired.push(fired_item(
                             conn,
                             &rule,
                             event,
-                            &context,
+                            &emails,
                             templates,
                             Some(public_url.as_str()),
                         )?);
                     }
                 }
-                Err(failed) => {
+                Some(Err(failed)) => {
                     not_fired_count += 1;
                     if not_fired.len() < LISTED {
                         not_fired.push(json!({"event": views::event(event), "failed": failed}));
                     }
                 }
+                None => {}
             }
         }
         Ok(json!({
@@ -132,6 +217,7 @@ pub async fn preview(
             "scanned": scanned.len(),
             "scan_limit": limit,
             "fired_count": fired_count,
+            "emails": {"send": send_count, "suppressed": suppressed_count, "skipped": skipped_count},
             "not_fired_count": not_fired_count,
             "fired": fired,
             "not_fired": not_fired,
@@ -140,7 +226,7 @@ pub async fn preview(
     .await
 }
 
-fn facts(event: &StoredEvent) -> EventFacts<'_> {
+pub fn facts(event: &StoredEvent) -> EventFacts<'_> {
     EventFacts {
         id: Some(event.id),
         event_type: &event.event_type,
@@ -181,29 +267,45 @@ fn scan(
     Ok(all)
 }
 
+/// One recipient's fate: (address or recipient as written, decision, why).
+type Email = (String, &'static str, Option<String>);
+
+/// A rule's result on one event: fires (its emails) or the failed
+/// condition.
+type Outcome = Result<Vec<Email>, String>;
+
 fn fired_item(
     conn: &mut hookline_storage::DbConnection,
     rule: &CompiledRule,
     event: &StoredEvent,
-    context: &Value,
+    emails: &[Email],
     templates: &hookline_notifier::Templates,
     public_url: Option<&str>,
 ) -> Result<Value, ApiError> {
-    let mut recipients = Vec::new();
-    let mut skipped = Vec::new();
-    for recipient in rule.recipients(context) {
-        match recipient {
-            Ok(address) => recipients.push(address),
-            Err((_, reason)) => skipped.push(reason),
-        }
-    }
+    let recipients: Vec<&str> = emails
+        .iter()
+        .filter(|(_, decision, _)| *decision != "skipped")
+        .map(|(address, _, _)| address.as_str())
+        .collect();
+    let skipped: Vec<&str> = emails
+        .iter()
+        .filter(|(_, decision, _)| *decision == "skipped")
+        .filter_map(|(_, _, reason)| reason.as_deref())
+        .collect();
+    let listed: Vec<Value> = emails
+        .iter()
+        .map(|(recipient, decision, reason)| json!({"recipient": recipient, "decision": decision, "reason": reason}))
+        .collect();
     let draft = Notification {
         id: 0,
         rule_id: None,
         rule_name: rule.name().to_owned(),
         event_id: Some(event.id),
         conversation_key: event.conversation_key.clone(),
-        recipient: recipients.first().cloned().unwrap_or_default(),
+        recipient: recipients
+            .first()
+            .map(|r| r.to_string())
+            .unwrap_or_default(),
         template: rule.def.template.clone(),
         status: "preview".to_owned(),
         reason: None,
@@ -224,6 +326,7 @@ fn fired_item(
         "event": views::event(event),
         "recipients": recipients,
         "skipped_recipients": skipped,
+        "emails": listed,
         "subject": subject.as_ref().ok(),
         "subject_error": subject.err(),
     }))

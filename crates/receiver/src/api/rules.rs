@@ -15,6 +15,10 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             .route(web::post().to(create)),
     )
     .service(web::resource("/rules/preview").route(web::post().to(super::preview::handler)))
+    .service(web::resource("/rules/test").route(web::post().to(super::dry_run::handler)))
+    .service(
+        web::resource("/rules/{id}/preview").route(web::post().to(super::preview::saved_handler)),
+    )
     .service(
         web::resource("/rules/{id}")
             .route(web::get().to(get))
@@ -67,7 +71,7 @@ pub async fn with_conn<T: Send + 'static>(
 
 /// Reads a rule from a JSON body, naming what is wrong with it.
 pub fn rule_from(body: &[u8]) -> Result<RuleDef, ApiError> {
-    serde_json::from_slice(body).map_err(|e| {
+    RuleDef::from_json(body).map_err(|e| {
         ApiError::bad_request(
             "invalid_rule",
             format!("the rule is not valid JSON for a rule: {e}"),
@@ -86,7 +90,7 @@ async fn create(body: web::Bytes, state: web::Data<AppState>) -> Result<HttpResp
     Ok(HttpResponse::Created().json(rule))
 }
 
-fn parse_id(raw: &str) -> Result<i64, ApiError> {
+pub fn parse_id(raw: &str) -> Result<i64, ApiError> {
     raw.parse().map_err(|_| {
         ApiError::bad_request(
             "invalid_parameter",

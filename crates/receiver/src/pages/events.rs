@@ -73,6 +73,17 @@ async fn detail(
         Err(error) => return actix_web::ResponseError::error_response(&error),
     };
     let raw = super::transcript::pretty(&event.raw);
+    let fields = with_db(&state, move |conn| {
+        crate::api::events::event_fields(conn, id)
+    })
+    .await
+    .ok()
+    .flatten()
+    .unwrap_or_default();
+    let fields: Vec<serde_json::Value> = fields
+        .iter()
+        .map(|f| json!({"path": f.path, "any_item": f.any_item, "value": hookline_model::value_text(&f.value), "null": f.value.is_null()}))
+        .collect();
     render(
         &state,
         "event",
@@ -80,7 +91,7 @@ async fn detail(
         &session,
         json!({
             "title": format!("Event {id}"), "e": views::event_detail(&event), "raw_json": raw,
-            "time_note": time_note(&event),
+            "time_note": time_note(&event), "fields": fields,
         }),
     )
 }

@@ -38,7 +38,7 @@ fn to_toml(rule: &RuleDef) -> String {
 }
 
 fn parse(text: &str) -> Result<RuleDef, String> {
-    toml::from_str(text).map_err(|e| format!("the rule is not valid TOML for a rule: {e}"))
+    RuleDef::from_toml(text).map_err(|e| format!("the rule is not valid TOML for a rule: {e}"))
 }
 
 /// The page: the rules, the editor, and any error or preview.
