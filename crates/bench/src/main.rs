@@ -17,6 +17,7 @@ mod load;
 mod query;
 mod rules;
 mod server;
+mod wal;
 
 use std::time::Duration;
 
@@ -142,16 +143,21 @@ fn main() -> anyhow::Result<()> {
     for (name, db) in databases {
         let server = server::Server::start(&binary, &db.url)?;
         let duration = Duration::from_secs(options.seconds);
+        let wal = wal::Sampler::start(&db.url);
         let report = runtime.block_on(load::compare(
             server.address,
             server.pid(),
             options.clients,
             duration,
         ))?;
+        let wal = wal.map(wal::Sampler::finish);
         let stored = server.stored_events(&db.url)?;
         drop(server);
         println!("\n{name}");
         report.print();
+        if let Some(wal) = wal {
+            wal.print();
+        }
         println!(
             "  events in the database after the run: {stored} (acknowledged: {})",
             report.ingest.ok

@@ -2,7 +2,7 @@
 //! which store everything waiting in one transaction and answer each
 //! request only after its items committed. One fsync serves many requests.
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::{self, Receiver, Sender};
 use std::sync::{Arc, Mutex, PoisonError, Weak};
 use std::time::Duration;
@@ -46,7 +46,7 @@ impl Ingestor {
     ) -> Result<Ingestor, StorageError> {
         let (sender, receiver) = mpsc::channel::<Job>();
         let receiver = Arc::new(Mutex::new(receiver));
-        let reset = Arc::new(AtomicBool::new(false));
+        let reset = Arc::new(WalReset::default());
         let health = Component::new("ingest writer", writers.max(1), WRITER_STALL);
         for index in 0..writers.max(1) {
             let db = db.clone();
@@ -134,7 +134,7 @@ fn run(
     db: &Database,
     receiver: &Mutex<Receiver<Job>>,
     hook: &dyn IngestHook,
-    reset_wal: &AtomicBool,
+    reset_wal: &WalReset,
     health: &Component,
 ) {
     let mut writer = Writer {
@@ -157,8 +157,10 @@ fn run(
         }
         // Between groups the writer holds no lock: the one moment a reset
         // of the log does not have to win the write lock from it.
-        if reset_wal.swap(false, Ordering::Relaxed) {
-            writer.reset_wal();
+        reset_wal.groups.fetch_add(1, Ordering::Relaxed);
+        if reset_wal.wanted.swap(false, Ordering::Relaxed) && !writer.reset_wal() {
+            // Another checkpoint was running: try again after the next group.
+            reset_wal.wanted.store(true, Ordering::Relaxed);
         }
     }
 }
@@ -262,19 +264,27 @@ impl Writer<'_> {
     }
 
     /// Checkpoints the whole log and truncates it (SQLite), waiting at most
-    /// [`RESET_BUSY_TIMEOUT`] for readers of the old log.
-    fn reset_wal(&mut self) {
+    /// [`RESET_BUSY_TIMEOUT`] for readers of the old log. False when it
+    /// could not start (another checkpoint held the checkpoint lock: SQLite
+    /// answers that at once, without waiting).
+    fn reset_wal(&mut self) -> bool {
         let Ok(conn) = self.connection() else {
-            return;
+            return true;
         };
         let started = std::time::Instant::now();
         match truncate_wal(conn) {
-            Ok(busy) => tracing::debug!(
-                busy,
-                millis = started.elapsed().as_millis() as u64,
-                "checkpoint: log reset by the writer"
-            ),
-            Err(error) => tracing::warn!(%error, "checkpoint: the writer could not reset the log"),
+            Ok(busy) => {
+                tracing::debug!(
+                    busy,
+                    millis = started.elapsed().as_millis() as u64,
+                    "checkpoint: log reset by the writer"
+                );
+                true
+            }
+            Err(error) => {
+                tracing::debug!(%error, "checkpoint: the writer could not reset the log yet");
+                false
+            }
         }
     }
 
@@ -315,19 +325,32 @@ const RESET_HANDOVER: Duration = Duration::from_millis(500);
 /// groups: it copies what is left (little, after the passive ones), waits
 /// for readers of the old log, and cuts the file to zero. Run from here it
 /// rarely got the write lock at all, the busy writer taking it back after
-/// each commit. If the writer has not done it within [`RESET_HANDOVER`]
-/// (no ingest), the checkpointer does. (A RESTART checkpoint, cheaper, did
+/// each commit. If the writer has written nothing for [`RESET_HANDOVER`]
+/// (no ingest), the checkpointer does it; if it is busy, it is asked again. (A RESTART checkpoint, cheaper, did
 /// not keep the file bounded: the log did not always start over.)
 /// Durability does not depend on any of it: a commit is durable once its
 /// WAL frames are synced.
-fn checkpoint_loop(db: &Database, alive: &Weak<()>, reset_wal: &AtomicBool) {
+/// What the checkpointer and the writers share.
+#[derive(Default)]
+struct WalReset {
+    /// Set by the checkpointer: the next writer between two groups resets
+    /// the log.
+    wanted: AtomicBool,
+    /// Groups written so far: the checkpointer resets the log itself only
+    /// when this stands still (the writer is idle); taking the write lock
+    /// from a busy writer failed, and held the log growing meanwhile.
+    groups: AtomicU64,
+}
+
+fn checkpoint_loop(db: &Database, alive: &Weak<()>, reset_wal: &WalReset) {
     let Some(wal) = db.wal_path() else {
         return;
     };
     let trigger = db.options().sqlite_wal_limit_bytes / 2;
     let mut conn: Option<DbConnection> = None;
     let mut last_passive = std::time::Instant::now();
-    let mut asked: Option<std::time::Instant> = None;
+    // When the writer was asked, and how many groups it had written then.
+    let mut asked: Option<(std::time::Instant, u64)> = None;
     while alive.strong_count() > 0 {
         std::thread::sleep(CHECKPOINT_TICK);
         let Some(c) = conn.as_mut() else {
@@ -338,32 +361,42 @@ fn checkpoint_loop(db: &Database, alive: &Weak<()>, reset_wal: &AtomicBool) {
             continue;
         };
         let size = std::fs::metadata(&wal).map_or(0, |m| m.len());
-        let result = if size <= trigger {
-            asked = None;
-            if last_passive.elapsed() < PASSIVE_EVERY {
-                continue;
+        let groups = reset_wal.groups.load(Ordering::Relaxed);
+        let result = match asked {
+            _ if size <= trigger => {
+                asked = None;
+                if last_passive.elapsed() < PASSIVE_EVERY {
+                    continue;
+                }
+                last_passive = std::time::Instant::now();
+                checkpoint(c, "PASSIVE").map(|_| ())
             }
-            last_passive = std::time::Instant::now();
-            checkpoint(c, "PASSIVE").map(|_| ())
-        } else if let Some(since) = asked.filter(|since| since.elapsed() > RESET_HANDOVER) {
-            tracing::debug!(
-                wal_bytes = size,
-                waited_millis = since.elapsed().as_millis() as u64,
-                "checkpoint: resetting the log"
-            );
-            asked = None;
-            reset_wal.store(false, Ordering::Relaxed);
-            truncate_wal(c).map(|_| ())
-        } else if asked.is_none() {
-            // Copy what can be copied without blocking anyone first: the
-            // writer's reset then has only the last moment's frames to copy.
-            let result = checkpoint(c, "PASSIVE").map(|_| ());
-            last_passive = std::time::Instant::now();
-            asked = Some(last_passive);
-            reset_wal.store(true, Ordering::Relaxed);
-            result
-        } else {
-            continue;
+            None => {
+                // Copy what can be copied without blocking anyone first:
+                // the writer's reset then has only the last moment's frames
+                // to copy.
+                let result = checkpoint(c, "PASSIVE").map(|_| ());
+                last_passive = std::time::Instant::now();
+                asked = Some((last_passive, groups));
+                reset_wal.wanted.store(true, Ordering::Relaxed);
+                result
+            }
+            Some((since, then)) if since.elapsed() > RESET_HANDOVER => {
+                if groups == then {
+                    // The writer is idle: no lock to win from it.
+                    tracing::debug!(wal_bytes = size, "checkpoint: resetting the idle log");
+                    asked = None;
+                    reset_wal.wanted.store(false, Ordering::Relaxed);
+                    truncate_wal(c).map(|_| ())
+                } else {
+                    // The writer is busy and its reset did not take (a
+                    // reader held the old log): ask again.
+                    asked = Some((std::time::Instant::now(), groups));
+                    reset_wal.wanted.store(true, Ordering::Relaxed);
+                    continue;
+                }
+            }
+            Some(_) => continue,
         };
         if let Err(error) = result {
             tracing::warn!(%error, "checkpoint failed; will retry");
