@@ -69,6 +69,11 @@ impl Component {
         self.pending.fetch_add(delta, Ordering::Relaxed);
     }
 
+    /// Work handed to it and not answered yet.
+    pub fn waiting(&self) -> i64 {
+        self.pending.load(Ordering::Relaxed)
+    }
+
     pub fn restarts(&self) -> u64 {
         self.restarts.load(Ordering::Relaxed)
     }

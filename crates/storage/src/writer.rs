@@ -88,13 +88,29 @@ impl Ingestor {
     /// Stores one request's items; resolves once they are committed.
     pub async fn store(&self, items: Vec<PreparedItem>) -> Result<StoreOutcome, StorageError> {
         let (reply, answer) = oneshot::channel();
-        self.health.pending(1);
-        let result = match self.sender.send(Job { items, reply }) {
-            Ok(()) => answer.await.map_err(|_| StorageError::WriterGone),
-            Err(_) => Err(StorageError::WriterGone),
-        };
-        self.health.pending(-1);
-        result?
+        // Counted as waiting until answered, or until this future is dropped
+        // (the client went away): a guard, so the count never leaks.
+        let _waiting = Waiting::new(&self.health);
+        self.sender
+            .send(Job { items, reply })
+            .map_err(|_| StorageError::WriterGone)?;
+        answer.await.map_err(|_| StorageError::WriterGone)?
+    }
+}
+
+/// One request waiting for the writer, for its health.
+struct Waiting<'a>(&'a Component);
+
+impl<'a> Waiting<'a> {
+    fn new(component: &'a Component) -> Waiting<'a> {
+        component.pending(1);
+        Waiting(component)
+    }
+}
+
+impl Drop for Waiting<'_> {
+    fn drop(&mut self) {
+        self.0.pending(-1);
     }
 }
 

@@ -383,3 +383,30 @@ fn a_panic_while_writing_fails_only_its_request_and_the_writer_carries_on() {
         assert_eq!(writer.health.restarts(), 0, "contained, not restarted");
     }
 }
+
+#[test]
+fn a_request_that_goes_away_is_not_counted_as_waiting() {
+    let test_db = TestDatabase::sqlite();
+    let db = open(&test_db);
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let writer = Ingestor::start(db, 1, std::sync::Arc::new(hookline_storage::NoHook)).unwrap();
+    runtime.block_on(async {
+        // The client disconnects before the answer: the future is dropped.
+        let store = writer.store(items(&fixture("28-note.json")));
+        let _ = tokio::time::timeout(std::time::Duration::ZERO, store).await;
+    });
+    assert_eq!(
+        writer.health.waiting(),
+        0,
+        "a leaked count would read as a stalled writer"
+    );
+    let outcome = runtime
+        .block_on(writer.store(items(&fixture("23-status.json"))))
+        .unwrap();
+    assert_eq!(outcome.stored, 1);
+    assert_eq!(writer.health.waiting(), 0);
+}
