@@ -102,13 +102,7 @@ async fn a_throttle_too_long_is_refused_and_an_old_stored_one_stops_nothing(db: 
         assert_eq!(app.post(envelope(&[note])).await.status(), 200);
     }
     assert_eq!(app.event_count().await, 3);
-    let ready = app
-        .client
-        .get(format!("{}/readyz", app.base))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(ready.status(), 200);
+    assert_eq!(app.readyz().await, 200);
     assert_eq!(app.terminate().code(), Some(0));
     drop(db);
 }
@@ -172,15 +166,7 @@ async fn a_failing_rule_is_recorded_and_its_event_stored(db: TestDatabase) {
         reason.contains("induced failure of rule broken"),
         "{reason}"
     );
-    let metrics = app
-        .client
-        .get(format!("{}/metrics", app.base))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = app.metrics().await;
     assert!(
         metrics.contains("hookline_rule_errors_total 1"),
         "{metrics}"
@@ -193,22 +179,8 @@ async fn a_failing_rule_is_recorded_and_its_event_stored(db: TestDatabase) {
 
 async fn readiness_names_the_background_components(db: TestDatabase) {
     let app = spawn_app(db);
-    let ready = app
-        .client
-        .get(format!("{}/readyz", app.base))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(ready.status(), 200);
-    let metrics = app
-        .client
-        .get(format!("{}/metrics", app.base))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    assert_eq!(app.readyz().await, 200);
+    let metrics = app.metrics().await;
     for component in ["ingest_writer", "outbox_worker"] {
         assert!(
             metrics.contains(&format!(
@@ -593,12 +565,6 @@ async fn a_full_disk_answers_503_stores_nothing_half_and_recovers() {
         acknowledged,
         "nothing half-stored, nothing acknowledged lost"
     );
-    let ready = app
-        .client
-        .get(format!("{}/readyz", app.base))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(ready.status(), 200);
+    assert_eq!(app.readyz().await, 200);
     app.kill();
 }

@@ -245,6 +245,29 @@ impl TestApp {
         (status, serde_json::from_str(&text).unwrap_or(Value::Null))
     }
 
+    /// What `/metrics` shows (no token).
+    pub async fn metrics(&self) -> String {
+        self.client
+            .get(format!("{}/metrics", self.base))
+            .send()
+            .await
+            .expect("metrics request")
+            .text()
+            .await
+            .expect("metrics body")
+    }
+
+    /// The status `/readyz` answers.
+    pub async fn readyz(&self) -> u16 {
+        self.client
+            .get(format!("{}/readyz", self.base))
+            .send()
+            .await
+            .expect("readyz request")
+            .status()
+            .as_u16()
+    }
+
     /// The stored notifications.
     pub async fn notifications(&self) -> Vec<hookline_storage::notifications::Notification> {
         self.with_db(|c| hookline_storage::notifications::all(c).expect("notifications"))

@@ -322,13 +322,7 @@ async fn hostile_requests_never_stop_ingest(db: TestDatabase) {
     // Everything acknowledged is stored; the server is ready and never
     // panicked.
     assert_eq!(app.event_count().await, stored_total as i64);
-    let ready = app
-        .client
-        .get(format!("{}/readyz", app.base))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(ready.status(), 200);
+    assert_eq!(app.readyz().await, 200);
     let log = std::fs::read_to_string(app.data_dir.path().join("server.log")).unwrap();
     assert!(!log.contains("panicked"), "{log}");
 }

@@ -247,15 +247,7 @@ async fn metrics_reflect_what_was_posted(db: TestDatabase) {
         rows.iter().any(|n| n.status == "sent")
     })
     .await;
-    let text = app
-        .client
-        .get(format!("{}/metrics", app.base))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let text = app.metrics().await;
     for line in [
         "hookline_webhook_events_stored_total{type=\"message\"} 21",
         "hookline_webhook_events_stored_total{type=\"variables\"} 2",
