@@ -248,6 +248,22 @@ pub fn validate(args: &ServeArgs) -> anyhow::Result<()> {
         " ms",
     )?;
     check(
+        args.outbox_lease_seconds,
+        1,
+        86_400,
+        "outbox_lease_seconds",
+        "--outbox-lease-seconds / HOOKLINE_OUTBOX_LEASE_SECONDS",
+        " seconds",
+    )?;
+    check(
+        args.sqlite_wal_limit_mb,
+        1,
+        65_536,
+        "sqlite_wal_limit_mb",
+        "--sqlite-wal-limit-mb / HOOKLINE_SQLITE_WAL_LIMIT_MB",
+        " MiB",
+    )?;
+    check(
         args.retention_days,
         0,
         36_500,

@@ -154,10 +154,10 @@ pub async fn send_test_email(args: TestEmailArgs) -> anyhow::Result<()> {
     let email = Rendered {
         subject: "hookline test email".to_owned(),
         text: "hookline can send email with these settings.\n".to_owned(),
-        html: "<p>hookline can send email with these settings.</p>".to_owned(),
+        html: "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>hookline test email</title></head>\n<body><p>hookline can send email with these settings.</p></body></html>\n".to_owned(),
         reply_to: None,
     };
-    match mailer.send(&from, &args.to, &email).await {
+    match mailer.send(&from, &args.to, &email, None).await {
         Ok(answer) => {
             println!("sent to {} via {}: {answer}", args.to, mailer.describe());
             Ok(())

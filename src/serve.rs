@@ -124,6 +124,14 @@ fn admin_auth(
         let verifiers = tokens.iter().map(Verifier::new).collect();
         return Ok((AdminAuth::new(verifiers), TokenSource::Configured));
     }
+    // Back from configured tokens to the generated one: sessions made with
+    // the configured tokens end.
+    let was_configured = settings::get(&mut conn, CONFIGURED_ADMIN_SETTING)?
+        .is_some_and(|record| !record.is_empty());
+    if was_configured {
+        sessions::delete_all(&mut conn).context("failed to end the admin sessions")?;
+        settings::put(&mut conn, CONFIGURED_ADMIN_SETTING, "")?;
+    }
     let (verifier, source) = match stored {
         Some(verifier) => (verifier, TokenSource::Stored),
         None => {

@@ -420,7 +420,7 @@ fn urlencode(text: &str) -> String {
         .collect()
 }
 
-async fn a_big_delivery_is_stored_in_chunks_and_answered_once(db: TestDatabase) {
+async fn a_big_delivery_is_stored_whole_and_answered_once(db: TestDatabase) {
     let app = spawn_app_with(
         Some(db),
         Options {
@@ -454,7 +454,7 @@ on_both_backends!(
     a_body_that_does_not_arrive_in_time_is_answered_408,
     odd_items_are_stored_not_the_delivery_refused,
     long_values_and_absurd_times_are_bounded,
-    a_big_delivery_is_stored_in_chunks_and_answered_once,
+    a_big_delivery_is_stored_whole_and_answered_once,
 );
 
 /// A small tmpfs mounted for one test, unmounted when dropped.

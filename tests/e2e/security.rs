@@ -226,25 +226,41 @@ async fn rules_cannot_take_recipients_from_visitor_data(db: TestDatabase) {
     // An actor's email is refused at send time when the actor is the
     // visitor.
     app.clear_rules().await;
-    let (status, body) = app
-        .api(
-            Method::POST,
-            "/api/v1/rules",
-            Some(json!({"name": "by-sender", "on": ["message"], "to": ["{{payload.message_by.email}}"], "template": "generic"})),
-        )
-        .await;
-    assert_eq!(status, 201, "{body}");
+    // Each way of writing the sender's address: a field, unescaped, with
+    // whitespace control, inside a block.
+    for (name, to) in [
+        ("by-sender", "{{payload.message_by.email}}"),
+        ("by-sender-raw", "{{{payload.message_by.email}}}"),
+        ("by-sender-trim", "{{~ payload.message_by.email ~}}"),
+        (
+            "by-actor-if",
+            "{{#if event.actor.email}}{{event.actor.email}}{{/if}}",
+        ),
+    ] {
+        let (status, body) = app
+            .api(
+                Method::POST,
+                "/api/v1/rules",
+                Some(json!({"name": name, "on": ["message"], "to": [to], "template": "generic"})),
+            )
+            .await;
+        assert_eq!(status, 201, "{to}: {body}");
+    }
     let mut item = fixture_item("02-message-text.json");
     item["event"]["payload"]["message_by"] =
         json!({"type": "visitor", "email": "relay-victim@example.net", "id": null});
     assert_eq!(app.post(envelope(&[item])).await.status(), 200);
-    let rows = notifications_settled(&app, 1).await;
-    assert_eq!(rows[0].status, "skipped", "{:?}", rows[0]);
-    assert!(rows[0]
-        .reason
-        .as_deref()
-        .unwrap_or_default()
-        .contains("is the visitor"));
+    let rows = notifications_settled(&app, 4).await;
+    for row in &rows {
+        assert_eq!(row.status, "skipped", "{row:?}");
+        assert!(
+            row.reason
+                .as_deref()
+                .unwrap_or_default()
+                .contains("visitor"),
+            "{row:?}"
+        );
+    }
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert!(
         smtp.received().is_empty(),

@@ -60,8 +60,9 @@ enum Recipient {
     Literal(String),
     /// `{{payload.to.email}}`: one field of the context.
     Field(Path),
-    /// Any other handlebars expression, rendered over the context.
-    Template(String),
+    /// Any other handlebars expression, rendered over the context, and the
+    /// fields it reads.
+    Template(String, Vec<Path>),
 }
 
 /// A rule ready to evaluate: conditions compiled, regexes built, throttle
@@ -231,7 +232,17 @@ impl CompiledRule {
                     .lookup(context)
                     .map(hookline_model::value_text)
                     .unwrap_or_default(),
-                Recipient::Template(source) => renderer()
+                Recipient::Template(_, fields)
+                    if !self.def.allow_visitor_recipients
+                        && fields.iter().any(|f| f.actor_is_visitor(context)) =>
+                {
+                    out.push(Err((
+                        written.clone(),
+                        format!("recipient {written} reads the address of the visitor of this event, not an agent; set allow_visitor_recipients = true to email visitors"),
+                    )));
+                    continue;
+                }
+                Recipient::Template(source, _) => renderer()
                     .render_template(source, context)
                     .unwrap_or_default(),
             };
@@ -281,6 +292,15 @@ fn renderer() -> &'static Handlebars<'static> {
 /// The field a recipient takes its address from that a visitor can set, if
 /// any: every field it reads must be one of [`TRUSTED_RECIPIENT_FIELDS`].
 fn visitor_field(written: &str) -> Option<String> {
+    template_words(written)
+        .into_iter()
+        .find(|word| !TRUSTED_RECIPIENT_FIELDS.contains(&word.as_str()))
+}
+
+/// The field paths a handlebars expression reads (keywords and helpers
+/// left out).
+fn template_words(written: &str) -> Vec<String> {
+    let mut words = Vec::new();
     let mut rest = written;
     while let Some(start) = rest.find("{{") {
         let after = &rest[start + 2..];
@@ -296,12 +316,12 @@ fn visitor_field(written: &str) -> Option<String> {
                     .is_some_and(|c| c.is_alphabetic() || c == '$')
             })
         {
-            if !TEMPLATE_WORDS.contains(&word) && !TRUSTED_RECIPIENT_FIELDS.contains(&word) {
-                return Some(word.to_owned());
+            if !TEMPLATE_WORDS.contains(&word) && !words.iter().any(|w| w == word) {
+                words.push(word.to_owned());
             }
         }
     }
-    None
+    words
 }
 
 fn compile_recipient(written: &str) -> Result<Recipient, String> {
@@ -312,7 +332,12 @@ fn compile_recipient(written: &str) -> Result<Recipient, String> {
             .map(|_| Recipient::Literal(text.to_owned()))
             .map_err(|e| format!("not an email address ({e})"));
     }
-    let inner = text.strip_prefix("{{").and_then(|t| t.strip_suffix("}}"));
+    // `{{{x}}}` (no escaping) and `{{~x~}}` (no whitespace) name a field too.
+    let inner = text
+        .strip_prefix("{{{")
+        .and_then(|t| t.strip_suffix("}}}"))
+        .or_else(|| text.strip_prefix("{{").and_then(|t| t.strip_suffix("}}")))
+        .map(|t| t.trim_matches(|c: char| c == '~' || c.is_whitespace()));
     if let Some(inner) = inner.filter(|i| !i.contains("{{") && !i.contains("}}")) {
         if let Ok(path) = Path::parse(inner) {
             if FIELD_ROOTS.contains(&path.root()) {
@@ -326,7 +351,11 @@ fn compile_recipient(written: &str) -> Result<Recipient, String> {
         }
     }
     handlebars::Template::compile(text).map_err(|e| format!("template syntax error: {e}"))?;
-    Ok(Recipient::Template(text.to_owned()))
+    let fields = template_words(text)
+        .iter()
+        .filter_map(|word| Path::parse(word).ok())
+        .collect();
+    Ok(Recipient::Template(text.to_owned(), fields))
 }
 
 /// The enabled rules, indexed by event type.

@@ -113,19 +113,20 @@ impl IngestHook for NotifierHook {
                     }
                 };
                 self.stats.matches.fetch_add(1, Ordering::Relaxed);
-                // A savepoint: a failure undoes this rule's rows only.
-                let queued =
-                    conn.transaction(|conn| queue(self, conn, rule, new.id, key, recipients, now));
-                if let Err(error) = queued {
-                    record_error(
-                        self,
-                        conn,
-                        rule,
-                        new.id,
-                        key,
-                        &format!("queueing its emails failed: {error}"),
-                        now,
-                    )?;
+                // A savepoint: a failure of this rule's own undoes its rows
+                // only. A failure of the savepoint itself (SQLite may have
+                // rolled the whole transaction back: a full disk) fails the
+                // group, as any storage error does.
+                let queued = conn.transaction(|conn| {
+                    queue(self, conn, rule, new.id, key, recipients, now).map_err(Savepoint::Rule)
+                });
+                match queued {
+                    Ok(()) => {}
+                    Err(Savepoint::Rule(error)) => {
+                        let problem = format!("queueing its emails failed: {error}");
+                        record_error(self, conn, rule, new.id, key, &problem, now)?;
+                    }
+                    Err(Savepoint::Transaction(error)) => return Err(error),
                 }
             }
         }
@@ -136,6 +137,19 @@ impl IngestHook for NotifierHook {
         if QUEUED_HERE.with(|queued| queued.replace(false)) {
             self.wake.notify_one();
         }
+    }
+}
+
+/// Why a rule's savepoint failed: an error of the rule's own work, or of
+/// the savepoint (the transaction around it).
+enum Savepoint {
+    Rule(hookline_storage::diesel::result::Error),
+    Transaction(hookline_storage::diesel::result::Error),
+}
+
+impl From<hookline_storage::diesel::result::Error> for Savepoint {
+    fn from(error: hookline_storage::diesel::result::Error) -> Savepoint {
+        Savepoint::Transaction(error)
     }
 }
 

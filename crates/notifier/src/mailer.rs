@@ -4,6 +4,7 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use lettre::message::header::{HeaderName, HeaderValue};
 use lettre::message::{Mailbox, MultiPart};
 use lettre::{AsyncFileTransport, AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 
@@ -66,11 +67,38 @@ impl Mailer {
     }
 
     /// Sends one email; the server's answer (or the file written).
-    pub async fn send(&self, from: &Mailbox, to: &str, email: &Rendered) -> Result<String, String> {
+    ///
+    /// Every email is marked as sent by a machine (`Auto-Submitted`,
+    /// `X-Auto-Response-Suppress`, so that out-of-office replies stay away)
+    /// and has its own `Message-ID` in the domain of the From address. The
+    /// emails about one conversation all refer to one (never sent) message
+    /// of it, `<conversation.HASH@DOMAIN>`, in `In-Reply-To` and
+    /// `References`: mail clients show them as one thread.
+    pub async fn send(
+        &self,
+        from: &Mailbox,
+        to: &str,
+        email: &Rendered,
+        conversation: Option<&str>,
+    ) -> Result<String, String> {
         let to: Mailbox = to
             .parse()
             .map_err(|e| format!("bad recipient {to:?}: {e}"))?;
-        let mut builder = Message::builder().from(from.clone()).to(to);
+        let domain = from.email.domain().to_owned();
+        let unique: u128 = rand::random();
+        let mut builder = Message::builder()
+            .from(from.clone())
+            .to(to)
+            .message_id(Some(format!("<{unique:032x}@{domain}>")))
+            .raw_header(HeaderValue::new(
+                AUTO_SUBMITTED,
+                "auto-generated".to_owned(),
+            ))
+            .raw_header(HeaderValue::new(SUPPRESS_AUTO_RESPONSE, "All".to_owned()));
+        if let Some(key) = conversation {
+            let root = thread_root(key, &domain);
+            builder = builder.in_reply_to(root.clone()).references(root);
+        }
         if let Some(reply_to) = email
             .reply_to
             .as_deref()
@@ -100,6 +128,18 @@ impl Mailer {
             }
         }
     }
+}
+
+const AUTO_SUBMITTED: HeaderName = HeaderName::new_from_ascii_str("Auto-Submitted");
+const SUPPRESS_AUTO_RESPONSE: HeaderName =
+    HeaderName::new_from_ascii_str("X-Auto-Response-Suppress");
+
+/// The message id a conversation's emails refer to.
+pub fn thread_root(conversation_key: &str, domain: &str) -> String {
+    use sha2::{Digest, Sha256};
+    let digest = Sha256::digest(conversation_key.as_bytes());
+    let hex: String = digest[..16].iter().map(|b| format!("{b:02x}")).collect();
+    format!("<conversation.{hex}@{domain}>")
 }
 
 /// How a notification's `smtp_response` names the `.eml` file written.

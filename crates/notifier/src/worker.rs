@@ -80,6 +80,9 @@ pub struct Worker {
     pub health: Arc<Component>,
 }
 
+/// The longest one email's sending may take, whatever the mail server does.
+const SEND_TIMEOUT: Duration = Duration::from_secs(120);
+
 /// No round finished for this long: the worker is stalled. One email may
 /// take the SMTP timeout (30 s) and a round up to a batch of them.
 const WORKER_STALL: Duration = Duration::from_secs(330);
@@ -205,9 +208,9 @@ impl Worker {
                 continue;
             }
             // While it is being sent (a slow mail server), keep the claim.
-            let renewing = tokio::spawn(self.keep_claimed(notification.id));
+            let renewing = AbortOnDrop(tokio::spawn(self.keep_claimed(notification.id)));
             self.deliver(notification).await;
-            renewing.abort();
+            drop(renewing);
             self.health.progressed();
             if stop.is_some_and(|s| *s.borrow()) {
                 break;
@@ -311,9 +314,21 @@ impl Worker {
         let permanent = matches!(rendered, Err((_, true)));
         let result = match &rendered {
             Ok(email) => {
-                self.mailer
-                    .send(&self.settings.from, &notification.recipient, email)
-                    .await
+                // However slow the mail server, one send ends: the worker
+                // (and its health) must not hang on it.
+                let send = self.mailer.send(
+                    &self.settings.from,
+                    &notification.recipient,
+                    email,
+                    notification.conversation_key.as_deref(),
+                );
+                match tokio::time::timeout(SEND_TIMEOUT, send).await {
+                    Ok(result) => result,
+                    Err(_) => Err(format!(
+                        "the mail server did not finish within {} s",
+                        SEND_TIMEOUT.as_secs()
+                    )),
+                }
             }
             Err((error, _)) => Err(error.clone()),
         };
@@ -380,6 +395,15 @@ impl Worker {
             // duplicate, never a loss.
             tracing::error!(id, %error, "could not record the result of a notification");
         }
+    }
+}
+
+/// A task ended when dropped (also when the code that owns it panics).
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
     }
 }
 

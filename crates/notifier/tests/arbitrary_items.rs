@@ -209,17 +209,20 @@ proptest! {
             raw: &event.raw,
         };
         let context = evaluation_context(&facts, None);
-        let mut checked = 0;
         RULES.with(|rules| {
             for rule in rules {
                 if rule.check(&context).is_ok() {
-                    for address in rule.recipients(&context).into_iter().flatten() {
-                        assert!(address.len() <= 254 && address.contains('@'), "{address}");
+                    for recipient in rule.recipients(&context) {
+                        match recipient {
+                            Ok(address) => {
+                                assert!(address.len() <= 254 && address.contains('@'), "{address}")
+                            }
+                            // Recorded in an indexed column: bounded.
+                            Err((recorded, _)) => assert!(recorded.len() <= 1_024, "{}", recorded.len()),
+                        }
                     }
                 }
-                checked += 1;
             }
         });
-        prop_assert_eq!(checked, 13 * 12);
     }
 }

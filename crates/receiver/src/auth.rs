@@ -133,55 +133,112 @@ pub struct Throttle {
 }
 
 impl Throttle {
+    /// One attempt from `address`, under one lock so that a burst of
+    /// concurrent attempts cannot all pass the wait check before the first
+    /// failure is counted: `Err(Some(wait))` while it must wait (the token
+    /// is not even checked), `Err(None)` for a wrong token, `Ok` for a
+    /// right one (the address starts afresh).
+    pub fn attempt(
+        &self,
+        address: IpAddr,
+        now: Instant,
+        right: impl FnOnce() -> bool,
+    ) -> Result<(), Option<Duration>> {
+        let address = throttle_key(address);
+        let mut addresses = self
+            .addresses
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let waiting = addresses
+            .get(&address)
+            .and_then(|a| a.blocked_until)
+            .filter(|until| *until > now);
+        if let Some(until) = waiting {
+            return Err(Some(until - now));
+        }
+        if right() {
+            addresses.remove(&address);
+            return Ok(());
+        }
+        record_failure(&mut addresses, address, now);
+        Err(None)
+    }
+
     /// How long `address` must still wait, if it must.
     pub fn wait(&self, address: IpAddr, now: Instant) -> Option<Duration> {
         let addresses = self.addresses.lock().ok()?;
-        let until = addresses.get(&address)?.blocked_until?;
+        let until = addresses.get(&throttle_key(address))?.blocked_until?;
         (until > now).then(|| until - now)
     }
 
-    /// Records a failure; the wait it starts, if any: [`FIRST_WAIT`] after
-    /// the [`FREE_FAILURES`]th, doubling with each further one, at most
-    /// [`MAX_WAIT`]. Attempts while waiting are refused without counting.
+    /// Records a failure; the wait it starts, if any.
     pub fn failed(&self, address: IpAddr, now: Instant) -> Option<Duration> {
         let mut addresses = self.addresses.lock().ok()?;
-        if addresses.len() >= MAX_TRACKED && !addresses.contains_key(&address) {
-            addresses.retain(|_, a| now.duration_since(a.last) < FORGET_AFTER);
-            if addresses.len() >= MAX_TRACKED {
-                if let Some(oldest) = addresses
-                    .iter()
-                    .min_by_key(|(_, a)| a.last)
-                    .map(|(k, _)| *k)
-                {
-                    addresses.remove(&oldest);
-                }
-            }
-        }
-        let entry = addresses.entry(address).or_insert(Attempts {
-            failures: 0,
-            last: now,
-            blocked_until: None,
-        });
-        if now.duration_since(entry.last) >= FORGET_AFTER {
-            entry.failures = 0;
-        }
-        entry.failures = entry.failures.saturating_add(1);
-        entry.last = now;
-        if entry.failures < FREE_FAILURES {
-            return None;
-        }
-        let doublings = (entry.failures - FREE_FAILURES).min(20);
-        let wait = FIRST_WAIT.saturating_mul(1 << doublings).min(MAX_WAIT);
-        entry.blocked_until = Some(now + wait);
-        Some(wait)
+        record_failure(&mut addresses, throttle_key(address), now)
     }
 
     /// A right token: the address starts afresh.
     pub fn succeeded(&self, address: IpAddr) {
         if let Ok(mut addresses) = self.addresses.lock() {
-            addresses.remove(&address);
+            addresses.remove(&throttle_key(address));
         }
     }
+}
+
+/// The address failures are counted under: an IPv6 client by its /64 (one
+/// machine usually has a whole /64), an IPv4 one by itself.
+fn throttle_key(address: IpAddr) -> IpAddr {
+    match address {
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => IpAddr::V4(v4),
+            None => {
+                let mut segments = v6.segments();
+                segments[4..].fill(0);
+                IpAddr::from(segments)
+            }
+        },
+        v4 => v4,
+    }
+}
+
+/// Counts a failure of `address`; the wait it starts, if any:
+/// [`FIRST_WAIT`] after the [`FREE_FAILURES`]th, doubling with each
+/// further one, at most [`MAX_WAIT`]. Attempts while waiting are refused
+/// without counting. An address that is waiting is never forgotten to make
+/// room.
+fn record_failure(
+    addresses: &mut HashMap<IpAddr, Attempts>,
+    address: IpAddr,
+    now: Instant,
+) -> Option<Duration> {
+    if addresses.len() >= MAX_TRACKED && !addresses.contains_key(&address) {
+        addresses.retain(|_, a| now.duration_since(a.last) < FORGET_AFTER);
+        if addresses.len() >= MAX_TRACKED {
+            let oldest = addresses
+                .iter()
+                .filter(|(_, a)| a.blocked_until.is_none_or(|until| until <= now))
+                .min_by_key(|(_, a)| a.last)
+                .map(|(k, _)| *k);
+            addresses.remove(&oldest?);
+        }
+    }
+    let entry = addresses.entry(address).or_insert(Attempts {
+        failures: 0,
+        last: now,
+        blocked_until: None,
+    });
+    if now.duration_since(entry.last) >= FORGET_AFTER {
+        entry.failures = 0;
+    }
+    entry.failures = entry.failures.saturating_add(1);
+    entry.last = now;
+    if entry.failures < FREE_FAILURES {
+        return None;
+    }
+    let doublings = (entry.failures - FREE_FAILURES).min(20);
+    let wait = FIRST_WAIT.saturating_mul(1 << doublings).min(MAX_WAIT);
+    entry.blocked_until = Some(now + wait);
+    Some(wait)
 }
 
 /// The client's address (the TCP peer; behind a reverse proxy, the proxy's).
@@ -262,22 +319,20 @@ impl AdminAuth {
     /// recording the outcome; `what` names the way in, for the log.
     pub fn check(&self, req: &HttpRequest, token: &str, what: &str) -> Result<(), ApiError> {
         let address = client_address(req);
-        let now = Instant::now();
-        if let Some(wait) = self.throttle.wait(address, now) {
-            tracing::warn!(client = %address, "{what} refused: address is waiting after wrong admin tokens");
-            return Err(too_many_attempts(wait));
+        match self
+            .throttle
+            .attempt(address, Instant::now(), || self.matches(token))
+        {
+            Ok(()) => Ok(()),
+            Err(Some(wait)) => {
+                tracing::warn!(client = %address, "{what} refused: address is waiting after wrong admin tokens");
+                Err(too_many_attempts(wait))
+            }
+            Err(None) => {
+                tracing::warn!(client = %address, "{what} refused: wrong admin token");
+                Err(ApiError::unauthorized("the admin token is not valid"))
+            }
         }
-        if self.matches(token) {
-            self.throttle.succeeded(address);
-            return Ok(());
-        }
-        let wait = self.throttle.failed(address, now);
-        tracing::warn!(
-            client = %address,
-            wait_seconds = wait.map(|w| w.as_secs()),
-            "{what} refused: wrong admin token"
-        );
-        Err(ApiError::unauthorized("the admin token is not valid"))
     }
 
     /// The API's check: a valid bearer token.
@@ -407,6 +462,26 @@ mod tests {
         assert_eq!(throttle.wait(ip, t0 + MAX_WAIT), None);
         throttle.succeeded(ip);
         assert_eq!(throttle.failed(ip, t0), None, "a success starts afresh");
+    }
+
+    #[test]
+    fn an_ipv6_client_is_counted_by_its_64_and_waiting_addresses_are_kept() {
+        let throttle = Throttle::default();
+        let t0 = Instant::now();
+        let a: IpAddr = "2001:db8:1:2::1".parse().unwrap();
+        let b: IpAddr = "2001:db8:1:2:ffff::9".parse().unwrap();
+        for n in 0..5 {
+            let from = if n % 2 == 0 { a } else { b };
+            assert_eq!(throttle.attempt(from, t0, || false), Err(None));
+        }
+        assert!(throttle.wait(b, t0).is_some(), "one /64, one count");
+        assert_eq!(
+            throttle.attempt(a, t0, || true),
+            Err(Some(FIRST_WAIT)),
+            "the right token waits too"
+        );
+        let other: IpAddr = "2001:db8:1:3::1".parse().unwrap();
+        assert_eq!(throttle.attempt(other, t0, || true), Ok(()));
     }
 
     #[test]

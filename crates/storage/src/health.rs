@@ -66,7 +66,12 @@ impl Component {
 
     /// Work was handed to it (`+n`) or answered (`-n`).
     pub fn pending(&self, delta: i64) {
-        self.pending.fetch_add(delta, Ordering::Relaxed);
+        let before = self.pending.fetch_add(delta, Ordering::Relaxed);
+        // Work arriving at an idle component: the stall clock starts now,
+        // not at the last group before the idle spell.
+        if before <= 0 && before + delta > 0 {
+            self.progressed();
+        }
     }
 
     /// Work handed to it and not answered yet.
@@ -138,6 +143,17 @@ mod tests {
         assert!(c.verdict().is_ok());
         c.stopped();
         assert!(!c.is_up());
+    }
+
+    #[test]
+    fn work_arriving_after_an_idle_spell_is_not_a_stall() {
+        let c = Component::new("writer", 1, Duration::from_millis(50));
+        c.started();
+        std::thread::sleep(Duration::from_millis(80));
+        c.pending(1);
+        assert!(c.verdict().is_ok(), "idle is not stalled");
+        std::thread::sleep(Duration::from_millis(80));
+        assert!(c.verdict().is_err(), "waiting with no progress is");
     }
 
     #[test]

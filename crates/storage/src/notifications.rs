@@ -287,7 +287,9 @@ pub fn requeue(conn: &mut DbConnection, id: i64, now: NaiveDateTime) -> QueryRes
     diesel::update(
         notifications::table
             .find(id)
-            .filter(notifications::status.eq_any([SENT, FAILED, DEAD, SUPPRESSED])),
+            .filter(notifications::status.eq_any([SENT, FAILED, DEAD, SUPPRESSED]))
+            // An `error` row (a rule failed) has no recipient to send to.
+            .filter(notifications::recipient.ne("")),
     )
     .set((
         notifications::status.eq(QUEUED),
