@@ -12,11 +12,17 @@ use hookline_notifier::{
 use crate::cli::{DatabaseArgs, RulesCommand, TemplateArgs, TestEmailArgs};
 use crate::serve::open_database;
 
+/// Loads the templates and renders each over every shipped sample, so that
+/// a template that cannot render fails here, not when an email is sent.
 pub fn load_templates(args: &TemplateArgs) -> anyhow::Result<Arc<Templates>> {
-    Templates::load(args.templates_dir.as_deref())
-        .map(Arc::new)
+    let templates = Templates::load(args.templates_dir.as_deref())
         .map_err(|e| anyhow::anyhow!(e))
-        .context("failed to load the email templates")
+        .context("failed to load the email templates")?;
+    templates
+        .check(&hookline_notifier::dry_run::sample_contexts())
+        .map_err(|errors| anyhow::anyhow!("{}", errors.join("\n")))
+        .context("an email template fails to render the sample events (strict mode: a missing value is an error)")?;
+    Ok(Arc::new(templates))
 }
 
 fn read_rules(file: &std::path::Path) -> anyhow::Result<RulesFile> {

@@ -691,13 +691,18 @@ async fn five_rules_from_the_readme_fire_on_the_right_samples(db: TestDatabase) 
 
 on_both_backends!(five_rules_from_the_readme_fire_on_the_right_samples);
 
-/// A template that fails to render (strict mode: `{{bot.id}}` is not in
-/// the email context) is `dead` at the first attempt with the reason, not
-/// retried for a day.
+/// A template that fails to render at send time (strict mode: `{{bot.id}}`
+/// is not in the email context) is `dead` at the first attempt with the
+/// reason, not retried for a day.
 async fn a_template_error_at_send_time_is_permanent(db: TestDatabase) {
     let templates = tempfile::tempdir().unwrap();
     write(&templates, "broken.subject.hbs", "note");
-    write(&templates, "broken.text.hbs", "bot {{bot.id}}");
+    // Renders the samples; fails only for this recipient.
+    write(
+        &templates,
+        "broken.text.hbs",
+        "{{#if (eq recipient \"boom@example.com\")}}bot {{bot.id}}{{/if}}",
+    );
     write(&templates, "broken.html.hbs", "<p>bot</p>");
     let app = spawn_app_with(
         Some(db),
@@ -714,7 +719,7 @@ async fn a_template_error_at_send_time_is_permanent(db: TestDatabase) {
         .api(
             Method::POST,
             "/api/v1/rules",
-            Some(json!({"name": "broken", "on": ["note"], "to": ["lead@example.com"], "template": "broken"})),
+            Some(json!({"name": "broken", "on": ["note"], "to": ["boom@example.com"], "template": "broken"})),
         )
         .await;
     assert_eq!(status, 201, "{body}");
@@ -920,3 +925,39 @@ async fn the_preview_counts_throttled_and_capped_emails_as_live(db: TestDatabase
 }
 
 on_both_backends!(the_preview_counts_throttled_and_capped_emails_as_live);
+
+/// A template that cannot render the samples stops `rules check` and the
+/// server's start, naming the template and the sample.
+#[test]
+fn a_broken_template_is_refused_before_use() {
+    let dir = tempfile::tempdir().unwrap();
+    write(&dir, "broken.subject.hbs", "s");
+    write(&dir, "broken.text.hbs", "bot {{bot.id}}");
+    write(&dir, "broken.html.hbs", "h");
+    let rules = write(&dir, "rules.toml", HANDOVER_RULES);
+    let templates = dir.path().to_str().unwrap();
+    let db = format!("sqlite://{}", dir.path().join("db.sqlite").display());
+    for args in [
+        vec!["rules", "check", &rules, "--templates-dir", templates],
+        vec![
+            "serve",
+            "--database-url",
+            &db,
+            "--listen",
+            "127.0.0.1:0",
+            "--templates-dir",
+            templates,
+        ],
+    ] {
+        let output = hookline(&args);
+        assert!(
+            !output.status.success(),
+            "{args:?} accepted a broken template"
+        );
+        let said = String::from_utf8_lossy(&output.stderr);
+        assert!(
+            said.contains("broken.text") && said.contains("on sample 01-conversation_create.json"),
+            "{args:?}: {said}"
+        );
+    }
+}

@@ -55,6 +55,8 @@ pub struct Templates {
     /// Subjects and plain-text bodies: no escaping.
     text: Handlebars<'static>,
     names: BTreeSet<String>,
+    /// (name, part) -> (source, where it came from).
+    sources: std::collections::BTreeMap<(String, String), (String, String)>,
 }
 
 impl std::fmt::Debug for Templates {
@@ -83,11 +85,12 @@ impl Templates {
             html,
             text,
             names: BTreeSet::new(),
+            sources: Default::default(),
         };
         for (name, subject, text, html) in BUILT_IN {
-            templates.register(name, "subject", subject)?;
-            templates.register(name, "text", text)?;
-            templates.register(name, "html", html)?;
+            templates.register(name, "subject", subject, "built-in")?;
+            templates.register(name, "text", text, "built-in")?;
+            templates.register(name, "html", html, "built-in")?;
             templates.names.insert(name.to_owned());
         }
         if let Some(dir) = dir {
@@ -116,7 +119,7 @@ impl Templates {
             }
             let source = std::fs::read_to_string(&path)
                 .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-            self.register(name, part, &source)?;
+            self.register(name, part, &source, &path.display().to_string())?;
             found.insert((name.to_owned(), part.to_owned()));
         }
         for (name, _) in &found {
@@ -144,7 +147,17 @@ impl Templates {
         Ok(())
     }
 
-    fn register(&mut self, name: &str, part: &str, source: &str) -> Result<(), String> {
+    fn register(
+        &mut self,
+        name: &str,
+        part: &str,
+        source: &str,
+        origin: &str,
+    ) -> Result<(), String> {
+        self.sources.insert(
+            (name.to_owned(), part.to_owned()),
+            (source.to_owned(), origin.to_owned()),
+        );
         let key = format!("{name}.{part}");
         let registry = if part == "html" {
             &mut self.html
@@ -162,6 +175,38 @@ impl Templates {
 
     pub fn names(&self) -> Vec<&str> {
         self.names.iter().map(String::as_str).collect()
+    }
+
+    /// The parts of template `name`: (part, source, where it came from).
+    pub fn parts(&self, name: &str) -> Vec<(&str, &str, &str)> {
+        PARTS
+            .iter()
+            .filter_map(|part| {
+                self.sources
+                    .get(&(name.to_owned(), (*part).to_owned()))
+                    .map(|(source, origin)| (*part, source.as_str(), origin.as_str()))
+            })
+            .collect()
+    }
+
+    /// Renders every template over every `(sample, context)`; the errors,
+    /// one per template (the first sample it fails on).
+    pub fn check(&self, contexts: &[(String, Value)]) -> Result<(), Vec<String>> {
+        let mut errors = Vec::new();
+        for name in &self.names {
+            if let Some(error) = contexts.iter().find_map(|(sample, context)| {
+                self.render(name, context)
+                    .err()
+                    .map(|e| format!("{e} (on sample {sample})"))
+            }) {
+                errors.push(error);
+            }
+        }
+        if errors.is_empty() {
+            Ok(())
+        } else {
+            Err(errors)
+        }
     }
 
     /// Renders the template `name` over `context`.
@@ -207,6 +252,28 @@ fn one_line(text: &str) -> String {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn built_in_templates_render_every_sample_and_a_broken_one_is_named() {
+        let contexts = crate::dry_run::sample_contexts();
+        assert_eq!(contexts.len(), 28);
+        Templates::built_in().unwrap().check(&contexts).unwrap();
+        let dir = std::env::temp_dir().join(format!("hookline-broken-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("broken.subject.hbs"), "s").unwrap();
+        std::fs::write(dir.join("broken.text.hbs"), "bot {{bot.id}}").unwrap();
+        std::fs::write(dir.join("broken.html.hbs"), "h").unwrap();
+        let errors = Templates::load(Some(&dir))
+            .unwrap()
+            .check(&contexts)
+            .unwrap_err();
+        assert_eq!(errors.len(), 1, "{errors:?}");
+        assert!(
+            errors[0].contains("broken.text") && errors[0].contains("01-conversation_create"),
+            "{errors:?}"
+        );
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 
     #[test]
     fn html_escapes_and_subject_is_one_line() {
