@@ -9,7 +9,7 @@ use hookline_notifier::{
     CompiledRule, Mailer, RecipientPolicy, Rendered, Rules, RulesFile, Templates,
 };
 
-use crate::cli::{DatabaseArgs, RulesCommand, TemplateArgs, TestEmailArgs};
+use crate::cli::{DatabaseArgs, RulesCommand, TemplateArgs, TemplatesCommand, TestEmailArgs};
 use crate::serve::open_database;
 
 /// Loads the templates and renders each over every shipped sample, so that
@@ -111,6 +111,80 @@ pub fn run(command: RulesCommand) -> anyhow::Result<()> {
             Ok(())
         }
     }
+}
+
+/// `hookline templates list|show|render|variables`.
+pub fn templates(command: TemplatesCommand) -> anyhow::Result<()> {
+    match command {
+        TemplatesCommand::List(args) => {
+            let templates = load_templates(&args)?;
+            for name in templates.names() {
+                let origins: Vec<String> = templates
+                    .parts(name)
+                    .iter()
+                    .map(|(part, _, origin)| format!("{part}: {origin}"))
+                    .collect();
+                println!("{name}\t{}", origins.join(", "));
+            }
+            Ok(())
+        }
+        TemplatesCommand::Show { name, templates } => {
+            let templates = load_templates(&templates)?;
+            known(&templates, &name)?;
+            for (part, source, origin) in templates.parts(&name) {
+                println!("--- {name}.{part} ({origin})");
+                println!("{source}");
+            }
+            Ok(())
+        }
+        TemplatesCommand::Render {
+            name,
+            event,
+            sample,
+            html,
+            templates,
+        } => {
+            let templates = load_templates(&templates)?;
+            known(&templates, &name)?;
+            let value = match (&event, &sample) {
+                (Some(file), _) => read_json(file)?,
+                (None, Some(sample)) => {
+                    let text = hookline_notifier::samples::sample(sample)
+                        .ok_or_else(|| anyhow::anyhow!("no sample {sample:?}: try 1 to 28"))?;
+                    serde_json::from_str(text)?
+                }
+                (None, None) => bail!("give --event FILE or --sample NAME"),
+            };
+            let items = dry_run::items_of(value);
+            let contexts = dry_run::template_contexts(&items, "my-rule", "agent@example.com", None);
+            let Some(context) = contexts.last() else {
+                bail!("the file has no events");
+            };
+            let email = templates
+                .render(&name, context)
+                .map_err(|e| anyhow::anyhow!(e))?;
+            println!("Subject: {}\n", email.subject);
+            print!("{}", email.text);
+            if html {
+                println!("\n--- HTML\n{}", email.html);
+            }
+            Ok(())
+        }
+        TemplatesCommand::Variables => {
+            print!("{}", hookline_notifier::fields::template_reference());
+            Ok(())
+        }
+    }
+}
+
+fn known(templates: &Templates, name: &str) -> anyhow::Result<()> {
+    if !templates.has(name) {
+        bail!(
+            "unknown template {name:?}: available are {}",
+            templates.names().join(", ")
+        );
+    }
+    Ok(())
 }
 
 /// What `rules check` says about where a rule's mail can go.

@@ -961,3 +961,47 @@ fn a_broken_template_is_refused_before_use() {
         );
     }
 }
+
+/// `hookline templates list|show|render|variables`.
+#[test]
+fn templates_can_be_listed_shown_and_rendered_against_a_sample() {
+    let list = stdout(&hookline(&["templates", "list"]));
+    for name in ["generic", "handover", "status_change"] {
+        assert!(list.contains(name), "{list}");
+    }
+    let shown = stdout(&hookline(&["templates", "show", "generic"]));
+    assert!(shown.contains("--- generic.subject (built-in)"), "{shown}");
+    assert!(shown.contains("{{rule.name}}"), "{shown}");
+    let rendered = stdout(&hookline(&[
+        "templates",
+        "render",
+        "handover",
+        "--sample",
+        "24",
+    ]));
+    assert!(rendered.starts_with("Subject: Handover"), "{rendered}");
+    assert!(rendered.contains("himanshu@swiftsell.biz"), "{rendered}");
+    let dir = tempfile::tempdir().unwrap();
+    let events = write(
+        &dir,
+        "events.json",
+        &envelope(&[
+            fixture_item("02-message-text.json"),
+            fixture_item("24-assignee_change.json"),
+        ]),
+    );
+    let rendered = stdout(&hookline(&[
+        "templates",
+        "render",
+        "handover",
+        "--event",
+        &events,
+    ]));
+    assert!(rendered.contains("1 message"), "{rendered}");
+    assert!(rendered.contains("Hiiiii"), "the transcript: {rendered}");
+    let variables = stdout(&hookline(&["templates", "variables"]));
+    assert!(variables.contains("transcript[*].summary"), "{variables}");
+    let unknown = hookline(&["templates", "show", "nope"]);
+    assert!(!unknown.status.success());
+    assert!(String::from_utf8_lossy(&unknown.stderr).contains("unknown template \"nope\""));
+}
