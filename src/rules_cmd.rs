@@ -120,7 +120,7 @@ pub fn templates(command: TemplatesCommand) -> anyhow::Result<()> {
             let templates = load_templates(&args)?;
             for name in templates.names() {
                 let origins: Vec<String> = templates
-                    .parts(name)
+                    .parts(&name)
                     .iter()
                     .map(|(part, _, origin)| format!("{part}: {origin}"))
                     .collect();

@@ -1005,3 +1005,64 @@ fn templates_can_be_listed_shown_and_rendered_against_a_sample() {
     assert!(!unknown.status.success());
     assert!(String::from_utf8_lossy(&unknown.stderr).contains("unknown template \"nope\""));
 }
+
+/// A change in the templates folder is in force without a restart; a
+/// change that breaks a template is refused and the old one stays.
+async fn a_changed_template_folder_is_reloaded_without_restart(db: TestDatabase) {
+    let templates = tempfile::tempdir().unwrap();
+    write(&templates, "mine.subject.hbs", "first {{event.type}}");
+    write(&templates, "mine.text.hbs", "t");
+    write(&templates, "mine.html.hbs", "h");
+    let app = spawn_app_with(
+        Some(db),
+        Options {
+            extra_args: vec![
+                "--templates-dir".into(),
+                templates.path().to_str().unwrap().into(),
+            ],
+            ..Options::default()
+        },
+    );
+    app.clear_rules().await;
+    let rule =
+        json!({"name": "mine", "on": ["note"], "to": ["lead@example.com"], "template": "mine"});
+    assert_eq!(
+        app.api(Method::POST, "/api/v1/rules", Some(rule)).await.0,
+        201
+    );
+    app.post(fixture("28-note.json")).await;
+    assert_eq!(preview_subject(&app).await, "first note");
+    // A broken change is refused (the old template stays), a good one is
+    // taken within the reload interval.
+    write(&templates, "mine.text.hbs", "{{bot.id}}");
+    tokio::time::sleep(std::time::Duration::from_millis(2500)).await;
+    assert_eq!(preview_subject(&app).await, "first note");
+    write(&templates, "mine.text.hbs", "t2");
+    write(&templates, "mine.subject.hbs", "second {{event.type}}");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(6);
+    loop {
+        let subject = preview_subject(&app).await;
+        if subject == "second note" {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "not reloaded: {subject}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+}
+
+on_both_backends!(a_changed_template_folder_is_reloaded_without_restart);
+
+/// The subject the saved rule `mine` previews for the newest event.
+async fn preview_subject(app: &TestApp) -> String {
+    let id = rule_id(app, "mine").await;
+    let (_, preview) = app
+        .api(Method::POST, &format!("/api/v1/rules/{id}/preview"), None)
+        .await;
+    preview["fired"][0]["subject"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned()
+}
