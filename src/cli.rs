@@ -149,8 +149,11 @@ pub enum RulesCommand {
     Test {
         file: PathBuf,
         /// The events: `{"events": [...]}`, a list of items, or one item.
+        #[arg(long, conflicts_with = "sample", required_unless_present = "sample")]
+        event: Option<PathBuf>,
+        /// A shipped sample by name or number (`24`, `24-assignee_change`).
         #[arg(long)]
-        event: PathBuf,
+        sample: Option<String>,
         /// A JSON object of `conversation.*` fields as rules see them
         /// (`{"assignee": {"email": "a@example.com"}}`) that override the
         /// state the events give.

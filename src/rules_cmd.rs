@@ -37,6 +37,22 @@ fn read_json(file: &std::path::Path) -> anyhow::Result<serde_json::Value> {
     serde_json::from_slice(&bytes).with_context(|| format!("{} is not JSON", file.display()))
 }
 
+/// The events of `--event FILE` or `--sample NAME`.
+fn events_of(
+    file: Option<&std::path::Path>,
+    sample: Option<&str>,
+) -> anyhow::Result<serde_json::Value> {
+    match (file, sample) {
+        (Some(file), _) => read_json(file),
+        (None, Some(sample)) => {
+            let text = hookline_notifier::samples::sample(sample)
+                .ok_or_else(|| anyhow::anyhow!("no sample {sample:?}: give 1 to 28"))?;
+            Ok(serde_json::from_str(text)?)
+        }
+        (None, None) => bail!("give --event FILE or --sample NAME"),
+    }
+}
+
 pub fn run(command: RulesCommand) -> anyhow::Result<()> {
     match command {
         RulesCommand::Check {
@@ -81,6 +97,7 @@ pub fn run(command: RulesCommand) -> anyhow::Result<()> {
         RulesCommand::Test {
             file,
             event,
+            sample,
             conversation_state,
             templates,
             allowed_recipient_domains,
@@ -93,7 +110,7 @@ pub fn run(command: RulesCommand) -> anyhow::Result<()> {
             let rules = read_rules(&file)?;
             let checked = check_all(&templates, rules.rule)
                 .map_err(|e| anyhow::anyhow!("{}: {e}", file.display()))?;
-            let items = dry_run::items_of(read_json(&event)?);
+            let items = dry_run::items_of(events_of(event.as_deref(), sample.as_deref())?);
             let state = conversation_state.as_deref().map(read_json).transpose()?;
             let run = DryRun {
                 rules: &checked,
@@ -146,16 +163,7 @@ pub fn templates(command: TemplatesCommand) -> anyhow::Result<()> {
         } => {
             let templates = load_templates(&templates)?;
             known(&templates, &name)?;
-            let value = match (&event, &sample) {
-                (Some(file), _) => read_json(file)?,
-                (None, Some(sample)) => {
-                    let text = hookline_notifier::samples::sample(sample)
-                        .ok_or_else(|| anyhow::anyhow!("no sample {sample:?}: try 1 to 28"))?;
-                    serde_json::from_str(text)?
-                }
-                (None, None) => bail!("give --event FILE or --sample NAME"),
-            };
-            let items = dry_run::items_of(value);
+            let items = dry_run::items_of(events_of(event.as_deref(), sample.as_deref())?);
             let contexts = dry_run::template_contexts(&items, "my-rule", "agent@example.com", None);
             let Some(context) = contexts.last() else {
                 bail!("the file has no events");

@@ -376,6 +376,16 @@ async fn a_dry_run_tells_what_each_rule_would_do_without_storing_anything() {
         .as_str()
         .unwrap()
         .contains("allowed_recipient_domains"));
+    // A shipped sample by number, and a one-rule file with bare keys (as
+    // the Rules page shows a rule) are taken too.
+    let bare = write(
+        &dir,
+        "bare.toml",
+        "name = \"bare\"\non = [\"status\"]\nto = [\"lead@example.com\"]\ntemplate = \"generic\"\n",
+    );
+    assert!(stdout(&hookline(&["rules", "check", &bare])).contains("1 rule(s), all valid"));
+    let run = dry_run(&[&bare, "--sample", "23"]);
+    assert_eq!(outcome(&run, 1, "bare")["fires"], true, "{run:#}");
     // Text output for people.
     let text = stdout(&hookline(&["rules", "test", &rules, "--event", &events]));
     assert!(text.contains("handover: FIRES"), "{text}");
