@@ -473,8 +473,11 @@ reply_to = "visitor"
 /// The 28 samples and variants for the five rules, in the order posted:
 /// (name, item, the rule it should fire, whether that email is sent or
 /// throttled).
-fn five_rule_samples() -> Vec<(String, Value, Option<(&'static str, &'static str)>)> {
-    let mut samples: Vec<(String, Value, Option<(&str, &str)>)> = fixtures()
+/// (sample name, item, the rule it should fire and the email's fate).
+type Sample = (String, Value, Option<(&'static str, &'static str)>);
+
+fn five_rule_samples() -> Vec<Sample> {
+    let mut samples: Vec<Sample> = fixtures()
         .into_iter()
         .map(|(name, bytes)| {
             let item = serde_json::from_slice::<Value>(&bytes).unwrap()["events"][0].clone();
