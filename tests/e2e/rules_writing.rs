@@ -386,6 +386,23 @@ async fn a_dry_run_tells_what_each_rule_would_do_without_storing_anything() {
     assert!(stdout(&hookline(&["rules", "check", &bare])).contains("1 rule(s), all valid"));
     let run = dry_run(&[&bare, "--sample", "23"]);
     assert_eq!(outcome(&run, 1, "bare")["fires"], true, "{run:#}");
+    // --conversation-state overrides conversation.* fields.
+    let assigned = write(
+        &dir,
+        "assigned.toml",
+        "name = \"assigned\"\non = [\"status\"]\nall = [{ field = \"conversation.assignee.email\", op = \"eq\", value = \"lead@example.com\" }]\nto = [\"{{conversation.assignee.email}}\"]\ntemplate = \"status_change\"\n",
+    );
+    let run = dry_run(&[&assigned, "--sample", "23"]);
+    assert_eq!(outcome(&run, 1, "assigned")["fires"], false, "{run:#}");
+    let state = write(
+        &dir,
+        "state.json",
+        r#"{"assignee": {"type": "user", "email": "lead@example.com"}}"#,
+    );
+    let run = dry_run(&[&assigned, "--sample", "23", "--conversation-state", &state]);
+    let fired = outcome(&run, 1, "assigned");
+    assert_eq!(fired["fires"], true, "{run:#}");
+    assert_eq!(fired["emails"][0]["recipient"], "lead@example.com");
     // Text output for people.
     let text = stdout(&hookline(&["rules", "test", &rules, "--event", &events]));
     assert!(text.contains("handover: FIRES"), "{text}");
