@@ -34,6 +34,11 @@ pub enum Command {
         #[command(subcommand)]
         command: RulesCommand,
     },
+    /// List, show or render the email templates.
+    Templates {
+        #[command(subcommand)]
+        command: TemplatesCommand,
+    },
     /// Send one email to check the mail settings.
     SendTestEmail(TestEmailArgs),
     /// Delete events, conversations and emails older than a date.
@@ -66,6 +71,36 @@ pub enum Command {
         #[command(subcommand)]
         command: WebhookTokenCommand,
     },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TemplatesCommand {
+    /// The templates and where each part comes from.
+    List(TemplateArgs),
+    /// The source of a template's subject, text and HTML parts.
+    Show {
+        name: String,
+        #[command(flatten)]
+        templates: TemplateArgs,
+    },
+    /// Render a template for the last event of a file (the earlier events
+    /// give the conversation and transcript), or for a shipped sample.
+    Render {
+        name: String,
+        /// The events: `{"events": [...]}`, a list of items, or one item.
+        #[arg(long, conflicts_with = "sample", required_unless_present = "sample")]
+        event: Option<PathBuf>,
+        /// A shipped sample by name or number (`24`, `24-assignee_change`).
+        #[arg(long)]
+        sample: Option<String>,
+        /// Print the HTML part too.
+        #[arg(long)]
+        html: bool,
+        #[command(flatten)]
+        templates: TemplateArgs,
+    },
+    /// The variables templates can use (from the samples' contexts).
+    Variables,
 }
 
 #[derive(Debug, Subcommand)]
@@ -114,8 +149,11 @@ pub enum RulesCommand {
     Test {
         file: PathBuf,
         /// The events: `{"events": [...]}`, a list of items, or one item.
+        #[arg(long, conflicts_with = "sample", required_unless_present = "sample")]
+        event: Option<PathBuf>,
+        /// A shipped sample by name or number (`24`, `24-assignee_change`).
         #[arg(long)]
-        event: PathBuf,
+        sample: Option<String>,
         /// A JSON object of `conversation.*` fields as rules see them
         /// (`{"assignee": {"email": "a@example.com"}}`) that override the
         /// state the events give.

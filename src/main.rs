@@ -53,6 +53,7 @@ fn run() -> anyhow::Result<()> {
             match command {
                 Command::Migrate(args) => serve::migrate(&args),
                 Command::Rules { command } => rules_cmd::run(command),
+                Command::Templates { command } => rules_cmd::templates(command),
                 Command::ResetAdminToken(args) => serve::reset_admin_token(&args),
                 Command::WebhookToken {
                     command: WebhookTokenCommand::Show(args),

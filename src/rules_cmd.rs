@@ -9,14 +9,20 @@ use hookline_notifier::{
     CompiledRule, Mailer, RecipientPolicy, Rendered, Rules, RulesFile, Templates,
 };
 
-use crate::cli::{DatabaseArgs, RulesCommand, TemplateArgs, TestEmailArgs};
+use crate::cli::{DatabaseArgs, RulesCommand, TemplateArgs, TemplatesCommand, TestEmailArgs};
 use crate::serve::open_database;
 
+/// Loads the templates and renders each over every shipped sample, so that
+/// a template that cannot render fails here, not when an email is sent.
 pub fn load_templates(args: &TemplateArgs) -> anyhow::Result<Arc<Templates>> {
-    Templates::load(args.templates_dir.as_deref())
-        .map(Arc::new)
+    let templates = Templates::load(args.templates_dir.as_deref())
         .map_err(|e| anyhow::anyhow!(e))
-        .context("failed to load the email templates")
+        .context("failed to load the email templates")?;
+    templates
+        .check(&hookline_notifier::dry_run::sample_contexts())
+        .map_err(|errors| anyhow::anyhow!("{}", errors.join("\n")))
+        .context("an email template fails to render the sample events (strict mode: a missing value is an error)")?;
+    Ok(Arc::new(templates))
 }
 
 fn read_rules(file: &std::path::Path) -> anyhow::Result<RulesFile> {
@@ -29,6 +35,22 @@ fn read_json(file: &std::path::Path) -> anyhow::Result<serde_json::Value> {
     let bytes =
         std::fs::read(file).with_context(|| format!("failed to read {}", file.display()))?;
     serde_json::from_slice(&bytes).with_context(|| format!("{} is not JSON", file.display()))
+}
+
+/// The events of `--event FILE` or `--sample NAME`.
+fn events_of(
+    file: Option<&std::path::Path>,
+    sample: Option<&str>,
+) -> anyhow::Result<serde_json::Value> {
+    match (file, sample) {
+        (Some(file), _) => read_json(file),
+        (None, Some(sample)) => {
+            let text = hookline_notifier::samples::sample(sample)
+                .ok_or_else(|| anyhow::anyhow!("no sample {sample:?}: give 1 to 28"))?;
+            Ok(serde_json::from_str(text)?)
+        }
+        (None, None) => bail!("give --event FILE or --sample NAME"),
+    }
 }
 
 pub fn run(command: RulesCommand) -> anyhow::Result<()> {
@@ -75,6 +97,7 @@ pub fn run(command: RulesCommand) -> anyhow::Result<()> {
         RulesCommand::Test {
             file,
             event,
+            sample,
             conversation_state,
             templates,
             allowed_recipient_domains,
@@ -87,7 +110,7 @@ pub fn run(command: RulesCommand) -> anyhow::Result<()> {
             let rules = read_rules(&file)?;
             let checked = check_all(&templates, rules.rule)
                 .map_err(|e| anyhow::anyhow!("{}: {e}", file.display()))?;
-            let items = dry_run::items_of(read_json(&event)?);
+            let items = dry_run::items_of(events_of(event.as_deref(), sample.as_deref())?);
             let state = conversation_state.as_deref().map(read_json).transpose()?;
             let run = DryRun {
                 rules: &checked,
@@ -105,6 +128,71 @@ pub fn run(command: RulesCommand) -> anyhow::Result<()> {
             Ok(())
         }
     }
+}
+
+/// `hookline templates list|show|render|variables`.
+pub fn templates(command: TemplatesCommand) -> anyhow::Result<()> {
+    match command {
+        TemplatesCommand::List(args) => {
+            let templates = load_templates(&args)?;
+            for name in templates.names() {
+                let origins: Vec<String> = templates
+                    .parts(&name)
+                    .iter()
+                    .map(|(part, _, origin)| format!("{part}: {origin}"))
+                    .collect();
+                println!("{name}\t{}", origins.join(", "));
+            }
+            Ok(())
+        }
+        TemplatesCommand::Show { name, templates } => {
+            let templates = load_templates(&templates)?;
+            known(&templates, &name)?;
+            for (part, source, origin) in templates.parts(&name) {
+                println!("--- {name}.{part} ({origin})");
+                println!("{source}");
+            }
+            Ok(())
+        }
+        TemplatesCommand::Render {
+            name,
+            event,
+            sample,
+            html,
+            templates,
+        } => {
+            let templates = load_templates(&templates)?;
+            known(&templates, &name)?;
+            let items = dry_run::items_of(events_of(event.as_deref(), sample.as_deref())?);
+            let contexts = dry_run::template_contexts(&items, "my-rule", "agent@example.com", None);
+            let Some(context) = contexts.last() else {
+                bail!("the file has no events");
+            };
+            let email = templates
+                .render(&name, context)
+                .map_err(|e| anyhow::anyhow!(e))?;
+            println!("Subject: {}\n", email.subject);
+            print!("{}", email.text);
+            if html {
+                println!("\n--- HTML\n{}", email.html);
+            }
+            Ok(())
+        }
+        TemplatesCommand::Variables => {
+            print!("{}", hookline_notifier::fields::template_reference());
+            Ok(())
+        }
+    }
+}
+
+fn known(templates: &Templates, name: &str) -> anyhow::Result<()> {
+    if !templates.has(name) {
+        bail!(
+            "unknown template {name:?}: available are {}",
+            templates.names().join(", ")
+        );
+    }
+    Ok(())
 }
 
 /// What `rules check` says about where a rule's mail can go.

@@ -460,6 +460,17 @@ async fn reload_rules(
             if let Some(admin) = admin {
                 reload_admin_token(&mut conn, &admin)?;
             }
+            match rules
+                .templates()
+                .reload_if_changed(hookline_notifier::dry_run::sample_contexts)
+            {
+                Ok(true) => tracing::info!("the templates folder changed; templates reloaded"),
+                Ok(false) => {}
+                Err(error) => tracing::error!(
+                    %error,
+                    "the templates folder changed but a template fails; the previous templates stay in force"
+                ),
+            }
             rules
                 .reload_if_changed(&mut conn)
                 .map_err(|e| anyhow::anyhow!(e))

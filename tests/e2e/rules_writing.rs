@@ -376,6 +376,33 @@ async fn a_dry_run_tells_what_each_rule_would_do_without_storing_anything() {
         .as_str()
         .unwrap()
         .contains("allowed_recipient_domains"));
+    // A shipped sample by number, and a one-rule file with bare keys (as
+    // the Rules page shows a rule) are taken too.
+    let bare = write(
+        &dir,
+        "bare.toml",
+        "name = \"bare\"\non = [\"status\"]\nto = [\"lead@example.com\"]\ntemplate = \"generic\"\n",
+    );
+    assert!(stdout(&hookline(&["rules", "check", &bare])).contains("1 rule(s), all valid"));
+    let run = dry_run(&[&bare, "--sample", "23"]);
+    assert_eq!(outcome(&run, 1, "bare")["fires"], true, "{run:#}");
+    // --conversation-state overrides conversation.* fields.
+    let assigned = write(
+        &dir,
+        "assigned.toml",
+        "name = \"assigned\"\non = [\"status\"]\nall = [{ field = \"conversation.assignee.email\", op = \"eq\", value = \"lead@example.com\" }]\nto = [\"{{conversation.assignee.email}}\"]\ntemplate = \"status_change\"\n",
+    );
+    let run = dry_run(&[&assigned, "--sample", "23"]);
+    assert_eq!(outcome(&run, 1, "assigned")["fires"], false, "{run:#}");
+    let state = write(
+        &dir,
+        "state.json",
+        r#"{"assignee": {"type": "user", "email": "lead@example.com"}}"#,
+    );
+    let run = dry_run(&[&assigned, "--sample", "23", "--conversation-state", &state]);
+    let fired = outcome(&run, 1, "assigned");
+    assert_eq!(fired["fires"], true, "{run:#}");
+    assert_eq!(fired["emails"][0]["recipient"], "lead@example.com");
     // Text output for people.
     let text = stdout(&hookline(&["rules", "test", &rules, "--event", &events]));
     assert!(text.contains("handover: FIRES"), "{text}");
@@ -463,8 +490,11 @@ reply_to = "visitor"
 /// The 28 samples and variants for the five rules, in the order posted:
 /// (name, item, the rule it should fire, whether that email is sent or
 /// throttled).
-fn five_rule_samples() -> Vec<(String, Value, Option<(&'static str, &'static str)>)> {
-    let mut samples: Vec<(String, Value, Option<(&str, &str)>)> = fixtures()
+/// (sample name, item, the rule it should fire and the email's fate).
+type Sample = (String, Value, Option<(&'static str, &'static str)>);
+
+fn five_rule_samples() -> Vec<Sample> {
+    let mut samples: Vec<Sample> = fixtures()
         .into_iter()
         .map(|(name, bytes)| {
             let item = serde_json::from_slice::<Value>(&bytes).unwrap()["events"][0].clone();
@@ -691,13 +721,18 @@ async fn five_rules_from_the_readme_fire_on_the_right_samples(db: TestDatabase) 
 
 on_both_backends!(five_rules_from_the_readme_fire_on_the_right_samples);
 
-/// A template that fails to render (strict mode: `{{bot.id}}` is not in
-/// the email context) is `dead` at the first attempt with the reason, not
-/// retried for a day.
+/// A template that fails to render at send time (strict mode: `{{bot.id}}`
+/// is not in the email context) is `dead` at the first attempt with the
+/// reason, not retried for a day.
 async fn a_template_error_at_send_time_is_permanent(db: TestDatabase) {
     let templates = tempfile::tempdir().unwrap();
     write(&templates, "broken.subject.hbs", "note");
-    write(&templates, "broken.text.hbs", "bot {{bot.id}}");
+    // Renders the samples; fails only for this recipient.
+    write(
+        &templates,
+        "broken.text.hbs",
+        "{{#if (eq recipient \"boom@example.com\")}}bot {{bot.id}}{{/if}}",
+    );
     write(&templates, "broken.html.hbs", "<p>bot</p>");
     let app = spawn_app_with(
         Some(db),
@@ -714,7 +749,7 @@ async fn a_template_error_at_send_time_is_permanent(db: TestDatabase) {
         .api(
             Method::POST,
             "/api/v1/rules",
-            Some(json!({"name": "broken", "on": ["note"], "to": ["lead@example.com"], "template": "broken"})),
+            Some(json!({"name": "broken", "on": ["note"], "to": ["boom@example.com"], "template": "broken"})),
         )
         .await;
     assert_eq!(status, 201, "{body}");
@@ -920,3 +955,144 @@ async fn the_preview_counts_throttled_and_capped_emails_as_live(db: TestDatabase
 }
 
 on_both_backends!(the_preview_counts_throttled_and_capped_emails_as_live);
+
+/// A template that cannot render the samples stops `rules check` and the
+/// server's start, naming the template and the sample.
+#[test]
+fn a_broken_template_is_refused_before_use() {
+    let dir = tempfile::tempdir().unwrap();
+    write(&dir, "broken.subject.hbs", "s");
+    write(&dir, "broken.text.hbs", "bot {{bot.id}}");
+    write(&dir, "broken.html.hbs", "h");
+    let rules = write(&dir, "rules.toml", HANDOVER_RULES);
+    let templates = dir.path().to_str().unwrap();
+    let db = format!("sqlite://{}", dir.path().join("db.sqlite").display());
+    for args in [
+        vec!["rules", "check", &rules, "--templates-dir", templates],
+        vec![
+            "serve",
+            "--database-url",
+            &db,
+            "--listen",
+            "127.0.0.1:0",
+            "--templates-dir",
+            templates,
+        ],
+    ] {
+        let output = hookline(&args);
+        assert!(
+            !output.status.success(),
+            "{args:?} accepted a broken template"
+        );
+        let said = String::from_utf8_lossy(&output.stderr);
+        assert!(
+            said.contains("broken.text") && said.contains("on sample 01-conversation_create.json"),
+            "{args:?}: {said}"
+        );
+    }
+}
+
+/// `hookline templates list|show|render|variables`.
+#[test]
+fn templates_can_be_listed_shown_and_rendered_against_a_sample() {
+    let list = stdout(&hookline(&["templates", "list"]));
+    for name in ["generic", "handover", "status_change"] {
+        assert!(list.contains(name), "{list}");
+    }
+    let shown = stdout(&hookline(&["templates", "show", "generic"]));
+    assert!(shown.contains("--- generic.subject (built-in)"), "{shown}");
+    assert!(shown.contains("{{rule.name}}"), "{shown}");
+    let rendered = stdout(&hookline(&[
+        "templates",
+        "render",
+        "handover",
+        "--sample",
+        "24",
+    ]));
+    assert!(rendered.starts_with("Subject: Handover"), "{rendered}");
+    assert!(rendered.contains("himanshu@swiftsell.biz"), "{rendered}");
+    let dir = tempfile::tempdir().unwrap();
+    let events = write(
+        &dir,
+        "events.json",
+        &envelope(&[
+            fixture_item("02-message-text.json"),
+            fixture_item("24-assignee_change.json"),
+        ]),
+    );
+    let rendered = stdout(&hookline(&[
+        "templates",
+        "render",
+        "handover",
+        "--event",
+        &events,
+    ]));
+    assert!(rendered.contains("1 message"), "{rendered}");
+    assert!(rendered.contains("Hiiiii"), "the transcript: {rendered}");
+    let variables = stdout(&hookline(&["templates", "variables"]));
+    assert!(variables.contains("transcript[*].summary"), "{variables}");
+    let unknown = hookline(&["templates", "show", "nope"]);
+    assert!(!unknown.status.success());
+    assert!(String::from_utf8_lossy(&unknown.stderr).contains("unknown template \"nope\""));
+}
+
+/// A change in the templates folder is in force without a restart; a
+/// change that breaks a template is refused and the old one stays.
+async fn a_changed_template_folder_is_reloaded_without_restart(db: TestDatabase) {
+    let templates = tempfile::tempdir().unwrap();
+    write(&templates, "mine.subject.hbs", "first {{event.type}}");
+    write(&templates, "mine.text.hbs", "t");
+    write(&templates, "mine.html.hbs", "h");
+    let app = spawn_app_with(
+        Some(db),
+        Options {
+            extra_args: vec![
+                "--templates-dir".into(),
+                templates.path().to_str().unwrap().into(),
+            ],
+            ..Options::default()
+        },
+    );
+    app.clear_rules().await;
+    let rule =
+        json!({"name": "mine", "on": ["note"], "to": ["lead@example.com"], "template": "mine"});
+    assert_eq!(
+        app.api(Method::POST, "/api/v1/rules", Some(rule)).await.0,
+        201
+    );
+    app.post(fixture("28-note.json")).await;
+    assert_eq!(preview_subject(&app).await, "first note");
+    // A broken change is refused (the old template stays), a good one is
+    // taken within the reload interval.
+    write(&templates, "mine.text.hbs", "{{bot.id}}");
+    tokio::time::sleep(std::time::Duration::from_millis(2500)).await;
+    assert_eq!(preview_subject(&app).await, "first note");
+    write(&templates, "mine.text.hbs", "t2");
+    write(&templates, "mine.subject.hbs", "second {{event.type}}");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(6);
+    loop {
+        let subject = preview_subject(&app).await;
+        if subject == "second note" {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "not reloaded: {subject}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+}
+
+on_both_backends!(a_changed_template_folder_is_reloaded_without_restart);
+
+/// The subject the saved rule `mine` previews for the newest event.
+async fn preview_subject(app: &TestApp) -> String {
+    let id = rule_id(app, "mine").await;
+    let (_, preview) = app
+        .api(Method::POST, &format!("/api/v1/rules/{id}/preview"), None)
+        .await;
+    preview["fired"][0]["subject"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned()
+}

@@ -271,7 +271,7 @@ impl DryRun<'_> {
                         &address,
                         event.occurred_at,
                     );
-                    let draft = draft(rule, &stored, &address);
+                    let draft = draft(rule.id, rule.name(), &rule.def.template, &stored, &address);
                     let template_context =
                         build_context(&draft, Some(&stored), conversation, &past, self.public_url);
                     let (subject, text, template_error) =
@@ -320,15 +320,21 @@ fn not_firing(rule: &CompiledRule, failed: String) -> RuleOutcome {
     }
 }
 
-fn draft(rule: &CompiledRule, event: &StoredEvent, recipient: &str) -> Notification {
+fn draft(
+    rule_id: Option<i64>,
+    rule_name: &str,
+    template: &str,
+    event: &StoredEvent,
+    recipient: &str,
+) -> Notification {
     Notification {
         id: 0,
-        rule_id: rule.id,
-        rule_name: rule.name().to_owned(),
+        rule_id,
+        rule_name: rule_name.to_owned(),
         event_id: Some(event.id),
         conversation_key: event.conversation_key.clone(),
         recipient: recipient.to_owned(),
-        template: rule.def.template.clone(),
+        template: template.to_owned(),
         status: "dry_run".to_owned(),
         reason: None,
         attempts: 0,
@@ -341,6 +347,91 @@ fn draft(rule: &CompiledRule, event: &StoredEvent, recipient: &str) -> Notificat
         created_at: event.received_at,
         updated_at: event.received_at,
         sent_at: None,
+    }
+}
+
+/// The email template context of each item, replayed in order as a dry
+/// run does (conversation folded, transcript from the earlier items), for
+/// an email by rule `rule_name` to `recipient`.
+pub fn template_contexts(
+    items: &[Value],
+    rule_name: &str,
+    recipient: &str,
+    public_url: Option<&str>,
+) -> Vec<Value> {
+    let received = Utc::now();
+    let mut conversations: HashMap<String, Conversation> = HashMap::new();
+    let mut history: HashMap<String, Vec<StoredEvent>> = HashMap::new();
+    let mut out = Vec::new();
+    for (index, raw) in items.iter().enumerate() {
+        let prepared = prepare_value(raw, received);
+        if let Some(obs) = &prepared.observation {
+            conversations
+                .entry(obs.key.clone())
+                .and_modify(|c| c.apply(obs))
+                .or_insert_with(|| Conversation::new(obs));
+        }
+        let stored = stored_event(index, prepared.event);
+        let key = stored.conversation_key.clone();
+        let conversation = key.as_ref().and_then(|k| conversations.get(k));
+        let earlier = key
+            .as_ref()
+            .and_then(|k| history.get(k))
+            .map(Vec::as_slice)
+            .unwrap_or_default();
+        let draft = draft(None, rule_name, "", &stored, recipient);
+        out.push(build_context(
+            &draft,
+            Some(&stored),
+            conversation,
+            &History::from_events(earlier),
+            public_url,
+        ));
+        if let Some(k) = key {
+            history.entry(k).or_default().push(stored);
+        }
+    }
+    out
+}
+
+/// A template context for every shipped sample, named by its file.
+pub fn sample_contexts() -> Vec<(String, Value)> {
+    let mut names = Vec::new();
+    let mut items = Vec::new();
+    for (file, json) in crate::samples::SAMPLES {
+        let value: Value = serde_json::from_str(json).unwrap_or(Value::Null);
+        for item in items_of(value) {
+            names.push(file.to_owned());
+            items.push(item);
+        }
+    }
+    let contexts = template_contexts(
+        &items,
+        "sample-rule",
+        "agent@example.com",
+        Some("https://hookline.example.com"),
+    );
+    names.into_iter().zip(contexts).collect()
+}
+
+fn stored_event(index: usize, event: hookline_storage::events::NewEvent) -> StoredEvent {
+    StoredEvent {
+        id: index as i64 + 1,
+        dedupe_key: event.dedupe_key,
+        event_type: event.event_type,
+        message_type: event.message_type,
+        conversation_key: event.conversation_key,
+        conversation_id: event.conversation_id,
+        account_id: event.account_id,
+        bot_id: event.bot_id,
+        visitor_key: event.visitor_key,
+        visitor_id: event.visitor_id,
+        actor_type: event.actor_type,
+        actor_email: event.actor_email,
+        occurred_at: event.occurred_at,
+        received_at: event.received_at,
+        summary: event.summary,
+        raw: event.raw,
     }
 }
 

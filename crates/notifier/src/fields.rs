@@ -77,6 +77,22 @@ pub fn derived_paths() -> Vec<String> {
         .collect()
 }
 
+/// The variables email templates can use: every path of the template
+/// contexts of the shipped samples (`payload.*` aside: the payload as
+/// sent), items of lists as `[*]`, one line each.
+pub fn template_reference() -> String {
+    let mut paths = std::collections::BTreeSet::new();
+    for (_, context) in crate::dry_run::sample_contexts() {
+        for field in flatten(&context) {
+            let path = field.any_item.unwrap_or(field.path);
+            if !path.starts_with("payload") {
+                paths.insert(path);
+            }
+        }
+    }
+    paths.into_iter().map(|p| format!("    {p}\n")).collect()
+}
+
 /// The README's field reference: one line per derived path.
 pub fn reference() -> String {
     let mut out = String::new();
@@ -117,24 +133,38 @@ mod tests {
         );
     }
 
+    fn readme_block(marker: &str) -> String {
+        let readme =
+            std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../README.md"))
+                .unwrap();
+        let begin = format!("<!-- {marker}: begin -->\n");
+        let start = readme.find(&begin).expect("the begin marker") + begin.len();
+        let end = readme
+            .find(&format!("<!-- {marker}: end -->"))
+            .expect("the end marker");
+        readme[start..end].trim_matches('\n').to_owned()
+    }
+
     /// The README's field reference is this code's: change one, change
     /// the other.
     #[test]
     fn the_readme_field_reference_matches_the_engine() {
-        let readme =
-            std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../README.md"))
-                .unwrap();
-        let begin = "<!-- derived fields: begin -->\n";
-        let start = readme.find(begin).expect("the begin marker") + begin.len();
-        let end = readme
-            .find("<!-- derived fields: end -->")
-            .expect("the end marker");
-        let documented = readme[start..end].trim_matches('\n');
         let expected = reference();
         assert_eq!(
-            documented,
+            readme_block("derived fields"),
             expected.trim_matches('\n'),
             "README.md's derived fields drifted from the engine; put this between the markers:\n\n{expected}"
+        );
+    }
+
+    /// The README's template variables are those the templates get.
+    #[test]
+    fn the_readme_template_variables_match_the_context() {
+        let expected = template_reference();
+        assert_eq!(
+            readme_block("template variables"),
+            expected.trim_matches('\n'),
+            "README.md's template variables drifted from the context; put this between the markers:\n\n{expected}"
         );
     }
 }

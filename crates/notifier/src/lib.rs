@@ -17,6 +17,7 @@ pub mod policy;
 pub mod render;
 pub mod rule;
 pub mod rules_store;
+pub mod samples;
 pub mod templates;
 pub mod worker;
 

@@ -152,8 +152,14 @@ pub struct RulesFile {
 }
 
 impl RulesFile {
-    /// Parses a TOML rules file; the error names the line and the key.
+    /// Parses a TOML rules file (`[[rule]]` tables, or one rule's bare
+    /// keys as the Rules page shows it); the error names the line and the
+    /// key.
     pub fn parse(text: &str) -> Result<RulesFile, String> {
+        let table: toml::Table = toml::from_str(text).map_err(|e| e.to_string())?;
+        if table.contains_key("name") {
+            return RuleDef::from_toml(text).map(|rule| RulesFile { rule: vec![rule] });
+        }
         toml::from_str(text).map_err(|e| e.to_string())
     }
 

@@ -4,7 +4,8 @@
 //! Strict mode: a template that names a missing value fails to render.
 
 use std::collections::BTreeSet;
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, RwLock};
 
 use handlebars::Handlebars;
 use serde_json::Value;
@@ -48,46 +49,44 @@ pub struct Rendered {
     pub reply_to: Option<String>,
 }
 
-/// The registered templates.
-pub struct Templates {
+/// One loaded set of templates.
+struct Registry {
     /// HTML bodies: everything from the context is HTML-escaped.
     html: Handlebars<'static>,
     /// Subjects and plain-text bodies: no escaping.
     text: Handlebars<'static>,
     names: BTreeSet<String>,
+    /// (name, part) -> (source, where it came from).
+    sources: std::collections::BTreeMap<(String, String), (String, String)>,
 }
 
-impl std::fmt::Debug for Templates {
+impl std::fmt::Debug for Registry {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Templates")
+        f.debug_struct("Registry")
             .field("names", &self.names)
             .finish()
     }
 }
 
-impl Templates {
-    /// The built-in templates only.
-    pub fn built_in() -> Result<Templates, String> {
-        Templates::load(None)
-    }
-
+impl Registry {
     /// The built-in templates, then every `NAME.PART.hbs` in `dir` (a new
     /// template needs all three parts; an override may replace one).
-    pub fn load(dir: Option<&Path>) -> Result<Templates, String> {
+    fn load(dir: Option<&Path>) -> Result<Registry, String> {
         let mut html = Handlebars::new();
         html.set_strict_mode(true);
         let mut text = Handlebars::new();
         text.set_strict_mode(true);
         text.register_escape_fn(handlebars::no_escape);
-        let mut templates = Templates {
+        let mut templates = Registry {
             html,
             text,
             names: BTreeSet::new(),
+            sources: Default::default(),
         };
         for (name, subject, text, html) in BUILT_IN {
-            templates.register(name, "subject", subject)?;
-            templates.register(name, "text", text)?;
-            templates.register(name, "html", html)?;
+            templates.register(name, "subject", subject, "built-in")?;
+            templates.register(name, "text", text, "built-in")?;
+            templates.register(name, "html", html, "built-in")?;
             templates.names.insert(name.to_owned());
         }
         if let Some(dir) = dir {
@@ -116,7 +115,7 @@ impl Templates {
             }
             let source = std::fs::read_to_string(&path)
                 .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-            self.register(name, part, &source)?;
+            self.register(name, part, &source, &path.display().to_string())?;
             found.insert((name.to_owned(), part.to_owned()));
         }
         for (name, _) in &found {
@@ -144,7 +143,17 @@ impl Templates {
         Ok(())
     }
 
-    fn register(&mut self, name: &str, part: &str, source: &str) -> Result<(), String> {
+    fn register(
+        &mut self,
+        name: &str,
+        part: &str,
+        source: &str,
+        origin: &str,
+    ) -> Result<(), String> {
+        self.sources.insert(
+            (name.to_owned(), part.to_owned()),
+            (source.to_owned(), origin.to_owned()),
+        );
         let key = format!("{name}.{part}");
         let registry = if part == "html" {
             &mut self.html
@@ -156,16 +165,29 @@ impl Templates {
             .map_err(|e| format!("template {key}: {e}"))
     }
 
-    pub fn has(&self, name: &str) -> bool {
+    fn has(&self, name: &str) -> bool {
         self.names.contains(name)
     }
 
-    pub fn names(&self) -> Vec<&str> {
-        self.names.iter().map(String::as_str).collect()
+    fn check(&self, contexts: &[(String, Value)]) -> Result<(), Vec<String>> {
+        let mut errors = Vec::new();
+        for name in &self.names {
+            if let Some(error) = contexts.iter().find_map(|(sample, context)| {
+                self.render(name, context)
+                    .err()
+                    .map(|e| format!("{e} (on sample {sample})"))
+            }) {
+                errors.push(error);
+            }
+        }
+        if errors.is_empty() {
+            Ok(())
+        } else {
+            Err(errors)
+        }
     }
 
-    /// Renders the template `name` over `context`.
-    pub fn render(&self, name: &str, context: &Value) -> Result<Rendered, String> {
+    fn render(&self, name: &str, context: &Value) -> Result<Rendered, String> {
         if !self.has(name) {
             return Err(format!("unknown template {name:?}"));
         }
@@ -182,12 +204,144 @@ impl Templates {
         })
     }
 
-    /// Renders only the subject (rule previews).
-    pub fn render_subject(&self, name: &str, context: &Value) -> Result<String, String> {
+    fn render_subject(&self, name: &str, context: &Value) -> Result<String, String> {
         self.text
             .render(&format!("{name}.subject"), context)
             .map(|s| one_line(&s))
             .map_err(|e| format!("template {name}.subject: {e}"))
+    }
+}
+
+/// A folder's state: (file name, modified, length) of each file.
+type Stamp = Vec<(String, Option<std::time::SystemTime>, u64)>;
+
+fn stamp(dir: Option<&Path>) -> Stamp {
+    let Some(entries) = dir.and_then(|d| std::fs::read_dir(d).ok()) else {
+        return Vec::new();
+    };
+    let mut files: Stamp = entries
+        .filter_map(Result::ok)
+        .map(|e| {
+            let meta = e.metadata().ok();
+            (
+                e.file_name().to_string_lossy().into_owned(),
+                meta.as_ref().and_then(|m| m.modified().ok()),
+                meta.map_or(0, |m| m.len()),
+            )
+        })
+        .collect();
+    files.sort();
+    files
+}
+
+/// The templates in force: built-in, then the templates folder's, which
+/// [`Templates::reload_if_changed`] reloads when the folder changes.
+pub struct Templates {
+    current: RwLock<Arc<Registry>>,
+    dir: Option<PathBuf>,
+    stamp: Mutex<Stamp>,
+}
+
+impl std::fmt::Debug for Templates {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Templates")
+            .field("names", &self.names())
+            .field("dir", &self.dir)
+            .finish()
+    }
+}
+
+impl Templates {
+    /// The built-in templates only.
+    pub fn built_in() -> Result<Templates, String> {
+        Templates::load(None)
+    }
+
+    /// The built-in templates, then every `NAME.PART.hbs` in `dir` (a new
+    /// template needs all three parts; an override may replace one).
+    pub fn load(dir: Option<&Path>) -> Result<Templates, String> {
+        let before = stamp(dir);
+        Ok(Templates {
+            current: RwLock::new(Arc::new(Registry::load(dir)?)),
+            dir: dir.map(Path::to_path_buf),
+            stamp: Mutex::new(before),
+        })
+    }
+
+    fn get(&self) -> Arc<Registry> {
+        match self.current.read() {
+            Ok(current) => Arc::clone(&current),
+            Err(poisoned) => Arc::clone(&poisoned.into_inner()),
+        }
+    }
+
+    /// When a file of the templates folder changed since the last load:
+    /// loads it again and renders every template over `contexts` (the
+    /// samples'); puts the new templates in force when they all render
+    /// (`Ok(true)`), keeps the old ones otherwise (`Err` with why).
+    pub fn reload_if_changed(
+        &self,
+        contexts: impl FnOnce() -> Vec<(String, Value)>,
+    ) -> Result<bool, String> {
+        let Some(dir) = &self.dir else {
+            return Ok(false);
+        };
+        let now = stamp(Some(dir));
+        {
+            let Ok(mut known) = self.stamp.lock() else {
+                return Ok(false);
+            };
+            if *known == now {
+                return Ok(false);
+            }
+            *known = now;
+        }
+        let registry = Registry::load(Some(dir))?;
+        registry
+            .check(&contexts())
+            .map_err(|errors| errors.join("; "))?;
+        if let Ok(mut current) = self.current.write() {
+            *current = Arc::new(registry);
+        }
+        Ok(true)
+    }
+
+    pub fn has(&self, name: &str) -> bool {
+        self.get().has(name)
+    }
+
+    pub fn names(&self) -> Vec<String> {
+        self.get().names.iter().cloned().collect()
+    }
+
+    /// The parts of template `name`: (part, source, where it came from).
+    pub fn parts(&self, name: &str) -> Vec<(String, String, String)> {
+        let registry = self.get();
+        PARTS
+            .iter()
+            .filter_map(|part| {
+                registry
+                    .sources
+                    .get(&(name.to_owned(), (*part).to_owned()))
+                    .map(|(source, origin)| ((*part).to_owned(), source.clone(), origin.clone()))
+            })
+            .collect()
+    }
+
+    /// Renders every template over every `(sample, context)`; the errors,
+    /// one per template (the first sample it fails on).
+    pub fn check(&self, contexts: &[(String, Value)]) -> Result<(), Vec<String>> {
+        self.get().check(contexts)
+    }
+
+    /// Renders the template `name` over `context`.
+    pub fn render(&self, name: &str, context: &Value) -> Result<Rendered, String> {
+        self.get().render(name, context)
+    }
+
+    /// Renders only the subject (rule previews).
+    pub fn render_subject(&self, name: &str, context: &Value) -> Result<String, String> {
+        self.get().render_subject(name, context)
     }
 }
 
@@ -207,6 +361,28 @@ fn one_line(text: &str) -> String {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn built_in_templates_render_every_sample_and_a_broken_one_is_named() {
+        let contexts = crate::dry_run::sample_contexts();
+        assert_eq!(contexts.len(), 28);
+        Templates::built_in().unwrap().check(&contexts).unwrap();
+        let dir = std::env::temp_dir().join(format!("hookline-broken-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("broken.subject.hbs"), "s").unwrap();
+        std::fs::write(dir.join("broken.text.hbs"), "bot {{bot.id}}").unwrap();
+        std::fs::write(dir.join("broken.html.hbs"), "h").unwrap();
+        let errors = Templates::load(Some(&dir))
+            .unwrap()
+            .check(&contexts)
+            .unwrap_err();
+        assert_eq!(errors.len(), 1, "{errors:?}");
+        assert!(
+            errors[0].contains("broken.text") && errors[0].contains("01-conversation_create"),
+            "{errors:?}"
+        );
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 
     #[test]
     fn html_escapes_and_subject_is_one_line() {
