@@ -14,6 +14,7 @@ mod hostile;
 mod ingest;
 mod lease;
 mod load;
+mod mail;
 mod notify;
 mod ops;
 mod rules_cli;
