@@ -69,11 +69,25 @@ fn run() -> anyhow::Result<()> {
     }
 }
 
+/// The error and its causes on one line, each cause once: a cause whose
+/// text a message already includes is not repeated.
+fn said_once(error: &anyhow::Error) -> String {
+    let mut text = error.to_string();
+    for cause in error.chain().skip(1) {
+        let cause = cause.to_string();
+        if !text.contains(&cause) {
+            text.push_str(": ");
+            text.push_str(&cause);
+        }
+    }
+    text
+}
+
 fn main() -> std::process::ExitCode {
     match run() {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(error) => {
-            eprintln!("hookline: {error:#}");
+            eprintln!("hookline: {}", said_once(&error));
             std::process::ExitCode::FAILURE
         }
     }

@@ -8,7 +8,7 @@ use hookline_storage::{retention, Database};
 use tokio::sync::watch;
 
 use crate::cli::DatabaseArgs;
-use crate::serve::open_database;
+use crate::serve::open_existing_database;
 
 /// `2024-01-31` (midnight UTC) or an RFC 3339 time.
 fn parse_cutoff(text: &str) -> anyhow::Result<NaiveDateTime> {
@@ -23,7 +23,7 @@ fn parse_cutoff(text: &str) -> anyhow::Result<NaiveDateTime> {
 
 pub fn purge(before: &str, database: &DatabaseArgs) -> anyhow::Result<()> {
     let cutoff = parse_cutoff(before)?;
-    let (db, _) = open_database(database)?;
+    let (db, _) = open_existing_database(database)?;
     let mut conn = db.dedicated_connection()?;
     let deleted = retention::purge_before(&mut conn, cutoff).context("purge failed")?;
     println!(
@@ -34,7 +34,7 @@ pub fn purge(before: &str, database: &DatabaseArgs) -> anyhow::Result<()> {
 }
 
 pub fn erase(visitor: &str, database: &DatabaseArgs) -> anyhow::Result<()> {
-    let (db, _) = open_database(database)?;
+    let (db, _) = open_existing_database(database)?;
     let mut conn = db.dedicated_connection()?;
     let erased =
         hookline_notifier::erase::erase_visitor(&mut conn, visitor).context("erase failed")?;

@@ -10,7 +10,7 @@ use hookline_notifier::{
 };
 
 use crate::cli::{DatabaseArgs, RulesCommand, TemplateArgs, TemplatesCommand, TestEmailArgs};
-use crate::serve::open_database;
+use crate::serve::open_existing_database;
 
 /// Loads the templates and renders each over every shipped sample, so that
 /// a template that cannot render fails here, not when an email is sent.
@@ -81,7 +81,7 @@ pub fn run(command: RulesCommand) -> anyhow::Result<()> {
         } => {
             let templates = load_templates(&templates)?;
             let file_rules = read_rules(&file)?;
-            let (db, _) = open_database(&database)?;
+            let (db, _) = open_existing_database(&database)?;
             let rules = Rules::new(templates);
             let mut conn = db.dedicated_connection()?;
             let (created, updated) = rules
@@ -216,7 +216,7 @@ fn recipient_warnings(rule: &CompiledRule, policy: &RecipientPolicy) -> Vec<Stri
 }
 
 fn export(database: &DatabaseArgs) -> anyhow::Result<()> {
-    let (db, _) = open_database(database)?;
+    let (db, _) = open_existing_database(database)?;
     let rules = Rules::new(Arc::new(
         Templates::built_in().map_err(|e| anyhow::anyhow!(e))?,
     ));

@@ -26,6 +26,21 @@ pub fn open_database(args: &DatabaseArgs) -> anyhow::Result<(Database, usize)> {
     open_database_with(args, Options::default())
 }
 
+/// [`open_database`] for commands that work on the database `serve` made:
+/// a SQLite file that does not exist is an error, not a new empty database
+/// (which would answer, say, `rules export` with no rules).
+pub fn open_existing_database(args: &DatabaseArgs) -> anyhow::Result<(Database, usize)> {
+    let url =
+        hookline_storage::DatabaseUrl::parse(&args.database_url).map_err(|e| anyhow::anyhow!(e))?;
+    if url.backend == Backend::Sqlite && !std::path::Path::new(&url.target).exists() {
+        anyhow::bail!(
+            "no database at {}: set HOOKLINE_DATABASE_URL or --database-url to the database `hookline serve` uses (`hookline migrate` creates a new one)",
+            url.target
+        );
+    }
+    open_database(args)
+}
+
 /// [`open_database`] with `options` (those `serve` takes).
 pub fn open_database_with(
     args: &DatabaseArgs,
@@ -161,7 +176,7 @@ fn admin_auth(
 
 /// `hookline reset-admin-token`.
 pub fn reset_admin_token(args: &DatabaseArgs) -> anyhow::Result<()> {
-    let (db, _) = open_database(args)?;
+    let (db, _) = open_existing_database(args)?;
     let mut conn = db.dedicated_connection()?;
     let token = tokens::generate();
     settings::put(
@@ -200,7 +215,7 @@ fn webhook_tokens(db: &Database, configured: &[String]) -> anyhow::Result<(Token
 
 /// `hookline webhook-token show`: the generated webhook token.
 pub fn show_webhook_token(args: &DatabaseArgs) -> anyhow::Result<()> {
-    let (db, _) = open_database(args)?;
+    let (db, _) = open_existing_database(args)?;
     let mut conn = db.dedicated_connection()?;
     match settings::get(&mut conn, WEBHOOK_TOKEN_SETTING)? {
         Some(token) => {

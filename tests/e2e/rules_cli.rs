@@ -233,3 +233,53 @@ on_both_backends!(
     a_bad_rules_file_is_rejected_precisely_and_changes_nothing,
     the_rules_api_validates_like_the_file,
 );
+
+#[test]
+fn commands_on_a_missing_database_say_so_and_create_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("not-here.db");
+    let url = format!("sqlite://{}", path.display());
+    for args in [
+        vec!["rules", "export", "--database-url", &url],
+        vec!["webhook-token", "show", "--database-url", &url],
+        vec!["erase", "--visitor", "v", "--database-url", &url],
+        vec!["purge", "--before", "2024-01-01", "--database-url", &url],
+        vec!["reset-admin-token", "--database-url", &url],
+    ] {
+        let output = std::process::Command::new(env!("CARGO_BIN_EXE_hookline"))
+            .args(&args)
+            .env("HOOKLINE_LOG", "error")
+            .output()
+            .unwrap();
+        assert!(!output.status.success(), "{args:?} succeeded");
+        let said = String::from_utf8_lossy(&output.stderr);
+        assert!(said.contains("no database at"), "{args:?}: {said}");
+        assert_eq!(
+            said.matches("no database at").count(),
+            1,
+            "said once: {said}"
+        );
+        assert!(!path.exists(), "{args:?} created the database");
+    }
+}
+
+#[test]
+fn an_unreachable_database_is_reported_once() {
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_hookline"))
+        .args([
+            "rules",
+            "export",
+            "--database-url",
+            "postgres://nobody@127.0.0.1:1/nothing",
+        ])
+        .env("HOOKLINE_LOG", "info")
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let said = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(said.matches("Connection refused").count(), 1, "{said}");
+    assert!(
+        said.contains("postgres://nobody@127.0.0.1:1/nothing"),
+        "{said}"
+    );
+}

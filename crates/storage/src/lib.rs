@@ -110,6 +110,9 @@ impl Database {
             .max_size(max_size)
             .min_idle(Some(1))
             .connection_timeout(CONNECTION_TIMEOUT)
+            // Failures reach the caller, who says what failed; the pool's
+            // own log line would print each one a second time.
+            .error_handler(Box::new(diesel::r2d2::NopErrorHandler))
             // Connections are made on demand: opening never fails because
             // the first connection is slow; start-up work and one-shot
             // commands use a dedicated connection without the pool's
