@@ -535,3 +535,39 @@ on_both_backends!(
     preview_says_what_a_draft_rule_would_do,
     export_streams_100000_events_in_constant_memory,
 );
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn api_mistakes_are_json_errors_naming_the_problem() {
+    let app = spawn_app(TestDatabase::sqlite());
+    // Another method on a known route: 405, as JSON, with Allow.
+    let response = app
+        .client
+        .post(format!("{}/api/v1/rules/1", app.base))
+        .bearer_auth(ADMIN_TOKEN)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 405);
+    assert!(response.headers().contains_key("allow"));
+    let body = error_body(response).await;
+    assert_eq!(body["error"], "method_not_allowed", "{body}");
+    // An empty parameter is a mistake, not "no filter".
+    let (status, body) = app.api(Method::GET, "/api/v1/events?until=", None).await;
+    assert_eq!(status, 400, "{body}");
+    assert!(
+        body["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("\"until\": is empty"),
+        "{body}"
+    );
+    // The pages still accept a GET form's empty fields.
+    let (status, _) = app
+        .api(
+            Method::GET,
+            "/api/v1/events?until=2030-01-01T00:00:00Z",
+            None,
+        )
+        .await;
+    assert_eq!(status, 200);
+}

@@ -91,8 +91,14 @@ impl Query {
                 ));
             };
             let value = value.trim().to_owned();
+            // The pages drop the empty fields a GET form sends before they
+            // get here (`nonempty_query`); an API caller sending `until=` has
+            // made a mistake worth naming.
             if value.is_empty() {
-                continue;
+                return Err(bad(
+                    &name,
+                    "is empty; leave the parameter out instead".to_owned(),
+                ));
             }
             check(spec, &value)?;
             values.insert(name, value);
@@ -231,6 +237,8 @@ mod tests {
         assert!(error("limit=501").contains("parameter \"limit\""));
         assert!(error("limit=0").contains("parameter \"limit\""));
         assert!(error("colour=red").contains("parameter \"colour\": unknown parameter"));
+        assert!(error("since=").contains("parameter \"since\": is empty"));
+        assert!(error("bot=%20").contains("parameter \"bot\": is empty"));
         assert!(Query::parse_str(
             "bot=8861&since=2023-09-01T14:00:00%2B02:00&limit=500",
             &DECLARED

@@ -22,6 +22,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.service(
         web::scope("/api/v1")
             .wrap(actix_web::middleware::from_fn(require_bearer))
+            .wrap(actix_web::middleware::from_fn(json_method_not_allowed))
             .configure(events::routes)
             .configure(conversations::routes)
             .configure(notifications::routes)
@@ -52,6 +53,32 @@ async fn require_bearer(
             Ok(ServiceResponse::new(request, response))
         }
     }
+}
+
+/// A `405` from the router (a known path, another method) has an empty
+/// body; the API's errors are JSON, so it gets one too.
+async fn json_method_not_allowed(
+    req: ServiceRequest,
+    next: actix_web::middleware::Next<impl actix_web::body::MessageBody + 'static>,
+) -> Result<ServiceResponse<EitherBody<impl actix_web::body::MessageBody>>, Error> {
+    let method = req.method().clone();
+    let response = next.call(req).await?;
+    if response.status() != actix_web::http::StatusCode::METHOD_NOT_ALLOWED {
+        return Ok(response.map_into_left_body());
+    }
+    let error = ApiError::new(
+        actix_web::http::StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+        format!("{method} is not allowed on this route; see /api/v1/openapi.json"),
+    );
+    let (request, old) = response.into_parts();
+    let mut fresh = error.error_response();
+    if let Some(allow) = old.headers().get(actix_web::http::header::ALLOW) {
+        fresh
+            .headers_mut()
+            .insert(actix_web::http::header::ALLOW, allow.clone());
+    }
+    Ok(ServiceResponse::new(request, fresh).map_into_right_body())
 }
 
 /// Runs blocking database work for a handler; a database failure is `503`.
