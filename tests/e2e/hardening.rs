@@ -409,17 +409,6 @@ async fn long_values_and_absurd_times_are_bounded(db: TestDatabase) {
     );
 }
 
-fn urlencode(text: &str) -> String {
-    text.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                (b as char).to_string()
-            }
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
-}
-
 async fn a_big_delivery_is_stored_whole_and_answered_once(db: TestDatabase) {
     let app = spawn_app_with(
         Some(db),

@@ -373,3 +373,99 @@ pub async fn error_body(response: reqwest::Response) -> Value {
     let text = response.text().await.expect("body");
     serde_json::from_str(&text).unwrap_or_else(|_| panic!("error body is not JSON: {text}"))
 }
+
+/// Runs `hookline ARGS` (not `serve`) with no token settings from the
+/// environment; its output.
+pub fn hookline_cli(args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_hookline"))
+        .args(args)
+        .env("HOOKLINE_LOG", "error")
+        .env_remove("HOOKLINE_ADMIN_TOKEN")
+        .env_remove("HOOKLINE_WEBHOOK_TOKEN")
+        .env_remove("HOOKLINE_METRICS_TOKEN")
+        .output()
+        .expect("run hookline")
+}
+
+/// The standard output of a command that must have succeeded.
+pub fn stdout(output: &std::process::Output) -> String {
+    assert!(
+        output.status.success(),
+        "hookline failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+/// `text` percent-encoded for a URL path segment or query value.
+pub fn urlencode(text: &str) -> String {
+    text.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+/// A client that shows redirects instead of following them.
+pub fn no_redirects() -> reqwest::Client {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("client")
+}
+
+/// Logs in through the form; the session cookie (`name=value`), or the
+/// refusal's status.
+pub async fn login(app: &TestApp, token: &str) -> Result<String, u16> {
+    login_from(app, &no_redirects(), token).await
+}
+
+/// [`login`] from `client` (another local address, say).
+pub async fn login_from(
+    app: &TestApp,
+    client: &reqwest::Client,
+    token: &str,
+) -> Result<String, u16> {
+    let response = client
+        .post(format!("{}/ui/login", app.base))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(format!("token={token}"))
+        .send()
+        .await
+        .expect("login request");
+    let cookie = response
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find(|v| v.starts_with("hookline_session=") && !v.starts_with("hookline_session=;"))
+        .map(|v| v.split(';').next().unwrap_or_default().to_owned());
+    match (response.status().as_u16(), cookie) {
+        (303, Some(cookie)) => Ok(cookie),
+        (status, _) => Err(status),
+    }
+}
+
+/// A page's HTML with `cookie`; panics unless it answers 200.
+pub async fn page(app: &TestApp, path: &str, cookie: &str) -> String {
+    let response = no_redirects()
+        .get(format!("{}{path}", app.base))
+        .header("cookie", cookie)
+        .send()
+        .await
+        .expect("page request");
+    assert_eq!(response.status(), 200, "{path}");
+    response.text().await.expect("page body")
+}
+
+/// The CSRF token a page's forms carry.
+pub fn csrf_in(html: &str) -> String {
+    html.split("name=\"csrf\" value=\"")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .expect("csrf token in the page")
+        .to_owned()
+}

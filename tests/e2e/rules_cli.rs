@@ -1,30 +1,11 @@
 //! `hookline rules check|import|export` on real databases.
 
-use std::process::{Command, Output};
-
 use reqwest::Method;
 use serde_json::json;
 
 use crate::helpers::*;
 use crate::on_both_backends;
 use hookline_storage::testing::TestDatabase;
-
-fn hookline(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_hookline"))
-        .args(args)
-        .env("HOOKLINE_LOG", "error")
-        .output()
-        .expect("run hookline")
-}
-
-fn stdout(output: &Output) -> String {
-    assert!(
-        output.status.success(),
-        "hookline failed: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    String::from_utf8_lossy(&output.stdout).into_owned()
-}
 
 const BAD_RULES: &str = r#"
 [[rule]]
@@ -52,7 +33,7 @@ async fn export_then_import_reproduces_the_rules(db: TestDatabase) {
     });
     let (status, body) = app.api(Method::POST, "/api/v1/rules", Some(custom)).await;
     assert_eq!(status, 201, "{body}");
-    let exported = stdout(&hookline(&[
+    let exported = stdout(&hookline_cli(&[
         "rules",
         "export",
         "--database-url",
@@ -68,11 +49,11 @@ async fn export_then_import_reproduces_the_rules(db: TestDatabase) {
     let file = dir.path().join("rules.toml");
     std::fs::write(&file, &exported).unwrap();
     let file = file.to_str().unwrap();
-    assert!(stdout(&hookline(&["rules", "check", file])).contains("3 rule(s), all valid"));
+    assert!(stdout(&hookline_cli(&["rules", "check", file])).contains("3 rule(s), all valid"));
 
     let other = TestDatabase::sqlite();
-    stdout(&hookline(&["migrate", "--database-url", &other.url]));
-    let imported = stdout(&hookline(&[
+    stdout(&hookline_cli(&["migrate", "--database-url", &other.url]));
+    let imported = stdout(&hookline_cli(&[
         "rules",
         "import",
         file,
@@ -80,7 +61,7 @@ async fn export_then_import_reproduces_the_rules(db: TestDatabase) {
         &other.url,
     ]));
     assert!(imported.contains("3 rule(s) created"), "{imported}");
-    let again = stdout(&hookline(&[
+    let again = stdout(&hookline_cli(&[
         "rules",
         "export",
         "--database-url",
@@ -88,7 +69,7 @@ async fn export_then_import_reproduces_the_rules(db: TestDatabase) {
     ]));
     assert_eq!(again, exported);
     // Importing again replaces by name: nothing new.
-    let replaced = stdout(&hookline(&[
+    let replaced = stdout(&hookline_cli(&[
         "rules",
         "import",
         file,
@@ -103,7 +84,7 @@ async fn export_then_import_reproduces_the_rules(db: TestDatabase) {
 
 async fn a_bad_rules_file_is_rejected_precisely_and_changes_nothing(db: TestDatabase) {
     let app = spawn_app(db);
-    let before = stdout(&hookline(&[
+    let before = stdout(&hookline_cli(&[
         "rules",
         "export",
         "--database-url",
@@ -114,7 +95,7 @@ async fn a_bad_rules_file_is_rejected_precisely_and_changes_nothing(db: TestData
     std::fs::write(&file, BAD_RULES).unwrap();
     let file = file.to_str().unwrap();
 
-    let check = hookline(&["rules", "check", file]);
+    let check = hookline_cli(&["rules", "check", file]);
     assert!(!check.status.success());
     let message = String::from_utf8_lossy(&check.stderr);
     assert!(
@@ -122,14 +103,14 @@ async fn a_bad_rules_file_is_rejected_precisely_and_changes_nothing(db: TestData
         "{message}"
     );
 
-    let import = hookline(&["rules", "import", file, "--database-url", &app.db_url]);
+    let import = hookline_cli(&["rules", "import", file, "--database-url", &app.db_url]);
     assert!(!import.status.success());
     let message = String::from_utf8_lossy(&import.stderr);
     assert!(
         message.contains("unknown operator \"equals\"") && message.contains("nothing was changed"),
         "{message}"
     );
-    let after = stdout(&hookline(&[
+    let after = stdout(&hookline_cli(&[
         "rules",
         "export",
         "--database-url",
@@ -142,7 +123,8 @@ async fn a_bad_rules_file_is_rejected_precisely_and_changes_nothing(db: TestData
 
     // A TOML syntax error names the line; an unknown key names the key.
     std::fs::write(file, "[[rule]]\nname = \"x\"\nonn = [\"note\"]\n").unwrap();
-    let message = String::from_utf8_lossy(&hookline(&["rules", "check", file]).stderr).into_owned();
+    let message =
+        String::from_utf8_lossy(&hookline_cli(&["rules", "check", file]).stderr).into_owned();
     assert!(message.contains("unknown field `onn`"), "{message}");
 }
 
