@@ -477,7 +477,10 @@ async fn reload_rules(
             }
             match rules
                 .templates()
-                .reload_if_changed(hookline_notifier::dry_run::sample_contexts)
+                .reload_if_changed(
+                    hookline_notifier::dry_run::sample_contexts,
+                    &rules.current().template_names(),
+                )
             {
                 Ok(true) => tracing::info!("the templates folder changed; templates reloaded"),
                 Ok(false) => {}

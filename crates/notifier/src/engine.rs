@@ -390,6 +390,20 @@ impl RuleSet {
         self.count == 0
     }
 
+    /// The templates the rules in force use, each once.
+    pub fn template_names(&self) -> Vec<String> {
+        let mut names: Vec<String> = self
+            .by_type
+            .values()
+            .flatten()
+            .chain(&self.wildcard)
+            .map(|rule| rule.def.template.clone())
+            .collect();
+        names.sort();
+        names.dedup();
+        names
+    }
+
     pub fn len(&self) -> usize {
         self.count
     }

@@ -279,9 +279,13 @@ impl Templates {
     /// loads it again and renders every template over `contexts` (the
     /// samples'); puts the new templates in force when they all render
     /// (`Ok(true)`), keeps the old ones otherwise (`Err` with why).
+    /// `needed` are the templates rules in force use: a folder that lost
+    /// one of them is refused like one with a broken template (every email
+    /// of such a rule would fail).
     pub fn reload_if_changed(
         &self,
         contexts: impl FnOnce() -> Vec<(String, Value)>,
+        needed: &[String],
     ) -> Result<bool, String> {
         let Some(dir) = &self.dir else {
             return Ok(false);
@@ -297,6 +301,11 @@ impl Templates {
             *known = now;
         }
         let registry = Registry::load(Some(dir))?;
+        if let Some(missing) = needed.iter().find(|name| !registry.has(name)) {
+            return Err(format!(
+                "template {missing:?} is used by a rule in force and is no longer there"
+            ));
+        }
         registry
             .check(&contexts())
             .map_err(|errors| errors.join("; "))?;

@@ -280,7 +280,9 @@ impl Writer<'_> {
     }
 
     /// Checkpoints the whole log and truncates it (SQLite), waiting at most
-    /// [`RESET_BUSY_TIMEOUT`] for readers of the old log. False when it
+    /// [`WRITER_RESET_WAIT`] for readers of the old log: commits wait
+    /// meanwhile, so a slow reader costs a short pause, and the checkpointer
+    /// asks again later. False when it
     /// could not start (another checkpoint held the checkpoint lock: SQLite
     /// answers that at once, without waiting).
     fn reset_wal(&mut self) -> bool {
@@ -288,7 +290,7 @@ impl Writer<'_> {
             return true;
         };
         let started = std::time::Instant::now();
-        match truncate_wal(conn) {
+        match truncate_wal(conn, WRITER_RESET_WAIT) {
             Ok(busy) => {
                 tracing::debug!(
                     busy,
@@ -323,6 +325,9 @@ const PASSIVE_EVERY: Duration = Duration::from_millis(100);
 /// it gives up until the next try. Commits wait meanwhile: kept short, so
 /// that one slow reader does not stall ingest for long.
 const RESET_BUSY_TIMEOUT: Duration = Duration::from_millis(1_000);
+
+/// How long the writer's own reset waits for readers: commits wait too.
+const WRITER_RESET_WAIT: Duration = Duration::from_millis(50);
 
 /// How long the checkpointer leaves a wanted reset to the writer before it
 /// does it itself (the writer is idle, or stuck).
@@ -403,7 +408,7 @@ fn checkpoint_loop(db: &Database, alive: &Weak<()>, reset_wal: &WalReset) {
                     tracing::debug!(wal_bytes = size, "checkpoint: resetting the idle log");
                     asked = None;
                     reset_wal.wanted.store(false, Ordering::Relaxed);
-                    truncate_wal(c).map(|_| ())
+                    truncate_wal(c, RESET_BUSY_TIMEOUT).map(|_| ())
                 } else {
                     // The writer is busy and its reset did not take (a
                     // reader held the old log): ask again.
@@ -443,9 +448,9 @@ fn checkpoint(conn: &mut DbConnection, mode: &str) -> diesel::QueryResult<Checkp
     diesel::sql_query(format!("PRAGMA wal_checkpoint({mode})")).get_result(conn)
 }
 
-/// A TRUNCATE checkpoint under [`RESET_BUSY_TIMEOUT`], the connection's own
-/// busy timeout restored after; whether it gave up (busy).
-fn truncate_wal(conn: &mut DbConnection) -> diesel::QueryResult<bool> {
+/// A TRUNCATE checkpoint waiting at most `wait` for readers, the
+/// connection's own busy timeout restored after; whether it gave up (busy).
+fn truncate_wal(conn: &mut DbConnection, wait: Duration) -> diesel::QueryResult<bool> {
     use diesel::RunQueryDsl;
     #[derive(diesel::QueryableByName)]
     struct Timeout {
@@ -453,10 +458,7 @@ fn truncate_wal(conn: &mut DbConnection) -> diesel::QueryResult<bool> {
         timeout: i64,
     }
     let previous: Timeout = diesel::sql_query("PRAGMA busy_timeout").get_result(conn)?;
-    conn.batch_execute(&format!(
-        "PRAGMA busy_timeout = {};",
-        RESET_BUSY_TIMEOUT.as_millis()
-    ))?;
+    conn.batch_execute(&format!("PRAGMA busy_timeout = {};", wait.as_millis()))?;
     let outcome = checkpoint(conn, "TRUNCATE");
     conn.batch_execute(&format!("PRAGMA busy_timeout = {};", previous.timeout))?;
     Ok(outcome?.busy != 0)
