@@ -50,6 +50,16 @@ fn settings_out_of_range_are_refused_at_start_naming_the_setting() {
         ("HOOKLINE_OUTBOX_POLL_MS", "0", "outbox_poll_ms"),
         ("HOOKLINE_MAX_BODY_BYTES", "0", "max_body_bytes"),
         ("HOOKLINE_BODY_TIMEOUT_SECONDS", "0", "body_timeout_seconds"),
+        (
+            "HOOKLINE_BODY_TIMEOUT_SECONDS",
+            "99999",
+            "body_timeout_seconds",
+        ),
+        (
+            "HOOKLINE_RECIPIENT_HOURLY_CAP",
+            "2000000",
+            "recipient_hourly_cap",
+        ),
     ] {
         let output = serve_with(&[], &[(env, value)]);
         assert!(!output.status.success(), "{env}={value} was accepted");
@@ -59,6 +69,25 @@ fn settings_out_of_range_are_refused_at_start_naming_the_setting() {
             "{env}={value}: {said}"
         );
         assert!(!said.contains("panicked"), "{env}={value}: {said}");
+    }
+    // From the file too (clap's own range checks do not see it), and a
+    // domain list that is not one.
+    for (line, named) in [
+        ("outbox_lease_seconds = 0", "outbox_lease_seconds"),
+        ("sqlite_wal_limit_mb = 0", "sqlite_wal_limit_mb"),
+        (
+            "allowed_recipient_domains = [\"not a domain\"]",
+            "allowed_recipient_domains",
+        ),
+    ] {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("hookline.toml");
+        std::fs::write(&file, format!("{line}\n")).unwrap();
+        let output = serve_with(&["--config", file.to_str().unwrap()], &[]);
+        assert!(!output.status.success(), "{line} was accepted");
+        let said = String::from_utf8_lossy(&output.stderr);
+        assert!(said.contains(named), "{line}: {said}");
+        assert!(!said.contains("panicked"), "{line}: {said}");
     }
 }
 

@@ -144,17 +144,22 @@ pub fn event_fields(
     Ok(Some(flatten(&context)))
 }
 
+/// An event id from the path: a number, or 400 naming it.
+fn event_id(raw: &str) -> Result<i64, ApiError> {
+    raw.parse().map_err(|_| {
+        ApiError::bad_request(
+            "invalid_parameter",
+            format!("event id {raw:?} is not a number"),
+        )
+    })
+}
+
 /// `GET /events/{id}/fields`: the field browser.
 async fn fields(
     path: web::Path<String>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    let id: i64 = path.parse().map_err(|_| {
-        ApiError::bad_request(
-            "invalid_parameter",
-            format!("event id {:?} is not a number", path.as_str()),
-        )
-    })?;
+    let id = event_id(&path)?;
     let fields = with_db(&state, move |conn| event_fields(conn, id)).await?;
     let fields = fields.ok_or_else(|| ApiError::not_found(format!("no event {id}")))?;
     Ok(HttpResponse::Ok().json(json!({
@@ -168,12 +173,7 @@ async fn get(
     path: web::Path<String>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    let id: i64 = path.parse().map_err(|_| {
-        ApiError::bad_request(
-            "invalid_parameter",
-            format!("event id {:?} is not a number", path.as_str()),
-        )
-    })?;
+    let id = event_id(&path)?;
     let event = with_db(&state, move |conn| events::get(conn, id).map_err(db_error)).await?;
     event
         .map(|e| HttpResponse::Ok().json(views::event_detail(&e)))
