@@ -309,6 +309,21 @@ pub struct ServeArgs {
     )]
     pub outbox_lease_seconds: u64,
 
+    /// How often the timer worker looks for due timers (time-based alerts),
+    /// in milliseconds.
+    #[arg(long, env = "HOOKLINE_TIMER_POLL_MS", default_value_t = 1000)]
+    pub timer_poll_ms: u64,
+
+    /// A timer overdue by more than this many seconds when hookline comes
+    /// to it (it was not running) is not sent on its own: such timers go
+    /// into one "missed while hookline was down" email per rule.
+    #[arg(
+        long,
+        env = "HOOKLINE_TIMER_MAX_LATENESS_SECONDS",
+        default_value_t = 3600
+    )]
+    pub timer_max_lateness_seconds: u64,
+
     /// Delete events, conversations and emails older than this many days
     /// (0: keep forever).
     #[arg(long, env = "HOOKLINE_RETENTION_DAYS", default_value_t = 0)]

@@ -32,6 +32,8 @@ pub struct FileSettings {
     pub smtp_retry_base_seconds: Option<f64>,
     pub outbox_poll_ms: Option<u64>,
     pub outbox_lease_seconds: Option<u64>,
+    pub timer_poll_ms: Option<u64>,
+    pub timer_max_lateness_seconds: Option<u64>,
     pub retention_days: Option<u32>,
     pub retention_interval_seconds: Option<u64>,
     pub allowed_recipient_domains: Option<Vec<String>>,
@@ -129,6 +131,12 @@ pub fn apply(
         "outbox_lease_seconds",
         args.outbox_lease_seconds,
         file.outbox_lease_seconds
+    );
+    layer!("timer_poll_ms", args.timer_poll_ms, file.timer_poll_ms);
+    layer!(
+        "timer_max_lateness_seconds",
+        args.timer_max_lateness_seconds,
+        file.timer_max_lateness_seconds
     );
     layer!("retention_days", args.retention_days, file.retention_days);
     layer!(
@@ -256,6 +264,22 @@ pub fn validate(args: &ServeArgs) -> anyhow::Result<()> {
         " seconds",
     )?;
     check(
+        args.timer_poll_ms,
+        10,
+        60_000,
+        "timer_poll_ms",
+        "--timer-poll-ms / HOOKLINE_TIMER_POLL_MS",
+        " ms",
+    )?;
+    check(
+        args.timer_max_lateness_seconds,
+        1,
+        30 * 86_400,
+        "timer_max_lateness_seconds",
+        "--timer-max-lateness-seconds / HOOKLINE_TIMER_MAX_LATENESS_SECONDS",
+        " seconds (30 days)",
+    )?;
+    check(
         args.sqlite_wal_limit_mb,
         1,
         65_536,
@@ -308,6 +332,8 @@ pub fn show(args: &ServeArgs, log_format: LogFormat) -> String {
         smtp_retry_base_seconds: Some(args.smtp_retry_base_seconds),
         outbox_poll_ms: Some(args.outbox_poll_ms),
         outbox_lease_seconds: Some(args.outbox_lease_seconds),
+        timer_poll_ms: Some(args.timer_poll_ms),
+        timer_max_lateness_seconds: Some(args.timer_max_lateness_seconds),
         retention_days: Some(args.retention_days),
         retention_interval_seconds: Some(args.retention_interval_seconds),
         allowed_recipient_domains: Some(args.allowed_recipient_domains.clone()),

@@ -6,7 +6,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use hookline_notifier::{Mailer, NotifierHook, RecipientPolicy, Rules, Worker, WorkerSettings};
+use hookline_notifier::{
+    Mailer, NotifierHook, RecipientPolicy, Rules, TimerSettings, TimerWorker, Worker,
+    WorkerSettings,
+};
 use hookline_receiver::auth::{AdminAuth, Verifier, MIN_TOKEN_CHARS};
 use hookline_receiver::metrics::OutsideStats;
 use hookline_receiver::{tokens, AppState, Rejections, Tokens};
@@ -393,6 +396,21 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let worker_stats = Arc::clone(&worker.stats);
     let worker_health = Arc::clone(&worker.health);
     let worker = tokio::spawn(Arc::new(worker).supervise(stopped.clone()));
+    let timers = TimerWorker::new(
+        db.clone(),
+        Arc::clone(&rules),
+        policy.clone(),
+        Arc::clone(&wake),
+        TimerSettings {
+            poll: Duration::from_millis(args.timer_poll_ms),
+            lease: Duration::from_secs(args.outbox_lease_seconds),
+            max_lateness: Duration::from_secs(args.timer_max_lateness_seconds),
+            ..TimerSettings::default()
+        },
+    );
+    let timer_health = Arc::clone(&timers.health);
+    let _timer_stats = Arc::clone(&timers.stats);
+    let timers = tokio::spawn(Arc::new(timers).supervise(stopped.clone()));
     let reloader = tokio::spawn(reload_rules(
         db.clone(),
         Arc::clone(&rules),
@@ -428,7 +446,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         stats: OutsideStats {
             hook: Some(hook_stats),
             worker: Some(worker_stats),
-            components: vec![writer_health, worker_health],
+            components: vec![writer_health, worker_health, timer_health],
         },
         metrics_token,
     };
@@ -443,6 +461,12 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         .is_err()
     {
         tracing::warn!("the outbox worker did not stop in time");
+    }
+    if tokio::time::timeout(WORKER_STOP_TIMEOUT, timers)
+        .await
+        .is_err()
+    {
+        tracing::warn!("the timer worker did not stop in time");
     }
     reloader.abort();
     if let Some(retention) = retention {

@@ -411,7 +411,14 @@ pub fn sample_contexts() -> Vec<(String, Value)> {
         "agent@example.com",
         Some("https://hookline.example.com"),
     );
-    names.into_iter().zip(contexts).collect()
+    names
+        .into_iter()
+        .zip(contexts)
+        .map(|(name, mut context)| {
+            context["timer"] = crate::timers::sample_facts();
+            (name, context)
+        })
+        .collect()
 }
 
 fn stored_event(index: usize, event: hookline_storage::events::NewEvent) -> StoredEvent {

@@ -76,6 +76,8 @@ pub struct CompiledRule {
     any: Vec<Condition>,
     to: Vec<Recipient>,
     pub throttle: Option<Duration>,
+    /// A timer rule's compiled `timer` section.
+    pub timer: Option<Arc<crate::timers::CompiledTimer>>,
 }
 
 /// Why a recipient was not used.
@@ -100,7 +102,19 @@ impl CompiledRule {
             ));
         }
         let fail = |problem: String| RuleError::new(name, problem);
-        if def.on.is_empty() {
+        let timer = match &def.timer {
+            Some(section) => {
+                let def = RuleDef {
+                    name: name.to_owned(),
+                    ..def.clone()
+                };
+                Some(Arc::new(crate::timers::CompiledTimer::compile(
+                    &def, section, templates,
+                )?))
+            }
+            None => None,
+        };
+        if def.on.is_empty() && timer.is_none() {
             return Err(fail(
                 "\"on\" is empty: list the event types it listens to".to_owned(),
             ));
@@ -191,6 +205,7 @@ impl CompiledRule {
             any,
             to,
             throttle,
+            timer,
         })
     }
 
@@ -363,6 +378,8 @@ fn compile_recipient(written: &str) -> Result<Recipient, String> {
 pub struct RuleSet {
     by_type: HashMap<String, Vec<Arc<CompiledRule>>>,
     wildcard: Vec<Arc<CompiledRule>>,
+    /// Timer rules: evaluated by [`crate::timers::apply`], not per event.
+    timers: Vec<Arc<CompiledRule>>,
     count: usize,
 }
 
@@ -372,6 +389,10 @@ impl RuleSet {
         for rule in rules.into_iter().filter(|r| r.def.enabled) {
             let rule = Arc::new(rule);
             set.count += 1;
+            if rule.timer.is_some() {
+                set.timers.push(rule);
+                continue;
+            }
             for event_type in &rule.def.on {
                 if event_type == "*" {
                     set.wildcard.push(Arc::clone(&rule));
@@ -398,6 +419,12 @@ impl RuleSet {
             .flatten()
             .chain(&self.wildcard)
             .map(|rule| rule.def.template.clone())
+            .chain(self.timers.iter().flat_map(|rule| {
+                rule.timer
+                    .iter()
+                    .flat_map(|t| t.steps.iter().map(|s| s.rule.def.template.clone()))
+                    .collect::<Vec<_>>()
+            }))
             .collect();
         names.sort();
         names.dedup();
@@ -415,6 +442,11 @@ impl RuleSet {
             .into_iter()
             .flatten()
             .chain(self.wildcard.iter())
+    }
+
+    /// The timer rules in force.
+    pub fn timer_rules(&self) -> impl Iterator<Item = &Arc<CompiledRule>> {
+        self.timers.iter()
     }
 
     /// Whether any rule listens to `event_type`.

@@ -66,6 +66,7 @@ impl IngestHook for NotifierHook {
             return Ok(());
         }
         let now = hookline_storage::now();
+        crate::timers::apply(conn, stored, &set)?;
         for new in stored {
             let event = &new.item.event;
             if !set.listens_to(&event.event_type) {

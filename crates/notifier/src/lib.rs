@@ -19,6 +19,7 @@ pub mod rule;
 pub mod rules_store;
 pub mod samples;
 pub mod templates;
+pub mod timers;
 pub mod worker;
 
 pub use duration::parse_duration;
@@ -29,4 +30,5 @@ pub use policy::RecipientPolicy;
 pub use rule::{ConditionDef, RuleDef, RuleError, RulesFile};
 pub use rules_store::{RuleView, Rules, RulesError, DEFAULT_RULES};
 pub use templates::{Rendered, Templates};
+pub use timers::{TimerSettings, TimerWorker};
 pub use worker::{Worker, WorkerSettings};

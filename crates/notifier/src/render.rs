@@ -150,13 +150,16 @@ pub fn template_context(
         }
         None => History::default(),
     };
-    Ok(build_context(
+    let mut context = build_context(
         n,
         event.as_ref(),
         conversation.as_ref(),
         &history,
         public_url,
-    ))
+    );
+    // What a timer email is about (null in other emails).
+    context["timer"] = crate::timers::template_facts(conn, n)?;
+    Ok(context)
 }
 
 /// The template context from what was loaded (or, in a dry run, built

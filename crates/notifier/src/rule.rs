@@ -12,7 +12,8 @@ pub struct RuleDef {
     #[serde(default = "yes")]
     pub enabled: bool,
     /// Event types it listens to (`assignee_change`, `status`, ...; `*` for
-    /// every type).
+    /// every type). Left out in a timer rule (its events are in `timer`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub on: Vec<String>,
     /// Conditions that must all hold.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -44,6 +45,10 @@ pub struct RuleDef {
     /// that replying writes to the visitor.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reply_to: Option<String>,
+    /// A timer rule: emails when a stop event does *not* follow a start
+    /// event in time (see [`crate::timers`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timer: Option<crate::timers::TimerDef>,
     /// Keys the server owns (`GET /api/v1/rules/{id}` shows them), accepted
     /// so that what GET returned can be sent back as it is; never stored.
     /// An `id` must be the rule's own when replacing it.

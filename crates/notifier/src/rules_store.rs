@@ -126,6 +126,16 @@ impl Rules {
         Ok(count)
     }
 
+    /// After a change made here: reloads, then brings armed timers in line
+    /// (those of deleted or disabled rules cancelled, those of edited timer
+    /// rules re-computed).
+    fn changed(&self, conn: &mut DbConnection) -> Result<usize, RulesError> {
+        let count = self.reload(conn)?;
+        let set = self.current();
+        hookline_storage::write_transaction(conn, |conn| crate::timers::reconcile(conn, &set))?;
+        Ok(count)
+    }
+
     /// Reloads when the rules changed since the last load (here or in
     /// another process); true when it did.
     pub fn reload_if_changed(&self, conn: &mut DbConnection) -> Result<bool, RulesError> {
@@ -226,7 +236,7 @@ impl Rules {
         // the unique index decides, and the loser hears why.
         let row = rules::insert(conn, &change(&rule.def, &json))
             .map_err(|e| name_taken(e, rule.name()))?;
-        self.reload(conn)?;
+        self.changed(conn)?;
         view(&row)
     }
 
@@ -252,13 +262,13 @@ impl Rules {
         let json = serde_json::to_string(&rule.def).unwrap_or_default();
         let row = rules::update(conn, id, &change(&rule.def, &json))
             .map_err(|e| name_taken(e, rule.name()))?;
-        self.reload(conn)?;
+        self.changed(conn)?;
         row.as_ref().map(view).transpose()
     }
 
     pub fn delete(&self, conn: &mut DbConnection, id: i64) -> Result<bool, RulesError> {
         let deleted = rules::delete(conn, id)?;
-        self.reload(conn)?;
+        self.changed(conn)?;
         Ok(deleted)
     }
 
@@ -280,7 +290,7 @@ impl Rules {
             .map(|(rule, json)| change(&rule.def, json))
             .collect();
         let counts = rules::upsert_all(conn, &changes)?;
-        self.reload(conn)?;
+        self.changed(conn)?;
         Ok(counts)
     }
 

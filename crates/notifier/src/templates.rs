@@ -14,7 +14,7 @@ use serde_json::Value;
 const PARTS: [&str; 3] = ["subject", "text", "html"];
 
 /// (name, subject, text, html) of the built-in templates.
-const BUILT_IN: [(&str, &str, &str, &str); 3] = [
+const BUILT_IN: [(&str, &str, &str, &str); 4] = [
     (
         "handover",
         include_str!("../../../templates/email/handover.subject.hbs"),
@@ -32,6 +32,12 @@ const BUILT_IN: [(&str, &str, &str, &str); 3] = [
         include_str!("../../../templates/email/generic.subject.hbs"),
         include_str!("../../../templates/email/generic.text.hbs"),
         include_str!("../../../templates/email/generic.html.hbs"),
+    ),
+    (
+        "waiting",
+        include_str!("../../../templates/email/waiting.subject.hbs"),
+        include_str!("../../../templates/email/waiting.text.hbs"),
+        include_str!("../../../templates/email/waiting.html.hbs"),
     ),
 ];
 

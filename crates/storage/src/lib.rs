@@ -21,6 +21,7 @@ pub mod sessions;
 pub mod settings;
 #[cfg(feature = "testing")]
 pub mod testing;
+pub mod timers;
 mod writer;
 
 use std::time::Duration;
