@@ -409,7 +409,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         },
     );
     let timer_health = Arc::clone(&timers.health);
-    let _timer_stats = Arc::clone(&timers.stats);
+    let timer_stats = Arc::clone(&timers.stats);
     let timers = tokio::spawn(Arc::new(timers).supervise(stopped.clone()));
     let reloader = tokio::spawn(reload_rules(
         db.clone(),
@@ -446,6 +446,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         stats: OutsideStats {
             hook: Some(hook_stats),
             worker: Some(worker_stats),
+            timers: Some(timer_stats),
             components: vec![writer_health, worker_health, timer_health],
         },
         metrics_token,

@@ -22,4 +22,5 @@ mod rules_conflict;
 mod rules_writing;
 mod security;
 mod smtp;
+mod timers;
 mod webdriver;

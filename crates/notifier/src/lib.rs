@@ -2,6 +2,7 @@
 //! type), evaluated in the ingest transaction into a transactional outbox;
 //! handlebars email templates; the lettre transport; the outbox worker.
 
+pub mod calendar;
 mod condition;
 pub mod context;
 pub mod dry_run;
@@ -30,5 +31,5 @@ pub use policy::RecipientPolicy;
 pub use rule::{ConditionDef, RuleDef, RuleError, RulesFile};
 pub use rules_store::{RuleView, Rules, RulesError, DEFAULT_RULES};
 pub use templates::{Rendered, Templates};
-pub use timers::{TimerSettings, TimerWorker};
+pub use timers::{TimerSettings, TimerStats, TimerWorker};
 pub use worker::{Worker, WorkerSettings};

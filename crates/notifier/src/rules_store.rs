@@ -40,6 +40,52 @@ template = "status_change"
 throttle = "10m"
 "#;
 
+/// Two timer rules shipped as examples, disabled: enable (and adjust) them
+/// on the Rules page or with the API. Added once; deleting them sticks.
+pub const TIMER_EXAMPLES: &str = r#"
+[[rule]]
+name = "example-handover-no-agent-reply"
+enabled = false
+to = ["{{conversation.assignee.email}}"]
+template = "waiting"
+
+[rule.timer]
+after = "5m"
+rearm = "restart"
+start = { on = ["assignee_change"], all = [{ field = "payload.to.type", op = "eq", value = "user" }] }
+stop = [
+  { on = ["message"], all = [
+    { field = "payload.message_by.type", op = "eq", value = "user" },
+    { field = "payload.message_by.email", op = "eq", value = "{{conversation.assignee.email}}" },
+  ] },
+  { on = ["status"], all = [{ field = "payload.status", op = "starts_with", value = "close" }] },
+]
+
+[[rule]]
+name = "example-visitor-waiting-business-hours"
+enabled = false
+to = ["support@example.com"]
+template = "waiting"
+
+[rule.timer]
+after = "10m"
+clock = "business"
+start = { on = ["message"], all = [{ field = "payload.message_by.type", op = "eq", value = "visitor" }] }
+stop = [
+  { on = ["message"], all = [{ field = "payload.message_by.type", op = "eq", value = "user" }] },
+  { on = ["status"], all = [{ field = "payload.status", op = "starts_with", value = "close" }] },
+]
+escalate = [{ at = "20m", to = ["support-lead@example.com"] }]
+
+[rule.timer.calendar]
+time_zone = "Europe/Berlin"
+hours = { mon = ["09:00-12:30", "13:30-17:30"], tue = ["09:00-12:30", "13:30-17:30"], wed = ["09:00-12:30", "13:30-17:30"], thu = ["09:00-12:30", "13:30-17:30"], fri = ["09:00-12:30", "13:30-17:00"] }
+holidays = ["2026-12-24", "2026-12-25", "2026-12-26", "2027-01-01"]
+"#;
+
+/// Set once the timer examples were added.
+const TIMER_EXAMPLES_SEEDED: &str = "timer_examples_seeded";
+
 const DEFAULTS_SEEDED: &str = "default_rules_seeded";
 /// Set once the default rules seeded by an older hookline (without a
 /// throttle) were given the throttle.
@@ -171,12 +217,35 @@ impl Rules {
             self.import(conn, file.rule)?;
             settings::put(conn, DEFAULTS_SEEDED, "1")?;
             settings::put(conn, DEFAULTS_THROTTLED, "1")?;
-            return Ok(());
+            return self.seed_timer_examples(conn);
         }
         if settings::get(conn, DEFAULTS_THROTTLED)?.is_none() {
             self.throttle_old_defaults(conn, file.rule)?;
             settings::put(conn, DEFAULTS_THROTTLED, "1")?;
         }
+        self.seed_timer_examples(conn)
+    }
+
+    /// Adds [`TIMER_EXAMPLES`], disabled, once (a rule of the same name an
+    /// operator made is left as it is).
+    fn seed_timer_examples(&self, conn: &mut DbConnection) -> Result<(), RulesError> {
+        if settings::get(conn, TIMER_EXAMPLES_SEEDED)?.is_some() {
+            return Ok(());
+        }
+        let mut examples = RulesFile::parse(TIMER_EXAMPLES)
+            .map_err(RulesError::File)?
+            .rule;
+        let mut taken = Vec::new();
+        for example in &examples {
+            if rules::by_name(conn, &example.name)?.is_some() {
+                taken.push(example.name.clone());
+            }
+        }
+        examples.retain(|e| !taken.contains(&e.name));
+        if !examples.is_empty() {
+            self.import(conn, examples)?;
+        }
+        settings::put(conn, TIMER_EXAMPLES_SEEDED, "1")?;
         Ok(())
     }
 

@@ -559,3 +559,94 @@ escalate = [{ at = "15m", to = ["head@example.com"] }]
     let again = hookline_notifier::RulesFile::parse(&file.to_toml().unwrap()).unwrap();
     assert_eq!(again.rule, file.rule);
 }
+
+/// Every day open from 00:00 to 24:00 UTC, except `holidays`.
+fn always(holidays: &[String]) -> Value {
+    let day = json!(["00:00-24:00"]);
+    json!({
+        "time_zone": "UTC",
+        "hours": {"mon": day, "tue": day, "wed": day, "thu": day, "fri": day, "sat": day, "sun": day},
+        "holidays": holidays,
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_business_clock_does_not_count_closed_days() {
+    for db in TestDatabase::each() {
+        let name = db.name();
+        let s = Setup::new(db);
+        let today = Utc::now().date_naive();
+        let mut rule = waiting_rule("10s", "keep_first", json!([]));
+        rule["timer"]["clock"] = json!("business");
+        rule["timer"]["calendar"] = always(&[today.to_string()]);
+        s.add_rule(rule);
+        s.post(vec![message("c1", None, "hello?", 30)]).await;
+        assert_eq!(s.worker(settings()).run_once().await.unwrap(), 0, "{name}");
+        let timer = &s.timers()[0];
+        // Today is a holiday: 10 s of open time end tomorrow at 00:00:10.
+        let tomorrow = today.succ_opt().unwrap().and_hms_opt(0, 0, 10).unwrap();
+        assert_eq!(timer.due_at, tomorrow, "{name}");
+        assert!(s.notifications().is_empty());
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_email_due_in_quiet_hours_is_held_until_they_end() {
+    for db in TestDatabase::each() {
+        let name = db.name();
+        let s = Setup::new(db);
+        // Quiet all of today (UTC), open tomorrow.
+        let today = Utc::now().date_naive();
+        let weekday = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+            [chrono::Datelike::weekday(&today).num_days_from_monday() as usize];
+        let mut rule = waiting_rule("10s", "keep_first", json!([]));
+        rule["timer"]["quiet_hours"] =
+            json!({"time_zone": "UTC", "hours": {weekday: ["00:00-24:00"]}});
+        let id = s.add_rule(rule);
+        s.post(vec![message("c1", None, "hello?", 30)]).await;
+        let worker = s.worker(settings());
+        assert_eq!(worker.run_once().await.unwrap(), 1, "{name}");
+        let timer = &s.timers()[0];
+        assert_eq!(timer.status, store::HELD, "{name}");
+        let midnight = today.succ_opt().unwrap().and_hms_opt(0, 0, 0).unwrap();
+        assert_eq!(
+            timer.due_at, midnight,
+            "{name}: held until the quiet hours end"
+        );
+        assert!(
+            timer
+                .reason
+                .as_deref()
+                .unwrap_or_default()
+                .contains("quiet hours"),
+            "{name}: {:?}",
+            timer.reason
+        );
+        assert!(s.notifications().is_empty(), "{name}: held, not dropped");
+        assert_eq!(worker.run_once().await.unwrap(), 0, "{name}");
+        // The quiet hours are taken out of the rule: the held email goes.
+        s.rules
+            .update(
+                &mut s.db.conn().unwrap(),
+                id,
+                serde_json::from_value(waiting_rule("10s", "keep_first", json!([]))).unwrap(),
+            )
+            .unwrap();
+        assert_eq!(worker.run_once().await.unwrap(), 1, "{name}");
+        assert_eq!(s.notifications().len(), 1, "{name}");
+        assert_eq!(s.timers()[0].status, store::FIRED, "{name}");
+    }
+}
+
+#[test]
+fn the_shipped_timer_examples_compile_and_are_disabled() {
+    let file = hookline_notifier::RulesFile::parse(hookline_notifier::rules_store::TIMER_EXAMPLES)
+        .unwrap();
+    let rules = Rules::new(Arc::new(Templates::built_in().unwrap()));
+    assert_eq!(file.rule.len(), 2);
+    for def in file.rule {
+        assert!(!def.enabled, "{}", def.name);
+        let compiled = rules.compile(def, None).unwrap();
+        assert!(compiled.timer.is_some());
+    }
+}

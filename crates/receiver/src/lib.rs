@@ -8,6 +8,7 @@ pub mod metrics;
 mod pages;
 pub mod params;
 pub mod rejections;
+mod timer_metrics;
 pub mod tokens;
 mod views;
 mod webhook;

@@ -129,6 +129,8 @@ pub async fn observe(
 pub struct OutsideStats {
     pub hook: Option<Arc<HookStats>>,
     pub worker: Option<Arc<WorkerStats>>,
+    /// The timer worker's counters.
+    pub timers: Option<Arc<hookline_notifier::TimerStats>>,
     /// Background components whose health `/readyz` and `/metrics` show.
     pub components: Vec<Arc<hookline_storage::health::Component>>,
 }
@@ -283,6 +285,7 @@ pub async fn render(req: actix_web::HttpRequest, state: web::Data<AppState>) -> 
         let _ = writeln!(out, "# HELP hookline_outbox_oldest_pending_seconds Age of the oldest email waiting to go out.\n# TYPE hookline_outbox_oldest_pending_seconds gauge");
         let _ = writeln!(out, "hookline_outbox_oldest_pending_seconds {age}");
     }
+    crate::timer_metrics::render(&mut out, &state).await;
     let _ = writeln!(out, "# HELP hookline_component_up Whether a background component runs (1) and makes progress, or not (0).\n# TYPE hookline_component_up gauge");
     for component in &state.stats.components {
         let _ = writeln!(

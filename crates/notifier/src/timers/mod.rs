@@ -26,6 +26,7 @@ use hookline_storage::{DbConnection, NewlyStored};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use crate::calendar::{Calendar, CalendarDef};
 use crate::condition::Condition;
 use crate::context::{evaluation_context, EventFacts};
 use crate::duration::parse_duration;
@@ -53,9 +54,17 @@ pub struct TimerDef {
     /// How long after the start the first email goes (`30s`, `5m`, `2h`,
     /// `1d`).
     pub after: String,
-    /// `wall` (the default): plain elapsed time.
+    /// `wall` (the default): plain elapsed time; `business`: only the
+    /// hours of `calendar` count.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub clock: Option<String>,
+    /// The business calendar `clock = "business"` counts in.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub calendar: Option<CalendarDef>,
+    /// Hours in which no email goes out: one due then is held (status
+    /// `held`) and sent when they end.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub quiet_hours: Option<CalendarDef>,
     /// `keep_first` (the default: the clock runs from the first start
     /// event of the episode, e.g. the oldest unanswered message) or
     /// `restart` (each start event begins a new episode).
@@ -162,6 +171,10 @@ pub struct CompiledTimer {
     pub rearm: Rearm,
     /// Step 0 is the first email (`after`), then the escalations.
     pub steps: Vec<Step>,
+    /// The business calendar steps count in (`clock = "business"`).
+    pub calendar: Option<Calendar>,
+    /// When emails are held.
+    pub quiet: Option<Calendar>,
     /// Changes whenever what the armed rows depend on changes (steps,
     /// recipients, templates, clock).
     pub fingerprint: String,
@@ -203,14 +216,33 @@ impl CompiledTimer {
                 )))
             }
         };
-        match timer.clock.as_deref().map(str::trim) {
-            None | Some("wall") => {}
-            Some(other) => {
+        let calendar = match (timer.clock.as_deref().map(str::trim), &timer.calendar) {
+            (None | Some("wall"), None) => None,
+            (None | Some("wall"), Some(_)) => {
+                return Err(fail(
+                    "timer.calendar is given but timer.clock is not \"business\": say clock = \"business\" to count only its hours, or leave the calendar out".to_owned(),
+                ))
+            }
+            (Some("business"), Some(def)) => Some(
+                Calendar::compile(def).map_err(|p| fail(format!("timer.calendar: {p}")))?,
+            ),
+            (Some("business"), None) => {
+                return Err(fail(
+                    "timer.clock \"business\" needs timer.calendar (time_zone, hours, holidays)"
+                        .to_owned(),
+                ))
+            }
+            (Some(other), _) => {
                 return Err(fail(format!(
-                    "timer.clock {other:?}: the only clock is \"wall\" (business calendars are not available yet)"
+                    "timer.clock {other:?}: use \"wall\" (elapsed time) or \"business\" (the hours of timer.calendar)"
                 )))
             }
-        }
+        };
+        let quiet = timer
+            .quiet_hours
+            .as_ref()
+            .map(|def| Calendar::compile(def).map_err(|p| fail(format!("timer.quiet_hours: {p}"))))
+            .transpose()?;
         let parse = |written: &str, place: &str| -> Result<Duration, RuleError> {
             let at = parse_duration(written).map_err(|p| fail(format!("{place}: {p}")))?;
             if at.is_zero() {
@@ -287,6 +319,8 @@ impl CompiledTimer {
             stop,
             rearm,
             steps,
+            calendar,
+            quiet,
             fingerprint,
         })
     }
@@ -294,6 +328,9 @@ impl CompiledTimer {
     /// When step `index` is due for an episode started at `started_at`.
     pub fn due(&self, index: usize, started_at: NaiveDateTime) -> Option<NaiveDateTime> {
         let step = self.steps.get(index)?;
+        if let Some(calendar) = &self.calendar {
+            return calendar.add(started_at, step.at);
+        }
         let by = chrono::Duration::from_std(step.at).ok()?;
         started_at.checked_add_signed(by)
     }

@@ -79,6 +79,8 @@ pub enum Fired {
     Recomputed,
     /// Overdue past `max_lateness`: kept for the summary.
     Missed,
+    /// Due inside the rule's quiet hours: held until they end.
+    Held(NaiveDateTime),
     /// The claim was no longer ours (another worker took it, or a stop
     /// event cancelled it meanwhile).
     Lost,
@@ -448,6 +450,27 @@ fn fire_in(
         );
         store::finish_missed(conn, timer.id, worker, &reason, now)?;
         return Ok((Fired::Missed, 0));
+    }
+    if let Some(until) = compiled.quiet.as_ref().and_then(|q| q.open_until(now)) {
+        let reason = format!(
+            "held: due inside the rule's quiet hours; goes at {}",
+            until.format("%Y-%m-%d %H:%M:%S UTC")
+        );
+        store::reschedule(
+            conn,
+            timer.id,
+            &store::Rearm {
+                status: store::HELD,
+                started_at: timer.started_at,
+                due_at: until,
+                recipients: &timer.recipients,
+                template: &timer.template,
+                fingerprint: &timer.fingerprint,
+                reason: Some(&reason),
+            },
+            now,
+        )?;
+        return Ok((Fired::Held(until), 0));
     }
     let index = usize::try_from(timer.step).unwrap_or(usize::MAX);
     let Some(step) = compiled.steps.get(index) else {

@@ -10,6 +10,7 @@ pub mod notifications;
 pub mod openapi;
 pub mod preview;
 pub mod rules;
+pub mod timers;
 
 use actix_web::body::EitherBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
@@ -27,6 +28,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             .configure(conversations::routes)
             .configure(notifications::routes)
             .configure(rules::routes)
+            .configure(timers::routes)
             .configure(export::routes)
             .configure(erase::routes)
             .configure(openapi::routes)

@@ -19,7 +19,7 @@ struct Route {
     body: Option<&'static str>,
 }
 
-const ROUTES: [Route; 17] = [
+const ROUTES: [Route; 18] = [
     Route {
         method: "post",
         path: "/erase",
@@ -151,6 +151,14 @@ const ROUTES: [Route; 17] = [
     },
     Route {
         method: "get",
+        path: "/timers",
+        summary: "Time-based alerts (timer rules), newest first: one row per rule, conversation, episode and step.",
+        params: &super::timers::LIST_PARAMS,
+        path_param: None,
+        body: None,
+    },
+    Route {
+        method: "get",
         path: "/export",
         summary: "The filtered events as NDJSON or CSV, streamed.",
         params: &super::export::PARAMS,
@@ -203,6 +211,9 @@ pub fn openapi() -> Value {
             .or_insert_with(|| json!({}));
         entry[route.method] = operation;
     }
+    if let Some(ok) = paths.get_mut("/timers").and_then(|p| p.get_mut("get")) {
+        ok["responses"]["200"] = json!({"description": "A page of timers", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/TimerList"}}}});
+    }
     json!({
         "openapi": "3.0.3",
         "info": {"title": "hookline admin API", "version": env!("CARGO_PKG_VERSION")},
@@ -214,7 +225,46 @@ pub fn openapi() -> Value {
             "schemas": {
                 "Error": {"type": "object", "required": ["error", "message"], "properties": {"error": {"type": "string"}, "message": {"type": "string"}}},
                 "Condition": {"type": "object", "required": ["field", "op"], "properties": {"field": {"type": "string"}, "op": {"type": "string", "enum": ["eq", "ne", "in", "not_in", "contains", "starts_with", "matches", "exists", "missing", "gt", "gte", "lt", "lte"]}, "value": {}, "all_items": {"type": "boolean", "default": false}}},
-                "Rule": {"type": "object", "required": ["name", "on", "to", "template"], "properties": {
+                "Trigger": {"type": "object", "required": ["on"], "properties": {
+                    "on": {"type": "array", "items": {"type": "string"}, "minItems": 1},
+                    "all": {"type": "array", "items": {"$ref": "#/components/schemas/Condition"}},
+                    "any": {"type": "array", "items": {"$ref": "#/components/schemas/Condition"}}}},
+                "Calendar": {"type": "object", "required": ["time_zone", "hours"], "properties": {
+                    "time_zone": {"type": "string", "description": "An IANA time zone, e.g. Europe/Berlin."},
+                    "hours": {"type": "object", "description": "Day (mon..sun) to ranges \"HH:MM-HH:MM\" (24:00 ends the day).", "additionalProperties": {"type": "array", "items": {"type": "string", "pattern": "^\\d\\d:\\d\\d-\\d\\d:\\d\\d$"}}},
+                    "holidays": {"type": "array", "items": {"type": "string", "format": "date"}}}},
+                "TimerSection": {"type": "object", "required": ["start", "after"], "description": "Makes the rule a timer rule: it emails when no stop event follows a start event in time.", "properties": {
+                    "start": {"$ref": "#/components/schemas/Trigger"},
+                    "stop": {"type": "array", "items": {"$ref": "#/components/schemas/Trigger"}},
+                    "after": {"type": "string", "description": "30s, 5m, 2h, 1d (at most 30 days)."},
+                    "clock": {"type": "string", "enum": ["wall", "business"], "default": "wall"},
+                    "calendar": {"$ref": "#/components/schemas/Calendar"},
+                    "quiet_hours": {"$ref": "#/components/schemas/Calendar"},
+                    "rearm": {"type": "string", "enum": ["keep_first", "restart"], "default": "keep_first"},
+                    "escalate": {"type": "array", "maxItems": 10, "items": {"type": "object", "required": ["at", "to"], "properties": {
+                        "at": {"type": "string"}, "to": {"type": "array", "items": {"type": "string"}}, "template": {"type": "string"}}}}}},
+                "Timer": {"type": "object", "required": ["id", "rule_id", "rule", "conversation_key", "episode", "step", "status", "started_at", "due_at", "recipients", "template", "created_at", "updated_at"], "properties": {
+                    "id": {"type": "integer", "format": "int64"},
+                    "rule_id": {"type": "integer", "format": "int64"},
+                    "rule": {"type": "string"},
+                    "conversation_key": {"type": "string"},
+                    "episode": {"type": "integer", "description": "Counts the waits of this rule in this conversation, from 1."},
+                    "step": {"type": "integer", "description": "1: the first email; 2 and on: the escalations."},
+                    "status": {"type": "string", "enum": ["armed", "held", "firing", "fired", "cancelled", "missed"]},
+                    "started_at": {"type": "string", "format": "date-time", "description": "Where the episode's clock starts (UTC)."},
+                    "due_at": {"type": "string", "format": "date-time", "description": "When it fires (UTC; database clock)."},
+                    "event_id": {"type": "integer", "format": "int64", "nullable": true, "description": "The start event."},
+                    "recipients": {"type": "string", "description": "The step's recipients as the rule writes them."},
+                    "template": {"type": "string"},
+                    "fired_at": {"type": "string", "format": "date-time", "nullable": true},
+                    "reason": {"type": "string", "nullable": true, "description": "Why it was cancelled, held or missed; what firing queued."},
+                    "created_at": {"type": "string", "format": "date-time"},
+                    "updated_at": {"type": "string", "format": "date-time"}}},
+                "TimerList": {"type": "object", "required": ["items", "next_cursor"], "properties": {
+                    "items": {"type": "array", "items": {"$ref": "#/components/schemas/Timer"}},
+                    "next_cursor": {"type": "string", "nullable": true}}},
+                "Rule": {"type": "object", "required": ["name", "to", "template"], "description": "An event rule has on (and all/any); a timer rule has timer instead.", "properties": {
+                    "timer": {"$ref": "#/components/schemas/TimerSection"},
                     "name": {"type": "string"}, "enabled": {"type": "boolean", "default": true},
                     "on": {"type": "array", "items": {"type": "string"}},
                     "all": {"type": "array", "items": {"$ref": "#/components/schemas/Condition"}},
