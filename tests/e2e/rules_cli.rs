@@ -49,7 +49,12 @@ async fn export_then_import_reproduces_the_rules(db: TestDatabase) {
     let file = dir.path().join("rules.toml");
     std::fs::write(&file, &exported).unwrap();
     let file = file.to_str().unwrap();
-    assert!(stdout(&hookline_cli(&["rules", "check", file])).contains("3 rule(s), all valid"));
+    // The two default rules, the two disabled timer examples, vip-closed.
+    assert!(
+        exported.contains("[rule.timer]") && exported.contains("[rule.timer.calendar]"),
+        "{exported}"
+    );
+    assert!(stdout(&hookline_cli(&["rules", "check", file])).contains("5 rule(s), all valid"));
 
     let other = TestDatabase::sqlite();
     stdout(&hookline_cli(&["migrate", "--database-url", &other.url]));
@@ -60,7 +65,7 @@ async fn export_then_import_reproduces_the_rules(db: TestDatabase) {
         "--database-url",
         &other.url,
     ]));
-    assert!(imported.contains("3 rule(s) created"), "{imported}");
+    assert!(imported.contains("5 rule(s) created"), "{imported}");
     let again = stdout(&hookline_cli(&[
         "rules",
         "export",
@@ -77,7 +82,7 @@ async fn export_then_import_reproduces_the_rules(db: TestDatabase) {
         &other.url,
     ]));
     assert!(
-        replaced.contains("0 rule(s) created, 3 replaced"),
+        replaced.contains("0 rule(s) created, 5 replaced"),
         "{replaced}"
     );
 }

@@ -2,6 +2,7 @@
 //! `cargo run --release -p hookline-bench -- rules`
 //! `cargo run --release -p hookline-bench -- query [--events N] [--postgres URL]`
 //! `cargo run --release -p hookline-bench -- fairness [--seconds N] [--postgres URL]`
+//! `cargo run --release -p hookline-bench -- timers [--postgres URL]`
 //!
 //! Starts the real `hookline` binary (release build) on a fresh database,
 //! drives it from concurrent keep-alive connections, and prints, per
@@ -17,6 +18,7 @@ mod load;
 mod query;
 mod rules;
 mod server;
+mod timers;
 mod wal;
 
 use std::time::Duration;
@@ -60,6 +62,34 @@ fn main() -> anyhow::Result<()> {
     match command.as_str() {
         "ingest" => {}
         "rules" => return rules::run(),
+        "timers" => {
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .enable_all()
+                .build()?;
+            println!(
+                "hookline timers benchmark: arming in the ingest transaction, and fire lateness"
+            );
+            let dbs = std::cell::RefCell::new(Vec::new());
+            runtime.block_on(timers::run("SQLite", || {
+                let db = TestDatabase::sqlite();
+                let url = db.url.clone();
+                dbs.borrow_mut().push(db);
+                url
+            }))?;
+            match &options.postgres {
+                Some(server) => runtime.block_on(timers::run("PostgreSQL", || {
+                    let db = TestDatabase::postgres_at(server);
+                    let url = db.url.clone();
+                    dbs.borrow_mut().push(db);
+                    url
+                }))?,
+                None => println!(
+                    "(PostgreSQL skipped: pass --postgres URL or set HOOKLINE_TEST_POSTGRES_URL)"
+                ),
+            }
+            return Ok(());
+        }
         "query" => {
             let binary = server::build_release_binary()?;
             let runtime = tokio::runtime::Builder::new_current_thread()
@@ -121,7 +151,9 @@ fn main() -> anyhow::Result<()> {
             }
             return Ok(());
         }
-        other => bail!("unknown benchmark {other:?}; available: ingest, rules, query, fairness"),
+        other => {
+            bail!("unknown benchmark {other:?}; available: ingest, rules, query, fairness, timers")
+        }
     }
     let binary = server::build_release_binary()?;
     let runtime = tokio::runtime::Builder::new_current_thread()

@@ -232,6 +232,13 @@ impl DryRun<'_> {
                     rules.push(not_firing(rule, "the rule is disabled".to_owned()));
                     continue;
                 }
+                if rule.timer.is_some() {
+                    rules.push(not_firing(
+                        rule,
+                        "a timer rule: it emails when no stop event follows its start event in time, not on an event; dry runs do not simulate timers yet".to_owned(),
+                    ));
+                    continue;
+                }
                 if !listens {
                     rules.push(not_firing(
                         rule,

@@ -650,3 +650,20 @@ fn the_shipped_timer_examples_compile_and_are_disabled() {
         assert!(compiled.timer.is_some());
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn erasing_a_visitor_erases_their_timers() {
+    for db in TestDatabase::each() {
+        let name = db.name();
+        let s = Setup::new(db);
+        s.add_rule(waiting_rule("1h", "keep_first", json!([])));
+        s.post(vec![message("c1", None, "hello?", 1)]).await;
+        assert_eq!(s.timers().len(), 1);
+        let visitor = item("02-message-text.json")["visitor"]["key"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        hookline_storage::retention::erase_visitor(&mut s.db.conn().unwrap(), &visitor).unwrap();
+        assert!(s.timers().is_empty(), "{name}");
+    }
+}

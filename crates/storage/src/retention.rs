@@ -79,6 +79,21 @@ pub fn purge_before(conn: &mut DbConnection, cutoff: NaiveDateTime) -> QueryResu
         .bind::<Timestamp, _>(cutoff)
         .execute(conn)
     })?;
+    // Timers that are done (fired, cancelled, missed and summarised), and
+    // closed episodes, older than the cutoff.
+    in_batches(conn, |conn| {
+        diesel::sql_query(format!(
+            "DELETE FROM timers WHERE id IN (\
+                 SELECT id FROM timers WHERE updated_at < $1 \
+                 AND (status IN ('fired', 'cancelled') OR (status = 'missed' AND fired_at IS NOT NULL)) \
+                 LIMIT {BATCH})"
+        ))
+        .bind::<Timestamp, _>(cutoff)
+        .execute(conn)
+    })?;
+    diesel::sql_query("DELETE FROM timer_episodes WHERE is_open = FALSE AND updated_at < $1")
+        .bind::<Timestamp, _>(cutoff)
+        .execute(conn)?;
     let events = in_batches(conn, |conn| {
         diesel::sql_query(format!(
             "DELETE FROM events WHERE id IN (\
@@ -200,6 +215,15 @@ pub fn erase_visitor(conn: &mut DbConnection, visitor_key: &str) -> QueryResult<
         .bind::<Text, _>(visitor_key)
         .execute(conn)
     })?;
+    // The visitor's conversations' timers (time-based alerts) and episodes.
+    for table in ["timers", "timer_episodes"] {
+        diesel::sql_query(format!(
+            "DELETE FROM {table} WHERE conversation_key IN \
+                 (SELECT key FROM conversations WHERE visitor_key = $1)"
+        ))
+        .bind::<Text, _>(visitor_key)
+        .execute(conn)?;
+    }
     deleted.conversations += in_batches(conn, |conn| {
         diesel::sql_query(format!(
             "DELETE FROM conversations WHERE key IN \

@@ -642,3 +642,13 @@ pub fn mark_summarised(
         .set((timers::fired_at.eq(now), timers::updated_at.eq(now)))
         .execute(conn)
 }
+
+/// Whether any missed row waits for its summary (a read: no lock taken).
+pub fn has_unsummarised(conn: &mut DbConnection) -> QueryResult<bool> {
+    diesel::select(diesel::dsl::exists(
+        timers::table
+            .filter(timers::status.eq(MISSED))
+            .filter(timers::fired_at.is_null()),
+    ))
+    .get_result(conn)
+}

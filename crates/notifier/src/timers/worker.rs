@@ -255,6 +255,10 @@ impl TimerWorker {
         let policy = self.policy.clone();
         let queued = self
             .blocking(move |conn| {
+                // A read first: the write lock only when there is work.
+                if !store::has_unsummarised(conn)? {
+                    return Ok(0);
+                }
                 Ok(write_transaction(conn, |conn| {
                     summarise_in(conn, &rules, &policy)
                 })?)
