@@ -667,3 +667,83 @@ async fn erasing_a_visitor_erases_their_timers() {
         assert!(s.timers().is_empty(), "{name}");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn events_out_of_order_are_placed_by_their_times() {
+    for db in TestDatabase::each() {
+        let name = db.name();
+        let s = Setup::new(db);
+        s.add_rule(waiting_rule("10s", "keep_first", json!([])));
+        // c1: the agent's answer (20 s ago) arrives before the visitor's
+        // message it answers (30 s ago): nothing waits.
+        s.post(vec![message("c1", Some("agent@example.com"), "here", 20)])
+            .await;
+        s.post(vec![message("c1", None, "hello?", 30)]).await;
+        // c2: the visitor waits since 30 s ago; an agent message from
+        // before that (40 s ago) arrives late: it does not end the wait.
+        s.post(vec![message("c2", None, "hello?", 30)]).await;
+        s.post(vec![message(
+            "c2",
+            Some("agent@example.com"),
+            "earlier",
+            40,
+        )])
+        .await;
+        s.worker(settings()).run_once().await.unwrap();
+        let sent = s.notifications();
+        assert_eq!(sent.len(), 1, "{name}: {sent:#?}");
+        assert_eq!(sent[0].conversation_key.as_deref(), Some("c2"), "{name}");
+        let c1: Vec<Timer> = s
+            .timers()
+            .into_iter()
+            .filter(|t| t.conversation_key == "c1")
+            .collect();
+        assert!(c1.is_empty(), "{name}: {c1:#?}");
+    }
+}
+
+/// A handover of fixture 24 to `agent` in conversation `key`.
+fn handover(key: &str, agent: &str, seconds_ago: i64) -> Value {
+    let mut item = item("24-assignee_change.json");
+    item["conversation"]["key"] = json!(key);
+    item["timestamp"] = json!(ago(seconds_ago));
+    item["event"]["payload"]["to"] = json!({"email": agent, "id": "1", "type": "user"});
+    item
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reassignment_resets_an_assignee_bound_timer() {
+    for db in TestDatabase::each() {
+        let name = db.name();
+        let s = Setup::new(db);
+        s.add_rule(json!({
+            "name": "handover-no-agent-reply",
+            "to": ["{{conversation.assignee.email}}"],
+            "template": "waiting",
+            "timer": {
+                "after": "20s",
+                "rearm": "restart",
+                "start": {"on": ["assignee_change"], "all": [{"field": "payload.to.type", "op": "eq", "value": "user"}]},
+                "stop": [{"on": ["message"], "all": [
+                    {"field": "payload.message_by.email", "op": "eq", "value": "{{conversation.assignee.email}}"}
+                ]}],
+            }
+        }));
+        s.post(vec![handover("c1", "a@example.com", 40)]).await;
+        // Reassigned to b 25 s ago, before a's 20 s ran out: a's wait is
+        // void, b's ran out 5 s ago.
+        s.post(vec![handover("c1", "b@example.com", 25)]).await;
+        // a answering does not stop b's timer; only b's own reply would.
+        s.post(vec![message("c1", Some("a@example.com"), "still me", 22)])
+            .await;
+        let worker = s.worker(settings());
+        assert_eq!(worker.run_once().await.unwrap(), 1, "{name}");
+        let timers = s.timers();
+        assert_eq!(timers.len(), 2, "{name}");
+        assert_eq!(timers[0].status, store::CANCELLED, "{name}");
+        assert_eq!(timers[1].status, store::FIRED, "{name}");
+        let sent = s.notifications();
+        assert_eq!(sent.len(), 1, "{name}");
+        assert_eq!(sent[0].recipient, "b@example.com", "{name}");
+    }
+}
