@@ -652,3 +652,17 @@ pub fn has_unsummarised(conn: &mut DbConnection) -> QueryResult<bool> {
     ))
     .get_result(conn)
 }
+
+/// Whether any row is due at `now` (a read: [`claim_due`] takes the write
+/// lock, so the worker asks this first on each poll).
+pub fn any_due(conn: &mut DbConnection, now: NaiveDateTime) -> QueryResult<bool> {
+    diesel::select(diesel::dsl::exists(
+        timers::table.filter(
+            timers::status
+                .eq_any([ARMED, HELD])
+                .and(timers::due_at.le(now))
+                .or(timers::status.eq(FIRING).and(timers::claimed_until.lt(now))),
+        ),
+    ))
+    .get_result(conn)
+}

@@ -201,6 +201,11 @@ impl TimerWorker {
         let (worker, lease, batch) = (self.id.clone(), self.settings.lease, self.settings.batch);
         self.blocking(move |conn| {
             let now = store::db_now(conn)?;
+            // A read first: the claim's UPDATE takes the write lock (on
+            // SQLite, the ingest writer's), so only when something is due.
+            if !store::any_due(conn, now)? {
+                return Ok(Vec::new());
+            }
             Ok(store::claim_due(
                 conn,
                 &worker,
