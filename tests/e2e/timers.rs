@@ -244,6 +244,12 @@ async fn armed_timers_show_on_the_conversation_page_the_api_and_metrics(db: Test
     assert!(spec["components"]["schemas"]["Timer"]["properties"]["due_at"].is_object());
 
     let cookie = login(&app, ADMIN_TOKEN).await.expect("login");
+    // The Rules page lists the timer rule like any other.
+    let rules_page = page(&app, "/ui/rules", &cookie).await;
+    assert!(
+        rules_page.contains("handover-no-agent-reply"),
+        "{rules_page}"
+    );
     let html = page(&app, &format!("/ui/conversations/{CONVERSATION}"), &cookie).await;
     assert!(html.contains("<h2>Timers</h2>"), "{html}");
     assert!(
