@@ -44,7 +44,7 @@ pub const FILTERS: [Param; 10] = [
     param(
         "q",
         Kind::Text,
-        "Text in the summary, message text or note.",
+        "Words in the summary or the raw JSON (message text, notes, addresses): every word of q must be a word there or the start of one, in any case. A q without a letter or digit is matched as text anywhere.",
     ),
 ];
 
