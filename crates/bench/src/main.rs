@@ -62,7 +62,8 @@ fn main() -> anyhow::Result<()> {
         "rules" => return rules::run(),
         "query" => {
             let binary = server::build_release_binary()?;
-            let runtime = tokio::runtime::Builder::new_current_thread()
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
                 .enable_all()
                 .build()?;
             println!(
