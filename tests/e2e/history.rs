@@ -570,16 +570,25 @@ async fn search_finds_words_through_the_index(db: TestDatabase) {
     assert!(texts(&body).is_empty(), "{body}");
     // Search syntax is read as words, never as operators or an error.
     for q in [
-        "%22",
+        "%22a",
         "NEAR(a",
         "hiiiii%20OR",
-        "*",
-        "%25",
+        "*x",
+        "%25a",
         "NOT%20hiiiii",
         "a%22b%5E",
     ] {
         let (status, body) = get(&app, &format!("/api/v1/events?q={q}")).await;
         assert_eq!(status, 200, "q={q}: {body}");
+    }
+    // No word at all: refused by name, not a scan of every event.
+    for q in ["%40%40", "%25", "*", "%20%20"] {
+        let (status, body) = get(&app, &format!("/api/v1/events?q={q}")).await;
+        assert_eq!(status, 400, "q={q}: {body}");
+        assert!(
+            body["message"].as_str().unwrap().contains("\"q\""),
+            "{body}"
+        );
     }
     let (_, body) = get(&app, "/api/v1/events?q=hiiiii%20OR%20nothingatall").await;
     assert!(texts(&body).is_empty(), "every word must be there: {body}");

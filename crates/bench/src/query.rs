@@ -140,7 +140,6 @@ async fn heavy_reads(
         format!("{base}/api/v1/events?q=zzabsent&limit=500"),
         format!("{base}/api/v1/events?q=hiiiii&limit=500"),
         format!("{base}/api/v1/events?q=needle&limit=500"),
-        format!("{base}/api/v1/events?q=%40%40&limit=500"),
         format!("{base}/api/v1/conversations?q=zzabsent&limit=500"),
         format!("{base}/api/v1/events?limit=500&type=status&since=2000-01-01T00:00:00Z"),
     ];
@@ -243,6 +242,7 @@ pub async fn run(
         started.elapsed().as_secs_f64()
     );
     let server = Server::start(binary, &url)?;
+    let server_started = Instant::now();
     let base = format!("http://{}/api/v1/events?", server.address);
     let client = reqwest::Client::new();
     let listings = [
@@ -265,22 +265,20 @@ pub async fn run(
 
     // Word search: wait for the index to catch up (SQLite fills it in the
     // writer's idle moments; PostgreSQL on insert).
-    let started = Instant::now();
     loop {
         let waiting = metric(&client, server.address, "hookline_search_unindexed_events").await;
         if waiting == Some(0.0) {
             break;
         }
         anyhow::ensure!(
-            started.elapsed().as_secs() < 3_600,
+            server_started.elapsed().as_secs() < 3_600,
             "the search index did not catch up in an hour ({waiting:?} left)"
         );
         tokio::time::sleep(std::time::Duration::from_millis(250)).await;
     }
-    let caught_up = started.elapsed().as_secs_f64();
+    let caught_up = server_started.elapsed().as_secs_f64();
     println!(
-        "  search index caught up {caught_up:.1} s after the server started ({:.0} events/s when it had to index all)",
-        if caught_up > 1.0 { total as f64 / caught_up } else { f64::NAN }
+        "  search index caught up {caught_up:.1} s after the server started, page timings above included (SQLite indexes all {total} events meanwhile)"
     );
     let needles = total / 100_000;
     let searches: [(&str, String, usize); 4] = [

@@ -269,12 +269,12 @@ pub fn page(
     if let Some(max) = filter.max_id {
         query = query.filter(events::id.le(max));
     }
-    if let Some(matches) = filter
-        .q
-        .as_deref()
-        .and_then(|q| crate::search::predicate(conn, q))
-    {
-        query = query.filter(matches);
+    let mut few_matches = false;
+    if let Some(q) = filter.q.as_deref() {
+        if let Some(matches) = crate::search::predicate(conn, q) {
+            query = query.filter(matches);
+            few_matches = crate::search::few_matches(conn, q)?;
+        }
     }
     if let Some((at, id)) = cursor {
         // A row-value comparison, so that both databases read the index
@@ -288,10 +288,16 @@ pub fn page(
                 .sql(")"),
         );
     }
-    query
-        .order((events::occurred_at.desc(), events::id.desc()))
-        .limit(limit)
-        .load(conn)
+    query = if few_matches {
+        let (at, id) = crate::search::unindexed_order(conn);
+        query.order((
+            diesel::dsl::sql::<diesel::sql_types::Timestamp>(at).desc(),
+            diesel::dsl::sql::<diesel::sql_types::BigInt>(id).desc(),
+        ))
+    } else {
+        query.order((events::occurred_at.desc(), events::id.desc()))
+    };
+    query.limit(limit).load(conn)
 }
 
 /// The highest stored id (0 when empty).

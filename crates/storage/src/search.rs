@@ -114,6 +114,51 @@ pub fn predicate(conn: &DbConnection, query: &str) -> Option<Predicate> {
     })
 }
 
+/// Up to this many matches, a page is read from the matches (each looked up
+/// by id, then sorted by time); beyond it, from the newest event back, each
+/// checked against the index, which soon finds a page when matches are
+/// that common. Either way a page costs at most a few thousand lookups.
+pub const FEW_MATCHES: i64 = 5_000;
+
+/// Whether `query` matches at most [`FEW_MATCHES`] indexed events (false
+/// for a blank query or one without words: those are not read from the
+/// index). Counting stops at the bound.
+pub fn few_matches(conn: &mut DbConnection, query: &str) -> QueryResult<bool> {
+    let words = words(query);
+    if words.is_empty() {
+        return Ok(false);
+    }
+    let sql = match conn {
+        DbConnection::Sqlite(_) => {
+            "SELECT count(*) AS through FROM (SELECT rowid FROM events_search \
+             WHERE events_search MATCH $1 LIMIT $2)"
+        }
+        DbConnection::Pg(_) => {
+            "SELECT count(*) AS through FROM (SELECT 1 FROM events \
+             WHERE search @@ to_tsquery('simple', $1) LIMIT $2) AS matches"
+        }
+    };
+    let text = match conn {
+        DbConnection::Sqlite(_) => fts5_query(&words),
+        DbConnection::Pg(_) => tsquery(&words),
+    };
+    let count: Through = diesel::sql_query(sql)
+        .bind::<Text, _>(text)
+        .bind::<BigInt, _>(FEW_MATCHES + 1)
+        .get_result(conn)?;
+    Ok(count.through <= FEW_MATCHES)
+}
+
+/// `occurred_at` and `id` as expressions no index can order by, so that the
+/// planner reads a page from the matches instead of walking the time index
+/// (see [`few_matches`]). Same values, same order.
+pub fn unindexed_order(conn: &DbConnection) -> (&'static str, &'static str) {
+    match conn {
+        DbConnection::Sqlite(_) => ("+events.occurred_at", "+events.id"),
+        DbConnection::Pg(_) => ("events.occurred_at + interval '0 seconds'", "events.id + 0"),
+    }
+}
+
 #[derive(QueryableByName)]
 struct Through {
     #[diesel(sql_type = BigInt)]
