@@ -114,6 +114,10 @@ impl Drop for Waiting<'_> {
     }
 }
 
+/// Between two batches of background work (search indexing), the writer
+/// leaves the write lock free this long.
+const IDLE_WORK_GAP: Duration = Duration::from_millis(2);
+
 /// What the queue held.
 enum Next {
     Group(Vec<Job>),
@@ -133,10 +137,14 @@ fn next_group(receiver: &Mutex<Receiver<Job>>, block: bool) -> Next {
             Err(_) => return Next::Closed,
         }
     } else {
-        match receiver.try_recv() {
+        // A short wait rather than none: while it waits, other connections
+        // (the outbox worker's claims, maintenance) get the write lock
+        // between two batches of background work; a job arriving meanwhile
+        // is taken at once.
+        match receiver.recv_timeout(IDLE_WORK_GAP) {
             Ok(job) => job,
-            Err(mpsc::TryRecvError::Empty) => return Next::Empty,
-            Err(mpsc::TryRecvError::Disconnected) => return Next::Closed,
+            Err(mpsc::RecvTimeoutError::Timeout) => return Next::Empty,
+            Err(mpsc::RecvTimeoutError::Disconnected) => return Next::Closed,
         }
     };
     let mut count = first.items.len();
