@@ -3,6 +3,7 @@
 mod cli;
 mod config;
 mod maintenance;
+mod memory;
 mod rules_cmd;
 mod serve;
 

@@ -429,6 +429,8 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         ))
     });
 
+    crate::memory::start_trimmer();
+
     let state = AppState {
         db,
         ingestor,

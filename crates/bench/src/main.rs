@@ -92,7 +92,8 @@ fn main() -> anyhow::Result<()> {
         }
         "query" => {
             let binary = server::build_release_binary()?;
-            let runtime = tokio::runtime::Builder::new_current_thread()
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
                 .enable_all()
                 .build()?;
             println!(

@@ -260,14 +260,17 @@ pub async fn render(req: actix_web::HttpRequest, state: web::Data<AppState>) -> 
         let mut conn = db.conn().ok()?;
         let counts = notifications::count_by_status(&mut conn).ok()?;
         let oldest = notifications::oldest_pending(&mut conn).ok()?;
-        Some((counts, oldest))
+        let unindexed = hookline_storage::search::unindexed(&mut conn).ok()?;
+        Some((counts, oldest, unindexed))
     })
     .await
     .ok()
     .flatten();
     let _ = writeln!(out, "# HELP hookline_database_up Whether the last metrics scrape reached the database.\n# TYPE hookline_database_up gauge");
     let _ = writeln!(out, "hookline_database_up {}", u8::from(outbox.is_some()));
-    if let Some((counts, oldest)) = outbox {
+    if let Some((counts, oldest, unindexed)) = outbox {
+        let _ = writeln!(out, "# HELP hookline_search_unindexed_events Stored events not in the search index yet (SQLite indexes while the writer is idle; they are found by a scan meanwhile).\n# TYPE hookline_search_unindexed_events gauge");
+        let _ = writeln!(out, "hookline_search_unindexed_events {unindexed}");
         let _ = writeln!(out, "# HELP hookline_outbox_notifications Notifications by status.\n# TYPE hookline_outbox_notifications gauge");
         for status in notifications::STATUSES {
             let n = counts

@@ -217,7 +217,8 @@ pub struct EventFilter {
     pub since: Option<NaiveDateTime>,
     /// occurred_at < until.
     pub until: Option<NaiveDateTime>,
-    /// Text anywhere in the summary or the raw JSON (message text, notes).
+    /// Words in the summary or the raw JSON (message text, notes): see
+    /// [`crate::search`].
     pub q: Option<String>,
     /// Only events at or below this id (a consistent snapshot for exports).
     pub max_id: Option<i64>,
@@ -268,14 +269,12 @@ pub fn page(
     if let Some(max) = filter.max_id {
         query = query.filter(events::id.le(max));
     }
-    if let Some(q) = filter.q.as_deref().filter(|q| !q.trim().is_empty()) {
-        let pattern = contains_pattern(q.trim());
-        query = query.filter(
-            lower(events::summary)
-                .like(pattern.clone())
-                .escape('\\')
-                .or(lower(events::raw).like(pattern).escape('\\')),
-        );
+    let mut few_matches = false;
+    if let Some(q) = filter.q.as_deref() {
+        if let Some(matches) = crate::search::predicate(conn, q) {
+            query = query.filter(matches);
+            few_matches = crate::search::few_matches(conn, q)?;
+        }
     }
     if let Some((at, id)) = cursor {
         // A row-value comparison, so that both databases read the index
@@ -289,10 +288,16 @@ pub fn page(
                 .sql(")"),
         );
     }
-    query
-        .order((events::occurred_at.desc(), events::id.desc()))
-        .limit(limit)
-        .load(conn)
+    query = if few_matches {
+        let (at, id) = crate::search::unindexed_order(conn);
+        query.order((
+            diesel::dsl::sql::<diesel::sql_types::Timestamp>(at).desc(),
+            diesel::dsl::sql::<diesel::sql_types::BigInt>(id).desc(),
+        ))
+    } else {
+        query.order((events::occurred_at.desc(), events::id.desc()))
+    };
+    query.limit(limit).load(conn)
 }
 
 /// The highest stored id (0 when empty).

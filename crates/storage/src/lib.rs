@@ -17,6 +17,7 @@ mod prepare;
 pub mod retention;
 pub mod rules;
 pub mod schema;
+pub mod search;
 pub mod sessions;
 pub mod settings;
 #[cfg(feature = "testing")]

@@ -114,11 +114,39 @@ impl Drop for Waiting<'_> {
     }
 }
 
-/// Takes the next group of waiting jobs: blocks for the first, then takes
-/// whatever else is queued, up to [`MAX_GROUP_ITEMS`].
-fn next_group(receiver: &Mutex<Receiver<Job>>) -> Option<Vec<Job>> {
+/// Between two batches of background work (search indexing), the writer
+/// leaves the write lock free this long.
+const IDLE_WORK_GAP: Duration = Duration::from_millis(2);
+
+/// What the queue held.
+enum Next {
+    Group(Vec<Job>),
+    /// Nothing waiting (only when not blocking).
+    Empty,
+    /// Every sender is gone: the writer stops.
+    Closed,
+}
+
+/// Takes the next group of waiting jobs: the first (waiting for it when
+/// `block`), then whatever else is queued, up to [`MAX_GROUP_ITEMS`].
+fn next_group(receiver: &Mutex<Receiver<Job>>, block: bool) -> Next {
     let receiver = receiver.lock().unwrap_or_else(PoisonError::into_inner);
-    let first = receiver.recv().ok()?;
+    let first = if block {
+        match receiver.recv() {
+            Ok(job) => job,
+            Err(_) => return Next::Closed,
+        }
+    } else {
+        // A short wait rather than none: while it waits, other connections
+        // (the outbox worker's claims, maintenance) get the write lock
+        // between two batches of background work; a job arriving meanwhile
+        // is taken at once.
+        match receiver.recv_timeout(IDLE_WORK_GAP) {
+            Ok(job) => job,
+            Err(mpsc::RecvTimeoutError::Timeout) => return Next::Empty,
+            Err(mpsc::RecvTimeoutError::Disconnected) => return Next::Closed,
+        }
+    };
     let mut count = first.items.len();
     let mut group = vec![first];
     while count < MAX_GROUP_ITEMS {
@@ -130,7 +158,7 @@ fn next_group(receiver: &Mutex<Receiver<Job>>) -> Option<Vec<Job>> {
             Err(_) => break,
         }
     }
-    Some(group)
+    Next::Group(group)
 }
 
 /// No finished group for this long while requests wait: the writer is
@@ -157,8 +185,20 @@ fn run(
         db,
         conn: None,
         hook,
+        search_paused_until: None,
     };
-    while let Some(group) = next_group(receiver) {
+    // SQLite's search index is filled here, while nothing waits (see
+    // `crate::search`); at start, in case events wait from before.
+    let mut search_behind = db.backend() == Backend::Sqlite;
+    loop {
+        let group = match next_group(receiver, !search_behind) {
+            Next::Group(group) => group,
+            Next::Closed => break,
+            Next::Empty => {
+                search_behind = writer.index_search();
+                continue;
+            }
+        };
         let started = std::time::Instant::now();
         let results = writer.write_contained(&group);
         health.progressed();
@@ -171,6 +211,7 @@ fn run(
             // The request may have gone (client disconnected): nothing to do.
             let _ = job.reply.send(result);
         }
+        search_behind = db.backend() == Backend::Sqlite;
         // Between groups the writer holds no lock: the one moment a reset
         // of the log does not have to win the write lock from it.
         reset_wal.groups.fetch_add(1, Ordering::Relaxed);
@@ -187,6 +228,8 @@ struct Writer<'a> {
     db: &'a Database,
     conn: Option<DbConnection>,
     hook: &'a dyn IngestHook,
+    /// After a failed search-index batch, none until then.
+    search_paused_until: Option<std::time::Instant>,
 }
 
 impl Writer<'_> {
@@ -236,6 +279,35 @@ impl Writer<'_> {
                             .and_then(|mut outcomes| outcomes.pop().ok_or(StorageError::WriterGone))
                     })
                     .collect()
+            }
+        }
+    }
+
+    /// Indexes one batch of events for search (SQLite), between groups.
+    /// True when more may be waiting; false when the index has caught up,
+    /// or failed (logged; tried again after the next group).
+    fn index_search(&mut self) -> bool {
+        if self
+            .search_paused_until
+            .is_some_and(|until| std::time::Instant::now() < until)
+        {
+            return false;
+        }
+        let Ok(conn) = self.connection() else {
+            return false;
+        };
+        match crate::search::index_pending(conn, crate::search::INDEX_BATCH) {
+            Ok(n) => {
+                self.search_paused_until = None;
+                n as i64 == crate::search::INDEX_BATCH
+            }
+            Err(error) => {
+                tracing::warn!(%error, "search index: a batch failed; trying again in a minute (recent events are found by a scan meanwhile)");
+                // Dropped: a new connection starts with synchronous = FULL.
+                self.conn = None;
+                self.search_paused_until =
+                    Some(std::time::Instant::now() + Duration::from_secs(60));
+                false
             }
         }
     }

@@ -44,7 +44,7 @@ pub const FILTERS: [Param; 10] = [
     param(
         "q",
         Kind::Text,
-        "Text in the summary, message text or note.",
+        "Words in the summary or the raw JSON (message text, notes, addresses): every word of q must be a word there or the start of one, in any case. A q without a letter or digit is refused (400).",
     ),
 ];
 
@@ -63,6 +63,16 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
 pub fn filter(query: &Query) -> Result<EventFilter, ApiError> {
     // Stored in their bounded form: a filter by a long value finds it.
     let indexed = |name: &str| query.text(name).map(hookline_storage::bounded);
+    let q = query.text("q");
+    if q.as_deref()
+        .is_some_and(|q| hookline_storage::search::words(q).is_empty())
+    {
+        // Only words are indexed: anything else would read every event.
+        return Err(ApiError::bad_request(
+            "invalid_parameter",
+            "parameter \"q\": needs a letter or digit (the search finds words)",
+        ));
+    }
     Ok(EventFilter {
         event_type: indexed("type"),
         message_type: indexed("message_type"),
@@ -73,7 +83,7 @@ pub fn filter(query: &Query) -> Result<EventFilter, ApiError> {
         actor: indexed("actor"),
         since: query.time("since")?,
         until: query.time("until")?,
-        q: query.text("q"),
+        q,
         max_id: None,
     })
 }

@@ -1,0 +1,255 @@
+//! Word search over stored events (the history's `q=` filter), backed by an
+//! index on both backends, so that a search over a million events reads the
+//! index instead of every row.
+//!
+//! What matches: every word of the query, as a word or the start of one,
+//! in the event's summary or raw JSON, in any case. Words are what is left
+//! between characters that are neither letters nor digits, so
+//! `alice@example.com` is the three words `alice example com`, and finds
+//! an event holding that address. A query with no word at all (`@@`) is
+//! matched as text anywhere, by a scan.
+//!
+//! - PostgreSQL keeps the words in a generated `tsvector` column with a GIN
+//!   index, on every insert.
+//! - SQLite keeps them in an FTS5 table that the writer fills while it has
+//!   nothing else to do ([`index_pending`]), so that indexing never delays
+//!   a webhook's answer. Events above `search_progress.indexed_through`
+//!   (stored in the last moments, or during a burst) are matched by a scan
+//!   of those events only, word by word as text, until they are indexed.
+
+use diesel::connection::SimpleConnection;
+use diesel::prelude::*;
+use diesel::sql_types::{BigInt, Bool, Text};
+
+use crate::events::{contains_pattern, lower};
+use crate::schema::events;
+use crate::DbConnection;
+
+/// The most words a query is searched for; more are ignored.
+pub const MAX_WORDS: usize = 16;
+
+/// The raw JSON an event is searched in: its first 64 KiB (both backends).
+pub const INDEXED_RAW_BYTES: i64 = 65_536;
+
+/// Events the writer indexes in one idle moment: small enough that a
+/// webhook arriving meanwhile waits a few milliseconds at most.
+pub const INDEX_BATCH: i64 = 200;
+
+/// The words of a query: lower-cased runs of letters and digits, at most
+/// [`MAX_WORDS`], each at most 64 characters.
+pub fn words(query: &str) -> Vec<String> {
+    query
+        .split(|c: char| !c.is_alphanumeric())
+        .filter(|w| !w.is_empty())
+        .map(|w| w.chars().take(64).collect::<String>().to_lowercase())
+        .take(MAX_WORDS)
+        .collect()
+}
+
+/// `"w1"* AND "w2"*`: each word as a prefix. Words hold only letters and
+/// digits, so quoting them is enough to keep FTS5 from reading operators.
+fn fts5_query(words: &[String]) -> String {
+    words
+        .iter()
+        .map(|w| format!("\"{w}\"*"))
+        .collect::<Vec<_>>()
+        .join(" AND ")
+}
+
+/// `w1:* & w2:*`, for `to_tsquery('simple', …)`; the same words.
+fn tsquery(words: &[String]) -> String {
+    words
+        .iter()
+        .map(|w| format!("{w}:*"))
+        .collect::<Vec<_>>()
+        .join(" & ")
+}
+
+type Predicate = Box<dyn BoxableExpression<events::table, crate::MultiBackend, SqlType = Bool>>;
+
+/// `text` anywhere in the summary or the raw JSON, in any case: a scan.
+fn contains(text: &str) -> Predicate {
+    let pattern = contains_pattern(text);
+    Box::new(
+        lower(events::summary)
+            .like(pattern.clone())
+            .escape('\\')
+            .or(lower(events::raw).like(pattern).escape('\\')),
+    )
+}
+
+/// The condition an event must meet to match `query` (see the module
+/// documentation), for the backend `conn` is on. None for a blank query.
+pub fn predicate(conn: &DbConnection, query: &str) -> Option<Predicate> {
+    let query = query.trim();
+    if query.is_empty() {
+        return None;
+    }
+    let words = words(query);
+    if words.is_empty() {
+        return Some(contains(query));
+    }
+    Some(match conn {
+        DbConnection::Pg(_) => Box::new(
+            diesel::dsl::sql::<Bool>("events.search @@ to_tsquery('simple', ")
+                .bind::<Text, _>(tsquery(&words))
+                .sql(")"),
+        ),
+        DbConnection::Sqlite(_) => {
+            // Indexed events through the index; those not indexed yet
+            // word by word, by a scan of them alone.
+            let indexed = diesel::dsl::sql::<Bool>(
+                "events.id IN (SELECT rowid FROM events_search WHERE events_search MATCH ",
+            )
+            .bind::<Text, _>(fts5_query(&words))
+            .sql(")");
+            let mut recent: Predicate = Box::new(diesel::dsl::sql::<Bool>(
+                "events.id > (SELECT indexed_through FROM search_progress WHERE id = 1)",
+            ));
+            for word in &words {
+                recent = Box::new(recent.and(contains(word)));
+            }
+            Box::new(indexed.or(recent))
+        }
+    })
+}
+
+/// Up to this many matches, a page is read from the matches (each looked up
+/// by id, then sorted by time); beyond it, from the newest event back, each
+/// checked against the index, which soon finds a page when matches are
+/// that common. Either way a page costs at most a few thousand lookups.
+pub const FEW_MATCHES: i64 = 5_000;
+
+/// Whether `query` matches at most [`FEW_MATCHES`] indexed events (false
+/// for a blank query or one without words: those are not read from the
+/// index). Counting stops at the bound.
+pub fn few_matches(conn: &mut DbConnection, query: &str) -> QueryResult<bool> {
+    let words = words(query);
+    if words.is_empty() {
+        return Ok(false);
+    }
+    let sql = match conn {
+        DbConnection::Sqlite(_) => {
+            "SELECT count(*) AS through FROM (SELECT rowid FROM events_search \
+             WHERE events_search MATCH $1 LIMIT $2)"
+        }
+        DbConnection::Pg(_) => {
+            "SELECT count(*) AS through FROM (SELECT 1 FROM events \
+             WHERE search @@ to_tsquery('simple', $1) LIMIT $2) AS matches"
+        }
+    };
+    let text = match conn {
+        DbConnection::Sqlite(_) => fts5_query(&words),
+        DbConnection::Pg(_) => tsquery(&words),
+    };
+    let count: Through = diesel::sql_query(sql)
+        .bind::<Text, _>(text)
+        .bind::<BigInt, _>(FEW_MATCHES + 1)
+        .get_result(conn)?;
+    Ok(count.through <= FEW_MATCHES)
+}
+
+/// `occurred_at` and `id` as expressions no index can order by, so that the
+/// planner reads a page from the matches instead of walking the time index
+/// (see [`few_matches`]). Same values, same order.
+pub fn unindexed_order(conn: &DbConnection) -> (&'static str, &'static str) {
+    match conn {
+        DbConnection::Sqlite(_) => ("+events.occurred_at", "+events.id"),
+        DbConnection::Pg(_) => ("events.occurred_at + interval '0 seconds'", "events.id + 0"),
+    }
+}
+
+#[derive(QueryableByName)]
+struct Through {
+    #[diesel(sql_type = BigInt)]
+    through: i64,
+}
+
+/// Indexes up to `max` events not yet in the SQLite search index, in one
+/// transaction that takes the write lock first. Returns how many it
+/// indexed (0: nothing left, or not SQLite).
+pub fn index_pending(conn: &mut DbConnection, max: i64) -> QueryResult<usize> {
+    if !matches!(conn, DbConnection::Sqlite(_)) {
+        return Ok(0);
+    }
+    // The index can always be built again from `events`, and the batch
+    // and its mark commit together: it need not wait for its own fsync.
+    // The next commit of events syncs the log, this batch with it; a crash
+    // before that loses the batch and its mark alike, and it is redone.
+    conn.batch_execute("PRAGMA synchronous = NORMAL; BEGIN IMMEDIATE")?;
+    let result = index_batch(conn, max).and_then(|n| conn.batch_execute("COMMIT").map(|()| n));
+    if result.is_err() {
+        let _ = conn.batch_execute("ROLLBACK");
+    }
+    // Events are committed with FULL again; if this failed, the caller
+    // drops the connection, and a new one starts with FULL.
+    conn.batch_execute("PRAGMA synchronous = FULL")?;
+    result
+}
+
+fn index_batch(conn: &mut DbConnection, max: i64) -> QueryResult<usize> {
+    let from: Through =
+        diesel::sql_query("SELECT indexed_through AS through FROM search_progress WHERE id = 1")
+            .get_result(conn)?;
+    // The last id of this batch: the max-th event above the mark, or the
+    // newest one.
+    let to: Option<Through> = diesel::sql_query(
+        "SELECT max(id) AS through FROM (SELECT id FROM events WHERE id > ? ORDER BY id LIMIT ?) \
+         HAVING count(*) > 0",
+    )
+    .bind::<BigInt, _>(from.through)
+    .bind::<BigInt, _>(max)
+    .get_result(conn)
+    .optional()?;
+    let Some(to) = to else {
+        return Ok(0);
+    };
+    let indexed = diesel::sql_query(
+        "INSERT INTO events_search (rowid, body) \
+         SELECT id, summary || ' ' || substr(raw, 1, ?) FROM events WHERE id > ? AND id <= ?",
+    )
+    .bind::<BigInt, _>(INDEXED_RAW_BYTES)
+    .bind::<BigInt, _>(from.through)
+    .bind::<BigInt, _>(to.through)
+    .execute(conn)?;
+    diesel::sql_query("UPDATE search_progress SET indexed_through = ? WHERE id = 1")
+        .bind::<BigInt, _>(to.through)
+        .execute(conn)?;
+    Ok(indexed)
+}
+
+/// Stored events not yet in the search index (SQLite; always 0 on
+/// PostgreSQL, which indexes on insert).
+pub fn unindexed(conn: &mut DbConnection) -> QueryResult<i64> {
+    if !matches!(conn, DbConnection::Sqlite(_)) {
+        return Ok(0);
+    }
+    let row: Through = diesel::sql_query(
+        "SELECT count(*) AS through FROM events \
+         WHERE id > (SELECT indexed_through FROM search_progress WHERE id = 1)",
+    )
+    .get_result(conn)?;
+    Ok(row.through)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn words_are_runs_of_letters_and_digits_lower_cased() {
+        assert_eq!(words("Alice@Example.com"), ["alice", "example", "com"]);
+        assert_eq!(words("  \"OR\" NEAR(a b) *"), ["or", "near", "a", "b"]);
+        assert_eq!(words("Grüße, 東京!"), ["grüße", "東京"]);
+        assert!(words("@@ -- %_").is_empty());
+        assert_eq!(words(&"w ".repeat(100)).len(), MAX_WORDS);
+        assert_eq!(words(&"x".repeat(500))[0].len(), 64);
+    }
+
+    #[test]
+    fn queries_quote_every_word_so_no_operator_gets_through() {
+        let w = words("hello AND world*");
+        assert_eq!(fts5_query(&w), "\"hello\"* AND \"and\"* AND \"world\"*");
+        assert_eq!(tsquery(&w), "hello:* & and:* & world:*");
+    }
+}

@@ -1,0 +1,189 @@
+//! Word search over stored events (`q=`), through the index on both
+//! backends, on real SQLite files and, when `HOOKLINE_TEST_POSTGRES_URL` is
+//! set, a real PostgreSQL server.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use chrono::Utc;
+use hookline_model::Envelope;
+use hookline_storage::testing::TestDatabase;
+use hookline_storage::{events, ingest, prepare, retention, search, Database, DbConnection};
+
+const MESSAGE: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/../../tests/fixtures/swiftsell/02-message-text.json"
+);
+
+/// Stores one visitor message per text, each in its own conversation, on
+/// the given day (`2023-09-DD`).
+fn store(conn: &mut DbConnection, texts: &[&str], day: u32) {
+    let fixture = std::fs::read_to_string(MESSAGE).unwrap();
+    let mut prepared = Vec::new();
+    for (n, text) in texts.iter().enumerate() {
+        let mut value: serde_json::Value = serde_json::from_str(&fixture).unwrap();
+        let item = &mut value["events"][0];
+        item["event"]["payload"]["message"]["text"] = (*text).into();
+        item["conversation"]["key"] = format!("search-{day}-{n}").into();
+        item["timestamp"] = format!("2023-09-{day:02} 10:00:{n:02}").into();
+        let envelope = Envelope::from_value(value).unwrap();
+        prepared.push(prepare(&envelope.events[0], Utc::now()));
+    }
+    ingest::store_group(conn, &[&prepared]).unwrap();
+}
+
+/// The texts of the events `q` finds, sorted.
+fn found(conn: &mut DbConnection, q: &str) -> Vec<String> {
+    let filter = events::EventFilter {
+        q: Some(q.to_owned()),
+        ..Default::default()
+    };
+    let mut texts: Vec<String> = events::page(conn, &filter, None, 100)
+        .unwrap()
+        .iter()
+        .map(|e| {
+            let raw: serde_json::Value = serde_json::from_str(&e.raw).unwrap();
+            raw["event"]["payload"]["message"]["text"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        })
+        .collect();
+    texts.sort();
+    texts
+}
+
+fn sorted(texts: &[&str]) -> Vec<String> {
+    let mut texts: Vec<String> = texts.iter().map(|t| (*t).to_owned()).collect();
+    texts.sort();
+    texts
+}
+
+fn index_all(conn: &mut DbConnection) {
+    while search::index_pending(conn, 2).unwrap() > 0 {}
+    assert_eq!(search::unindexed(conn).unwrap(), 0);
+}
+
+const TEXTS: [&str; 5] = [
+    "Please write to Alice@Example.com about the invoice",
+    "Grüße aus Köln, the invoice is late",
+    "50% off_sale @@ today",
+    "OR NOT \"quoted\" NEAR(words)",
+    "nothing to see",
+];
+
+fn open(test_db: &TestDatabase) -> Database {
+    let db = Database::open(&test_db.url).unwrap();
+    db.migrate().unwrap();
+    db
+}
+
+#[test]
+fn every_word_of_a_query_is_found_as_a_word_or_its_start() {
+    for test_db in TestDatabase::each() {
+        let db = open(&test_db);
+        let mut conn = db.dedicated_connection().unwrap();
+        store(&mut conn, &TEXTS, 1);
+        index_all(&mut conn);
+        let name = test_db.name();
+        assert_eq!(found(&mut conn, "alice@example.com"), [TEXTS[0]], "{name}");
+        assert_eq!(found(&mut conn, "EXAMPLE"), [TEXTS[0]], "{name}: any case");
+        assert_eq!(
+            found(&mut conn, "invo"),
+            sorted(&[TEXTS[0], TEXTS[1]]),
+            "{name}: a prefix"
+        );
+        assert_eq!(
+            found(&mut conn, "invoice late"),
+            [TEXTS[1]],
+            "{name}: every word"
+        );
+        assert_eq!(
+            found(&mut conn, "köln"),
+            [TEXTS[1]],
+            "{name}: letters beyond ASCII"
+        );
+        assert!(
+            found(&mut conn, "nvoice").is_empty(),
+            "{name}: inside a word"
+        );
+        assert!(found(&mut conn, "invoice absent").is_empty(), "{name}");
+        // Search syntax in the query is read as words, never as operators.
+        assert_eq!(
+            found(&mut conn, "OR NOT \"quoted\" NEAR(words)*"),
+            [TEXTS[3]],
+            "{name}"
+        );
+        assert_eq!(found(&mut conn, "near"), [TEXTS[3]], "{name}");
+        // No word at all: the text itself, anywhere (wildcards literal).
+        assert_eq!(found(&mut conn, "@@"), [TEXTS[2]], "{name}");
+        assert_eq!(found(&mut conn, "%"), [TEXTS[2]], "{name}");
+        assert!(found(&mut conn, "%%").is_empty(), "{name}");
+        // The summary is searched too.
+        assert_eq!(found(&mut conn, "visitor nothing").len(), 1, "{name}");
+    }
+}
+
+#[test]
+fn events_not_indexed_yet_are_found_by_a_scan() {
+    // SQLite indexes in the writer's idle moments; PostgreSQL on insert, so
+    // there every event is indexed at once.
+    for test_db in TestDatabase::each() {
+        let db = open(&test_db);
+        let mut conn = db.dedicated_connection().unwrap();
+        store(&mut conn, &TEXTS[..2], 1);
+        index_all(&mut conn);
+        store(&mut conn, &TEXTS[2..], 2);
+        let name = test_db.name();
+        let waiting = search::unindexed(&mut conn).unwrap();
+        match db.backend() {
+            hookline_storage::Backend::Sqlite => assert_eq!(waiting, 3, "{name}"),
+            hookline_storage::Backend::Postgres => assert_eq!(waiting, 0, "{name}"),
+        }
+        assert_eq!(
+            found(&mut conn, "invoice"),
+            sorted(&[TEXTS[0], TEXTS[1]]),
+            "{name}"
+        );
+        assert_eq!(found(&mut conn, "near words"), [TEXTS[3]], "{name}");
+        assert_eq!(found(&mut conn, "nothing see"), [TEXTS[4]], "{name}");
+        assert!(found(&mut conn, "nothing absent").is_empty(), "{name}");
+        index_all(&mut conn);
+        assert_eq!(found(&mut conn, "near words"), [TEXTS[3]], "{name}");
+    }
+}
+
+#[test]
+fn deleted_events_leave_the_index() {
+    for test_db in TestDatabase::each() {
+        let db = open(&test_db);
+        let mut conn = db.dedicated_connection().unwrap();
+        store(&mut conn, &["an old invoice"], 1);
+        store(&mut conn, &["a new invoice"], 3);
+        index_all(&mut conn);
+        let cutoff = chrono::NaiveDate::from_ymd_opt(2023, 9, 2)
+            .unwrap()
+            .and_hms_opt(0, 0, 0)
+            .unwrap();
+        retention::purge_before(&mut conn, cutoff).unwrap();
+        assert_eq!(
+            found(&mut conn, "invoice"),
+            ["a new invoice"],
+            "{}",
+            test_db.name()
+        );
+        if db.backend() == hookline_storage::Backend::Sqlite {
+            use diesel::RunQueryDsl;
+            #[derive(diesel::QueryableByName)]
+            struct Count {
+                #[diesel(sql_type = diesel::sql_types::BigInt)]
+                n: i64,
+            }
+            let left: Count = diesel::sql_query(
+                "SELECT count(*) AS n FROM events_search WHERE events_search MATCH 'invoice'",
+            )
+            .get_result(&mut conn)
+            .unwrap();
+            assert_eq!(left.n, 1, "the purged event's words are gone");
+        }
+    }
+}
