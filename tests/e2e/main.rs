@@ -18,6 +18,7 @@ mod load;
 mod mail;
 mod notify;
 mod ops;
+mod pages;
 mod rules_cli;
 mod rules_conflict;
 mod rules_writing;
