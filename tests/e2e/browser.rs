@@ -108,6 +108,16 @@ async fn an_admin_logs_in_reads_the_conversation_filters_and_edits_rules() {
             "{raw}"
         );
     }
+    // Times read as date, time and age; the exact time is the tooltip.
+    assert!(
+        transcript.contains("2023-09-01 14:13 UTC · "),
+        "{transcript}"
+    );
+    assert!(!transcript.contains("T14:13:32"), "{transcript}");
+    let exact = browser
+        .execute("return document.querySelector('#transcript time').title")
+        .await;
+    assert!(exact.as_str().unwrap().ends_with(" UTC"), "{exact}");
     assert!(!browser.find_all(".bubble.visitor").await.is_empty());
     assert!(!browser.find_all(".bubble.agent").await.is_empty());
     assert!(browser.text("#emails").await.contains("handover-to-agent"));

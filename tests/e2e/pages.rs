@@ -46,6 +46,12 @@ async fn a_long_conversation_page_shows_the_newest_events_and_pages_back(db: Tes
     let newest = page(&app, "/ui/conversations/long-page", &cookie).await;
     assert_eq!(lines(&newest), (150..250).collect::<Vec<_>>());
     assert!(newest.contains("The newest 100 of 250 events"), "{newest}");
+    // Times in one form: to the minute, how long ago, the exact time in a
+    // tooltip; never the stored RFC 3339 text.
+    assert!(newest.contains(
+        "<time datetime=\"2023-09-02T10:04:09.000000Z\" title=\"2023-09-02 10:04:09.000000 UTC\">2023-09-02 10:04 UTC <span class=\"ago\">· "
+    ), "{newest}");
+    assert!(newest.contains("years ago</span></time>"));
     // The big item's raw JSON is one click away; the others are inline.
     assert!(newest.contains("raw JSON (") && newest.contains("bytes) →"));
     assert_eq!(newest.matches("<summary>raw JSON</summary>").count(), 99);
