@@ -137,6 +137,15 @@ async fn an_admin_logs_in_reads_the_conversation_filters_and_edits_rules() {
 
     // A bad rule gets the API's message; a good one is saved.
     browser.goto(&format!("{}/ui/rules", app.base)).await;
+    // The new-rule form starts empty, the example beside it.
+    let editor = browser
+        .execute("return document.querySelector('#rule-text').value")
+        .await;
+    assert_eq!(editor, "");
+    assert!(browser
+        .text("#rule-example")
+        .await
+        .contains("name = \"closed-on-bot-8861\""));
     browser
         .type_into("#rule-text", "name = \"bad\"\non = [\"status\"]\nall = [{ field = \"payload.status\", op = \"equals\", value = \"Close\" }]\nto = [\"lead@example.com\"]\ntemplate = \"generic\"\n")
         .await;
@@ -159,8 +168,29 @@ async fn an_admin_logs_in_reads_the_conversation_filters_and_edits_rules() {
     browser.click("#save-rule").await;
     browser.wait_for_url("saved=").await;
     assert!(browser.text("#rules").await.contains("closed-on-8861"));
+    // The list shows each rule's conditions.
+    assert!(browser.text("#rules").await.contains("bot.id eq 8861"));
     browser.screenshot("rules").await;
     assert_accessible(&browser, &axe, "rules").await;
+    // Delete asks first: the button that deletes is behind "Delete…".
+    let rows_before = browser.find_all("#rules tbody tr").await.len();
+    browser
+        .click("#rules tbody tr:last-child details.confirm summary")
+        .await;
+    browser
+        .click("#rules tbody tr:last-child details.confirm button")
+        .await;
+    browser.wait_for_url("/ui/rules").await;
+    for _ in 0..100 {
+        if browser.find_all("#rules tbody tr").await.len() < rows_before {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert_eq!(
+        browser.find_all("#rules tbody tr").await.len(),
+        rows_before - 1
+    );
 
     browser
         .goto(&format!("{}/ui/notifications", app.base))
