@@ -8,11 +8,36 @@ use hookline_storage::testing::TestDatabase;
 
 const XSS: &str = "<img src=x onerror=alert(1)>";
 
+/// axe-core's `axe.min.js` from `HOOKLINE_TEST_AXE` (`.ci/run` installs the
+/// npm package, pinned); without it the pages are not checked, with a
+/// notice.
+fn axe_source() -> Option<String> {
+    let Some(path) = std::env::var_os("HOOKLINE_TEST_AXE") else {
+        eprintln!("accessibility not checked: HOOKLINE_TEST_AXE is unset (.ci/run installs axe-core and sets it)");
+        return None;
+    };
+    Some(std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path:?}: {e}")))
+}
+
+/// No critical or serious axe-core violation on the page shown.
+async fn assert_accessible(browser: &Browser, axe: &Option<String>, page: &str) {
+    if let Some(source) = axe {
+        let violations = browser.serious_accessibility_violations(source).await;
+        assert!(
+            violations.is_empty(),
+            "{page}: accessibility violations:\n{}",
+            violations.join("\n")
+        );
+        eprintln!("axe-core: {page}: no critical or serious violation");
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_admin_logs_in_reads_the_conversation_filters_and_edits_rules() {
     let Some(browser) = Browser::start().await else {
         return;
     };
+    let axe = axe_source();
     let app = spawn_app(TestDatabase::sqlite());
     for (name, body) in fixtures() {
         assert_eq!(app.post(body).await.status(), 200, "{name}");
@@ -31,9 +56,11 @@ async fn an_admin_logs_in_reads_the_conversation_filters_and_edits_rules() {
         .goto(&format!("{}/ui/conversations", app.base))
         .await;
     browser.wait_for_url("/ui/login").await;
+    assert_accessible(&browser, &axe, "login").await;
     browser.type_into("#token", "wrong").await;
     browser.click("button[type=submit]").await;
-    browser.wait_for_url("/ui/login").await;
+    // The same URL answers the refusal: wait for its message.
+    browser.wait_for("#login-error").await;
     assert!(browser
         .text("#login-error")
         .await
@@ -44,6 +71,7 @@ async fn an_admin_logs_in_reads_the_conversation_filters_and_edits_rules() {
     let list = browser.text("#conversations").await;
     assert!(list.contains("Visitor - A27187"), "{list}");
     browser.screenshot("conversations").await;
+    assert_accessible(&browser, &axe, "conversations").await;
 
     // The conversation built from the fixtures shows every event's summary.
     browser
@@ -66,10 +94,35 @@ async fn an_admin_logs_in_reads_the_conversation_filters_and_edits_rules() {
             "the transcript lacks {summary:?}:\n{transcript}"
         );
     }
+    // Each event's raw JSON disclosure holds the item as received (they
+    // were all blank once).
+    let raws = browser
+        .execute("return Array.from(document.querySelectorAll('#transcript details.raw pre')).map(p => p.textContent)")
+        .await;
+    let raws = raws.as_array().unwrap();
+    assert_eq!(raws.len(), 27);
+    for raw in raws {
+        let raw = raw.as_str().unwrap();
+        assert!(
+            raw.contains("\"event\"") && raw.contains("\"type\""),
+            "{raw}"
+        );
+    }
+    // Times read as date, time and age; the exact time is the tooltip.
+    assert!(
+        transcript.contains("2023-09-01 14:13 UTC · "),
+        "{transcript}"
+    );
+    assert!(!transcript.contains("T14:13:32"), "{transcript}");
+    let exact = browser
+        .execute("return document.querySelector('#transcript time').title")
+        .await;
+    assert!(exact.as_str().unwrap().ends_with(" UTC"), "{exact}");
     assert!(!browser.find_all(".bubble.visitor").await.is_empty());
     assert!(!browser.find_all(".bubble.agent").await.is_empty());
     assert!(browser.text("#emails").await.contains("handover-to-agent"));
     browser.screenshot("conversation").await;
+    assert_accessible(&browser, &axe, "conversation").await;
 
     // The events page filters by type.
     browser.goto(&format!("{}/ui/events", app.base)).await;
@@ -80,9 +133,19 @@ async fn an_admin_logs_in_reads_the_conversation_filters_and_edits_rules() {
     assert_eq!(rows.len(), 1);
     assert_eq!(browser.attribute(&rows[0], "data-type").await, "status");
     browser.screenshot("events").await;
+    assert_accessible(&browser, &axe, "events").await;
 
     // A bad rule gets the API's message; a good one is saved.
     browser.goto(&format!("{}/ui/rules", app.base)).await;
+    // The new-rule form starts empty, the example beside it.
+    let editor = browser
+        .execute("return document.querySelector('#rule-text').value")
+        .await;
+    assert_eq!(editor, "");
+    assert!(browser
+        .text("#rule-example")
+        .await
+        .contains("name = \"closed-on-bot-8861\""));
     browser
         .type_into("#rule-text", "name = \"bad\"\non = [\"status\"]\nall = [{ field = \"payload.status\", op = \"equals\", value = \"Close\" }]\nto = [\"lead@example.com\"]\ntemplate = \"generic\"\n")
         .await;
@@ -105,7 +168,29 @@ async fn an_admin_logs_in_reads_the_conversation_filters_and_edits_rules() {
     browser.click("#save-rule").await;
     browser.wait_for_url("saved=").await;
     assert!(browser.text("#rules").await.contains("closed-on-8861"));
+    // The list shows each rule's conditions.
+    assert!(browser.text("#rules").await.contains("bot.id eq 8861"));
     browser.screenshot("rules").await;
+    assert_accessible(&browser, &axe, "rules").await;
+    // Delete asks first: the button that deletes is behind "Delete…".
+    let rows_before = browser.find_all("#rules tbody tr").await.len();
+    browser
+        .click("#rules tbody tr:last-child details.confirm summary")
+        .await;
+    browser
+        .click("#rules tbody tr:last-child details.confirm button")
+        .await;
+    browser.wait_for_url("/ui/rules").await;
+    for _ in 0..100 {
+        if browser.find_all("#rules tbody tr").await.len() < rows_before {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert_eq!(
+        browser.find_all("#rules tbody tr").await.len(),
+        rows_before - 1
+    );
 
     browser
         .goto(&format!("{}/ui/notifications", app.base))
@@ -115,6 +200,7 @@ async fn an_admin_logs_in_reads_the_conversation_filters_and_edits_rules() {
         .await
         .contains("himanshu@swiftsell.biz"));
     browser.screenshot("notifications").await;
+    assert_accessible(&browser, &axe, "notifications").await;
 
     // Visitor text is shown as text, never run.
     browser
@@ -125,6 +211,7 @@ async fn an_admin_logs_in_reads_the_conversation_filters_and_edits_rules() {
     let source = browser.source().await;
     assert!(source.contains("&lt;img src=x onerror=alert(1)&gt;"));
     browser.screenshot("xss").await;
+    assert_accessible(&browser, &axe, "xss").await;
 
     // An event's page shows its raw JSON (it was blank once: the field was
     // shadowed by handlebars' built-in `raw` helper).
@@ -134,5 +221,6 @@ async fn an_admin_logs_in_reads_the_conversation_filters_and_edits_rules() {
         raw.contains("\"event\"") && raw.contains("\"type\""),
         "{raw}"
     );
+    assert_accessible(&browser, &axe, "event").await;
     browser.quit().await;
 }

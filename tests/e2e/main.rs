@@ -4,6 +4,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod browser;
+mod contract;
 mod crash;
 mod errors;
 mod handshake;
@@ -17,6 +18,7 @@ mod load;
 mod mail;
 mod notify;
 mod ops;
+mod pages;
 mod rules_cli;
 mod rules_conflict;
 mod rules_writing;

@@ -228,6 +228,60 @@ impl Browser {
         .await;
     }
 
+    /// Runs `script` in the page; what it returns.
+    pub async fn execute(&self, script: &str) -> Value {
+        self.call(
+            reqwest::Method::POST,
+            "/execute/sync",
+            Some(json!({"script": script, "args": []})),
+        )
+        .await
+    }
+
+    /// Runs axe-core (the source of `axe.min.js`) on the page; the
+    /// violations of impact `critical` or `serious`, each as
+    /// "rule (impact): help: the elements".
+    pub async fn serious_accessibility_violations(&self, axe_source: &str) -> Vec<String> {
+        self.call(
+            reqwest::Method::POST,
+            "/execute/sync",
+            Some(json!({"script": format!("{axe_source}\nreturn true;"), "args": []})),
+        )
+        .await;
+        let script = "const done = arguments[arguments.length - 1];\
+            axe.run(document, {resultTypes: ['violations']})\
+              .then(r => done(r.violations))\
+              .catch(e => done([{id: 'axe-error', impact: 'critical', help: String(e), nodes: []}]));";
+        let violations = self
+            .call(
+                reqwest::Method::POST,
+                "/execute/async",
+                Some(json!({"script": script, "args": []})),
+            )
+            .await;
+        violations
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|v| matches!(v["impact"].as_str(), Some("critical" | "serious")))
+            .map(|v| {
+                let nodes: Vec<String> = v["nodes"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .map(|n| n["target"].to_string())
+                    .collect();
+                format!(
+                    "{} ({}): {}: {}",
+                    v["id"].as_str().unwrap_or_default(),
+                    v["impact"].as_str().unwrap_or_default(),
+                    v["help"].as_str().unwrap_or_default(),
+                    nodes.join(", ")
+                )
+            })
+            .collect()
+    }
+
     /// Saves a PNG of the page under `target/screenshots/`.
     pub async fn screenshot(&self, name: &str) -> std::path::PathBuf {
         let data = self.call(reqwest::Method::GET, "/screenshot", None).await;

@@ -110,8 +110,19 @@ pub struct RuleView {
     pub id: i64,
     #[serde(flatten)]
     pub rule: RuleDef,
+    #[serde(serialize_with = "utc")]
     pub created_at: chrono::NaiveDateTime,
+    #[serde(serialize_with = "utc")]
     pub updated_at: chrono::NaiveDateTime,
+}
+
+/// A stored time as RFC 3339 UTC with `Z`, as the rest of the API shows
+/// times.
+fn utc<S: serde::Serializer>(at: &chrono::NaiveDateTime, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(
+        &at.and_utc()
+            .to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
+    )
 }
 
 /// The loaded rules.

@@ -18,10 +18,37 @@ pub enum Kind {
     Time,
     /// 1..=500, default 50.
     Limit,
-    /// An opaque paging cursor from `next_cursor`.
-    Cursor,
+    /// An opaque paging cursor from `next_cursor`, of what it holds.
+    Cursor(CursorKind),
     /// One of the listed values.
     OneOf(&'static [&'static str]),
+}
+
+/// What a cursor encodes (hex of the text), so that the OpenAPI document
+/// can say which cursors the server reads.
+#[derive(Clone, Copy, Debug)]
+pub enum CursorKind {
+    /// `micros:id` (events).
+    TimeAndId,
+    /// `micros:key` (conversations).
+    TimeAndKey,
+    /// `id` (notifications).
+    Id,
+}
+
+/// The pattern of a text value: not blank (it has a character that is not
+/// ASCII white space: values are trimmed of it, and a blank one is
+/// refused), and no NUL character (PostgreSQL cannot hold one, so no stored
+/// text has it; such a value is refused by name).
+pub const NON_BLANK: &str = "^[^\\u0000]*[^\\u0000 \\t\\n\\f\\r][^\\u0000]*$";
+
+/// The longest cursor read, in hex digits.
+pub const MAX_CURSOR_HEX: usize = 1024;
+
+/// `text` without leading and trailing ASCII white space (the white space
+/// [`NON_BLANK`] names).
+pub fn trim_ascii(text: &str) -> &str {
+    text.trim_matches(|c: char| c.is_ascii_whitespace())
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -44,11 +71,14 @@ pub const LIMIT: Param = param(
     Kind::Limit,
     "Items per page, 1 to 500 (default 50).",
 );
-pub const CURSOR: Param = param(
-    "cursor",
-    Kind::Cursor,
-    "The next_cursor of the previous page.",
-);
+/// The `cursor` parameter of a list whose cursors hold `kind`.
+pub const fn cursor(kind: CursorKind) -> Param {
+    param(
+        "cursor",
+        Kind::Cursor(kind),
+        "The next_cursor of the previous page (opaque).",
+    )
+}
 
 pub const DEFAULT_LIMIT: i64 = 50;
 pub const MAX_LIMIT: i64 = 500;
@@ -90,7 +120,7 @@ impl Query {
                     format!("unknown parameter; this route takes {}", known.join(", ")),
                 ));
             };
-            let value = value.trim().to_owned();
+            let value = trim_ascii(&value).to_owned();
             // The pages drop the empty fields a GET form sends before they
             // get here (`nonempty_query`); an API caller sending `until=` has
             // made a mistake worth naming.
@@ -98,6 +128,12 @@ impl Query {
                 return Err(bad(
                     &name,
                     "is empty; leave the parameter out instead".to_owned(),
+                ));
+            }
+            if value.contains('\0') {
+                return Err(bad(
+                    &name,
+                    "contains a NUL character, which no stored text holds".to_owned(),
                 ));
             }
             check(spec, &value)?;
@@ -155,7 +191,7 @@ fn parse_time(name: &str, value: &str) -> Result<NaiveDateTime, ApiError> {
 
 fn check(spec: &Param, value: &str) -> Result<(), ApiError> {
     match spec.kind {
-        Kind::Text | Kind::Cursor => Ok(()),
+        Kind::Text | Kind::Cursor(_) => Ok(()),
         Kind::Integer => value
             .parse::<i64>()
             .map(|_| ())
@@ -187,14 +223,17 @@ pub fn encode_cursor(text: &str) -> String {
 }
 
 fn decode_cursor(hex: &str) -> Option<String> {
-    if !hex.len().is_multiple_of(2) || hex.len() > 1024 {
+    if !hex.len().is_multiple_of(2) || hex.len() > MAX_CURSOR_HEX {
         return None;
     }
     let bytes: Option<Vec<u8>> = (0..hex.len())
         .step_by(2)
         .map(|i| u8::from_str_radix(hex.get(i..i + 2)?, 16).ok())
         .collect();
-    String::from_utf8(bytes?).ok()
+    // Cursors this API gives out hold no NUL (no stored text does).
+    String::from_utf8(bytes?)
+        .ok()
+        .filter(|text| !text.contains('\0'))
 }
 
 /// `(time, rest)` from a `micros:rest` cursor.
@@ -239,6 +278,7 @@ mod tests {
         assert!(error("colour=red").contains("parameter \"colour\": unknown parameter"));
         assert!(error("since=").contains("parameter \"since\": is empty"));
         assert!(error("bot=%20").contains("parameter \"bot\": is empty"));
+        assert!(error("since=%00").contains("parameter \"since\": contains a NUL"));
         assert!(Query::parse_str(
             "bot=8861&since=2023-09-01T14:00:00%2B02:00&limit=500",
             &DECLARED
@@ -248,13 +288,19 @@ mod tests {
 
     #[test]
     fn cursors_round_trip_and_reject_garbage() {
-        let cursor = encode_cursor("1693577612141788:42");
-        let query = Query::parse_str(&format!("cursor={cursor}"), &[CURSOR]).unwrap();
+        let given = encode_cursor("1693577612141788:42");
+        let query =
+            Query::parse_str(&format!("cursor={given}"), &[cursor(CursorKind::TimeAndId)]).unwrap();
         assert_eq!(
             query.cursor().unwrap().as_deref(),
             Some("1693577612141788:42")
         );
-        let query = Query::parse_str("cursor=zz", &[CURSOR]).unwrap();
+        let query = Query::parse_str("cursor=zz", &[cursor(CursorKind::TimeAndId)]).unwrap();
+        assert!(query.cursor().is_err());
+        // A NUL is in no cursor this API gives out.
+        let nul = encode_cursor("1693577612141788:a\0b");
+        let query =
+            Query::parse_str(&format!("cursor={nul}"), &[cursor(CursorKind::TimeAndKey)]).unwrap();
         assert!(query.cursor().is_err());
     }
 }

@@ -157,6 +157,34 @@ pub fn for_conversation(
         .load(conn)
 }
 
+/// A conversation's newest `limit` events before `before` (all when
+/// `None`), newest first: the conversation page shows the latest events and
+/// pages back in time.
+pub fn for_conversation_before(
+    conn: &mut DbConnection,
+    key: &str,
+    before: Option<EventCursor>,
+    limit: i64,
+) -> QueryResult<Vec<StoredEvent>> {
+    let mut query = events::table
+        .filter(events::conversation_key.eq(key.to_owned()))
+        .select(StoredEvent::as_select())
+        .into_boxed::<crate::MultiBackend>();
+    if let Some((at, id)) = before {
+        query = query.filter(
+            diesel::dsl::sql::<diesel::sql_types::Bool>("(events.occurred_at, events.id) < (")
+                .bind::<diesel::sql_types::Timestamp, _>(at)
+                .sql(", ")
+                .bind::<diesel::sql_types::BigInt, _>(id)
+                .sql(")"),
+        );
+    }
+    query
+        .order((events::occurred_at.desc(), events::id.desc()))
+        .limit(limit)
+        .load(conn)
+}
+
 /// Whether an event with this dedupe key is stored.
 pub fn exists(conn: &mut DbConnection, dedupe_key: &str) -> QueryResult<bool> {
     diesel::select(diesel::dsl::exists(

@@ -9,7 +9,7 @@ use super::events::paged;
 use super::{db_error, with_db};
 use crate::error::ApiError;
 use crate::params::{
-    param, split_time_cursor, time_cursor, Kind, Param, Query, CURSOR, LIMIT, MAX_LIMIT,
+    cursor, param, split_time_cursor, time_cursor, CursorKind, Kind, Param, Query, LIMIT, MAX_LIMIT,
 };
 use crate::{views, AppState};
 
@@ -37,12 +37,14 @@ pub const LIST_PARAMS: [Param; 8] = [
         "Text in the key, title, visitor name or email.",
     ),
     LIMIT,
-    CURSOR,
+    cursor(CursorKind::TimeAndKey),
 ];
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.route("/conversations", web::get().to(list))
-        .route("/conversations/{key}", web::get().to(get));
+    // Resources, not `cfg.route`: another method on a known path is a 405
+    // with `Allow`, not a 404.
+    cfg.service(web::resource("/conversations").get(list))
+        .service(web::resource("/conversations/{key}").get(get));
 }
 
 pub async fn load_page(
@@ -96,7 +98,7 @@ pub const DETAIL_PARAMS: [Param; 2] = [
     ),
     param(
         "cursor",
-        Kind::Cursor,
+        Kind::Cursor(CursorKind::TimeAndId),
         "The next_cursor of the previous page: the events after it.",
     ),
 ];
@@ -124,6 +126,10 @@ pub async fn load(
     limit: i64,
 ) -> Result<Detail, ApiError> {
     let shown = key.clone();
+    // No stored key holds a NUL (PostgreSQL could not even compare one).
+    if key.contains('\0') {
+        return Err(ApiError::not_found(format!("no conversation {shown:?}")));
+    }
     let key = hookline_storage::bounded(key);
     let after = match cursor {
         Some(text) => Some(

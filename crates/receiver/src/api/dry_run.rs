@@ -31,12 +31,22 @@ pub async fn handler(
     body: web::Bytes,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    let request: TestRequest = serde_json::from_slice(&body).map_err(|e| {
-        ApiError::bad_request(
+    let request: TestRequest = super::object_body(
+        &body,
+        "invalid_test",
+        "{\"event\": ..., \"rules\": [...] or \"rule\": {...}, \"conversation\": {...}}",
+        false,
+    )?;
+    if request
+        .conversation
+        .as_ref()
+        .is_some_and(|c| !c.is_object() && !c.is_null())
+    {
+        return Err(ApiError::bad_request(
             "invalid_test",
-            format!("expected {{\"event\": ..., \"rules\": [...] or \"rule\": {{...}}, \"conversation\": {{...}}}}: {e}"),
-        )
-    })?;
+            "\"conversation\" is not a JSON object of conversation.* fields",
+        ));
+    }
     let given: Option<Vec<RuleDef>> = match (request.rules, request.rule) {
         (Some(mut rules), Some(rule)) => {
             rules.push(rule);

@@ -10,7 +10,7 @@ use crate::error::ApiError;
 use crate::AppState;
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.route("/erase", web::post().to(erase));
+    cfg.service(web::resource("/erase").post(erase));
 }
 
 #[derive(Deserialize)]
@@ -20,13 +20,9 @@ struct EraseRequest {
 }
 
 async fn erase(body: web::Bytes, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
-    let request: EraseRequest = serde_json::from_slice(&body).map_err(|e| {
-        ApiError::bad_request(
-            "invalid_erase",
-            format!("expected {{\"visitor\": \"KEY\"}}: {e}"),
-        )
-    })?;
-    let visitor = request.visitor.trim().to_owned();
+    let request: EraseRequest =
+        super::object_body(&body, "invalid_erase", "{\"visitor\": \"KEY\"}", true)?;
+    let visitor = crate::params::trim_ascii(&request.visitor).to_owned();
     if visitor.is_empty() {
         return Err(ApiError::bad_request(
             "invalid_erase",

@@ -8,7 +8,9 @@ use serde_json::json;
 
 use super::{db_error, with_db};
 use crate::error::ApiError;
-use crate::params::{param, split_time_cursor, time_cursor, Kind, Param, Query, CURSOR, LIMIT};
+use crate::params::{
+    cursor, param, split_time_cursor, time_cursor, CursorKind, Kind, Param, Query, LIMIT,
+};
 use crate::{views, AppState};
 
 pub const FILTERS: [Param; 10] = [
@@ -49,14 +51,24 @@ pub const FILTERS: [Param; 10] = [
 ];
 
 pub const LIST_PARAMS: [Param; 12] = [
-    FILTERS[0], FILTERS[1], FILTERS[2], FILTERS[3], FILTERS[4], FILTERS[5], FILTERS[6], FILTERS[7],
-    FILTERS[8], FILTERS[9], LIMIT, CURSOR,
+    FILTERS[0],
+    FILTERS[1],
+    FILTERS[2],
+    FILTERS[3],
+    FILTERS[4],
+    FILTERS[5],
+    FILTERS[6],
+    FILTERS[7],
+    FILTERS[8],
+    FILTERS[9],
+    LIMIT,
+    cursor(CursorKind::TimeAndId),
 ];
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.route("/events", web::get().to(list))
-        .route("/events/{id}", web::get().to(get))
-        .route("/events/{id}/fields", web::get().to(fields));
+    cfg.service(web::resource("/events").get(list))
+        .service(web::resource("/events/{id}").get(get))
+        .service(web::resource("/events/{id}/fields").get(fields));
 }
 
 /// The filter from a validated query.

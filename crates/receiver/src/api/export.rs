@@ -32,7 +32,7 @@ pub const PARAMS: [Param; 11] = [
 ];
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.route("/export", web::get().to(export));
+    cfg.service(web::resource("/export").get(export));
 }
 
 const CSV_HEADER: &str = "id,type,message_type,conversation_key,occurred_at,received_at,actor_type,actor_email,account_id,bot_id,visitor_key,summary\n";

@@ -83,6 +83,56 @@ async fn json_method_not_allowed(
     Ok(ServiceResponse::new(request, fresh).map_into_right_body())
 }
 
+/// A JSON body that must be an object, read as `T`. serde reads a struct
+/// from an array too (its fields in order), so `[null, null]` would pass
+/// as a body of optional keys: anything but an object is `400` with
+/// `code`, the message saying what was `expected`. With `nul_free`, a NUL
+/// character in any string is `400` too ([`refuse_nul`]): for bodies whose
+/// text is stored or queried.
+pub fn object_body<T: serde::de::DeserializeOwned>(
+    body: &[u8],
+    code: &'static str,
+    expected: &str,
+    nul_free: bool,
+) -> Result<T, ApiError> {
+    let bad =
+        |problem: String| ApiError::bad_request(code, format!("expected {expected}: {problem}"));
+    let value: serde_json::Value = serde_json::from_slice(body).map_err(|e| bad(e.to_string()))?;
+    if !value.is_object() {
+        return Err(bad("the body is not a JSON object".to_owned()));
+    }
+    if nul_free {
+        refuse_nul(&value, code)?;
+    }
+    serde_json::from_value(value).map_err(|e| bad(e.to_string()))
+}
+
+/// `400` with `code` when a string in `value` holds a NUL character:
+/// PostgreSQL cannot store or compare one, and no stored text has it.
+pub fn refuse_nul(value: &serde_json::Value, code: &'static str) -> Result<(), ApiError> {
+    use serde_json::Value;
+    let clean = match value {
+        Value::String(text) => !text.contains('\0'),
+        Value::Array(items) => return items.iter().try_for_each(|v| refuse_nul(v, code)),
+        Value::Object(map) => {
+            if map.keys().any(|k| k.contains('\0')) {
+                false
+            } else {
+                return map.values().try_for_each(|v| refuse_nul(v, code));
+            }
+        }
+        _ => true,
+    };
+    if clean {
+        Ok(())
+    } else {
+        Err(ApiError::bad_request(
+            code,
+            "the body has a NUL character (\\u0000), which hookline cannot store",
+        ))
+    }
+}
+
 /// Runs blocking database work for a handler; a database failure is `503`.
 pub async fn with_db<T: Send + 'static>(
     state: &web::Data<AppState>,

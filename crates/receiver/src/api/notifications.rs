@@ -8,7 +8,7 @@ use serde_json::json;
 use super::events::paged;
 use super::{db_error, with_db};
 use crate::error::ApiError;
-use crate::params::{encode_cursor, param, Kind, Param, Query, CURSOR, LIMIT};
+use crate::params::{cursor, encode_cursor, param, CursorKind, Kind, Param, Query, LIMIT};
 use crate::{views, AppState};
 
 pub const LIST_PARAMS: [Param; 6] = [
@@ -21,12 +21,12 @@ pub const LIST_PARAMS: [Param; 6] = [
     param("conversation", Kind::Text, "Conversation key."),
     param("recipient", Kind::Text, "Recipient email."),
     LIMIT,
-    CURSOR,
+    cursor(CursorKind::Id),
 ];
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.route("/notifications", web::get().to(list))
-        .route("/notifications/{id}/resend", web::post().to(resend));
+    cfg.service(web::resource("/notifications").get(list))
+        .service(web::resource("/notifications/{id}/resend").post(resend));
 }
 
 pub async fn load_page(

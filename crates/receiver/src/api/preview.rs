@@ -60,12 +60,13 @@ pub async fn handler(
     body: web::Bytes,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    let request: PreviewRequest = serde_json::from_slice(&body).map_err(|e| {
-        ApiError::bad_request(
-            "invalid_preview",
-            format!("expected {{\"rule\": {{...}}, \"since\", \"until\", \"limit\"}}: {e}"),
-        )
-    })?;
+    let request: PreviewRequest = super::object_body(
+        &body,
+        "invalid_preview",
+        "{\"rule\": {...}, \"since\", \"until\", \"limit\"}",
+        false,
+    )?;
+    super::rules::refuse_nul(&request.rule)?;
     Ok(HttpResponse::Ok().json(preview(&state, request).await?))
 }
 
@@ -92,12 +93,12 @@ pub async fn saved_handler(
     let range: SavedPreviewRequest = if body.iter().all(u8::is_ascii_whitespace) {
         SavedPreviewRequest::default()
     } else {
-        serde_json::from_slice(&body).map_err(|e| {
-            ApiError::bad_request(
-                "invalid_preview",
-                format!("expected {{\"since\", \"until\", \"limit\"}} or no body: {e}"),
-            )
-        })?
+        super::object_body(
+            &body,
+            "invalid_preview",
+            "{\"since\", \"until\", \"limit\"} or no body",
+            false,
+        )?
     };
     let saved = with_conn(&state, move |conn, rules| Ok(rules.get(conn, id)?)).await?;
     let Some(saved) = saved else {

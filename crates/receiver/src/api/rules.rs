@@ -71,12 +71,37 @@ pub async fn with_conn<T: Send + 'static>(
 
 /// Reads a rule from a JSON body, naming what is wrong with it.
 pub fn rule_from(body: &[u8]) -> Result<RuleDef, ApiError> {
-    RuleDef::from_json(body).map_err(|e| {
+    // serde would read a rule from an array of its fields in order.
+    let value: serde_json::Value = serde_json::from_slice(body).map_err(|e| {
+        ApiError::bad_request("invalid_rule", format!("the rule is not valid JSON: {e}"))
+    })?;
+    if !value.is_object() {
+        return Err(ApiError::bad_request(
+            "invalid_rule",
+            "the rule is not a JSON object",
+        ));
+    }
+    let rule = RuleDef::from_json(body).map_err(|e| {
         ApiError::bad_request(
             "invalid_rule",
             format!("the rule is not valid JSON for a rule: {e}"),
         )
-    })
+    })?;
+    refuse_nul(&rule)?;
+    Ok(rule)
+}
+
+/// A rule's name is stored and its event types are queried (preview) as
+/// text, which cannot hold a NUL character on PostgreSQL; the rest is kept
+/// as JSON, where a NUL is escaped.
+pub fn refuse_nul(rule: &RuleDef) -> Result<(), ApiError> {
+    if rule.name.contains('\0') || rule.on.iter().any(|t| t.contains('\0')) {
+        return Err(ApiError::bad_request(
+            "invalid_rule",
+            "the rule's name or an event type in \"on\" has a NUL character (\\u0000)",
+        ));
+    }
+    Ok(())
 }
 
 async fn list(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {

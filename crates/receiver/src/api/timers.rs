@@ -7,7 +7,7 @@ use serde_json::json;
 use super::events::paged;
 use super::{db_error, with_db};
 use crate::error::ApiError;
-use crate::params::{encode_cursor, param, Kind, Param, Query, CURSOR, LIMIT};
+use crate::params::{encode_cursor, param, rfc3339, Kind, Param, Query, CURSOR, LIMIT};
 use crate::AppState;
 
 pub const LIST_PARAMS: [Param; 5] = [
@@ -62,14 +62,14 @@ pub fn view(t: &timers::Timer) -> serde_json::Value {
         "episode": t.episode,
         "step": t.step + 1,
         "status": t.status,
-        "started_at": t.started_at,
-        "due_at": t.due_at,
+        "started_at": rfc3339(t.started_at),
+        "due_at": rfc3339(t.due_at),
         "event_id": t.event_id,
         "recipients": t.recipients,
         "template": t.template,
-        "fired_at": t.fired_at,
+        "fired_at": t.fired_at.map(rfc3339),
         "reason": t.reason,
-        "created_at": t.created_at,
-        "updated_at": t.updated_at,
+        "created_at": rfc3339(t.created_at),
+        "updated_at": rfc3339(t.updated_at),
     })
 }

@@ -3,9 +3,14 @@
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde_json::json;
 
+use hookline_storage::{conversations, events, notifications};
+use serde_json::Value;
+
 use super::{listing, render, session, transcript, with};
-use crate::api::conversations::{load, load_page, DETAIL_PARAMS, LIST_PARAMS};
-use crate::params::{Query, MAX_LIMIT};
+use crate::api::conversations::{load_page, DETAIL_NOTIFICATIONS, LIST_PARAMS};
+use crate::api::{db_error, with_db};
+use crate::error::ApiError;
+use crate::params::{param, split_time_cursor, time_cursor, CursorKind, Kind, Param, Query};
 use crate::{views, AppState};
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
@@ -38,6 +43,21 @@ async fn list(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
     )
 }
 
+/// Events a conversation page shows: the newest, then older ones behind a
+/// link. A 34,000-event conversation's page stays small and fast.
+pub const PAGE_EVENTS: i64 = 100;
+
+/// Raw JSON up to this size is inline in the page; a larger item's is one
+/// click away, on its event page.
+const INLINE_RAW_BYTES: usize = 4_096;
+
+/// `?before=CURSOR`: the events before it.
+const PAGE_PARAMS: [Param; 1] = [param(
+    "before",
+    Kind::Cursor(CursorKind::TimeAndId),
+    "The older_cursor of the page after: the events before it.",
+)];
+
 async fn detail(
     req: HttpRequest,
     path: web::Path<String>,
@@ -46,27 +66,67 @@ async fn detail(
     let Some(session) = session(&state, &req).await else {
         return super::to_login();
     };
-    // A page of events at a time: the transcript of a long conversation
-    // continues behind a link instead of loading whole.
-    let detail = match Query::parse(&req, &DETAIL_PARAMS) {
-        Ok(query) => match query.cursor() {
-            Ok(cursor) => load(&state, path.into_inner(), cursor, MAX_LIMIT).await,
-            Err(error) => Err(error),
-        },
-        Err(error) => Err(error),
-    };
-    let detail = match detail {
-        Ok(detail) => detail,
+    let before = match Query::parse(&req, &PAGE_PARAMS).and_then(|q| before_cursor(&q)) {
+        Ok(before) => before,
         Err(error) => return actix_web::ResponseError::error_response(&error),
     };
-    let timers = match conversation_timers(&state, &detail.conversation.key).await {
+    let key = path.into_inner();
+    let shown = key.clone();
+    let bounded = hookline_storage::bounded(key.clone());
+    let found = with_db(&state, move |conn| {
+        if bounded.contains('\0') {
+            return Ok(None);
+        }
+        let Some(conversation) = conversations::get(conn, &bounded).map_err(db_error)? else {
+            return Ok(None);
+        };
+        let rows = events::for_conversation_before(conn, &bounded, before, PAGE_EVENTS + 1)
+            .map_err(db_error)?;
+        let emails = if before.is_none() {
+            notifications::for_conversation(conn, &bounded, DETAIL_NOTIFICATIONS)
+                .map_err(db_error)?
+        } else {
+            Vec::new()
+        };
+        Ok(Some((conversation, rows, emails)))
+    })
+    .await;
+    let (conversation, mut rows, emails) = match found {
+        Ok(Some(found)) => found,
+        Ok(None) => {
+            return actix_web::ResponseError::error_response(&ApiError::not_found(format!(
+                "no conversation {shown:?}"
+            )))
+        }
+        Err(error) => return actix_web::ResponseError::error_response(&error),
+    };
+    let timers = match conversation_timers(&state, &conversation.key).await {
         Ok(timers) => timers,
         Err(error) => return actix_web::ResponseError::error_response(&error),
     };
-    let items: Vec<_> = detail.events.iter().map(transcript::entry).collect();
-    let details = hookline_notifier::render::visitor_details(detail.events.iter());
-    let title = detail
-        .conversation
+    let older = rows.len() as i64 > PAGE_EVENTS;
+    rows.truncate(PAGE_EVENTS as usize);
+    let older_cursor = older
+        .then(|| {
+            rows.last()
+                .map(|e| time_cursor(e.occurred_at, &e.id.to_string()))
+        })
+        .flatten();
+    // Oldest first on the page, as a transcript reads.
+    rows.reverse();
+    let items: Vec<_> = rows
+        .iter()
+        .map(|event| {
+            let mut entry = transcript::entry(event);
+            if event.raw.len() > INLINE_RAW_BYTES {
+                entry["raw_json"] = Value::Null;
+                entry["raw_bytes"] = json!(event.raw.len());
+            }
+            entry
+        })
+        .collect();
+    let details = hookline_notifier::render::visitor_details(rows.iter());
+    let title = conversation
         .visitor_name
         .clone()
         .unwrap_or_else(|| "Conversation".to_owned());
@@ -77,11 +137,13 @@ async fn detail(
         &session,
         json!({
             "title": title,
-            "c": views::conversation(&detail.conversation),
+            "c": views::conversation(&conversation),
             "items": items,
             "details": details,
-            "notifications": detail.notifications.iter().map(views::notification).collect::<Vec<_>>(),
-            "next_cursor": detail.next_cursor,
+            "notifications": emails.iter().map(views::notification).collect::<Vec<_>>(),
+            "older_cursor": older_cursor,
+            "paged_back": before.is_some(),
+            "shown": rows.len(),
             "timers": timers,
         }),
     )
@@ -129,4 +191,25 @@ async fn conversation_timers(
             })
         })
         .collect())
+}
+
+fn before_cursor(query: &Query) -> Result<Option<(chrono::NaiveDateTime, i64)>, ApiError> {
+    let Some(text) = query.text("before") else {
+        return Ok(None);
+    };
+    let decoded = Query::parse_str(
+        &format!("cursor={text}"),
+        &[crate::params::cursor(CursorKind::TimeAndId)],
+    )?
+    .cursor()?
+    .unwrap_or_default();
+    split_time_cursor(&decoded)
+        .and_then(|(at, id)| Some((at, id.parse::<i64>().ok()?)))
+        .map(Some)
+        .ok_or_else(|| {
+            ApiError::bad_request(
+                "invalid_parameter",
+                "parameter \"before\": not a cursor of this conversation's events",
+            )
+        })
 }

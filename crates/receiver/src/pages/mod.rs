@@ -7,6 +7,7 @@ mod login;
 mod notifications;
 mod rules;
 mod transcript;
+mod when;
 
 use actix_web::http::header;
 use actix_web::{web, HttpRequest, HttpResponse};
@@ -71,6 +72,7 @@ pub fn registry(dir: Option<&std::path::Path>) -> Result<Handlebars<'static>, St
     registry.register_helper("join", Box::new(join));
     registry.register_helper("short", Box::new(short));
     registry.register_helper("segment", Box::new(segment));
+    registry.register_helper("when", Box::new(when::when));
     for (name, source) in PAGES {
         let override_path = dir.map(|d| d.join("pages").join(format!("{name}.hbs")));
         let source = match override_path.filter(|p| p.exists()) {

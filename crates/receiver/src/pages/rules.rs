@@ -59,7 +59,10 @@ async fn page(state: &web::Data<AppState>, session: &Session, mut extra: Value) 
         map.insert("title".into(), json!("Rules"));
         map.insert("rules".into(), json!(rules));
         map.entry("action").or_insert(json!("/ui/rules"));
-        map.entry("text").or_insert(json!(EXAMPLE));
+        // The new-rule form starts empty (Save must not submit a rule the
+        // admin did not write); the example sits beside it.
+        map.entry("text").or_insert(json!(""));
+        map.insert("example".into(), json!(EXAMPLE));
     }
     render(state, "rules", "rules", session, extra)
 }

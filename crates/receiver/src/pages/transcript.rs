@@ -17,7 +17,7 @@ pub fn pretty(raw: &str) -> String {
 pub fn entry(event: &StoredEvent) -> Value {
     let base = json!({
         "id": event.id,
-        "time": event.occurred_at.format("%Y-%m-%d %H:%M:%S").to_string(),
+        "time": crate::params::rfc3339(event.occurred_at),
         "summary": event.summary,
         // Not `raw`: handlebars has a built-in helper of that name, which
         // `{{raw}}` would call instead (and print nothing).
