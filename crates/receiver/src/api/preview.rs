@@ -249,7 +249,9 @@ fn scan(
     limit: i64,
 ) -> Result<Vec<StoredEvent>, ApiError> {
     if rule.timer.is_some() {
-        return Err(ApiError::bad_request(
+        // 422: a well-formed request this server cannot carry out.
+        return Err(ApiError::new(
+            actix_web::http::StatusCode::UNPROCESSABLE_ENTITY,
             "timer_rule",
             "previewing a timer rule over stored history is not available yet: it emails when no stop event follows its start event in time, which a scan of single events cannot tell",
         ));

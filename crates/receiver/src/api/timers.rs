@@ -7,7 +7,7 @@ use serde_json::json;
 use super::events::paged;
 use super::{db_error, with_db};
 use crate::error::ApiError;
-use crate::params::{encode_cursor, param, rfc3339, Kind, Param, Query, CURSOR, LIMIT};
+use crate::params::{cursor, encode_cursor, param, rfc3339, CursorKind, Kind, Param, Query, LIMIT};
 use crate::AppState;
 
 pub const LIST_PARAMS: [Param; 5] = [
@@ -19,11 +19,11 @@ pub const LIST_PARAMS: [Param; 5] = [
     param("rule", Kind::Text, "Rule name."),
     param("conversation", Kind::Text, "Conversation key."),
     LIMIT,
-    CURSOR,
+    cursor(CursorKind::Id),
 ];
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.route("/timers", web::get().to(list));
+    cfg.service(web::resource("/timers").get(list));
 }
 
 async fn list(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {

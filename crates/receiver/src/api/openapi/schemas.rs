@@ -44,7 +44,7 @@ fn rule(templates: &[String]) -> Value {
         "required": ["name", "to", "template"],
         "description": "An event rule has on (and all/any); a timer rule has timer instead.",
         "properties": {
-            "timer": reference("TimerSection"),
+            "timer": {"nullable": true, "allOf": [reference("TimerSection")], "description": "Makes the rule a timer rule (null or absent: an event rule)."},
             "name": {"type": "string", "pattern": NON_BLANK, "maxLength": MAX_NAME_CHARS},
             "enabled": {"type": "boolean", "default": true},
             "on": {"type": "array", "minItems": 1, "items": {"type": "string", "pattern": NON_BLANK}, "description": "Event types (assignee_change, status, ...; * for all)."},
