@@ -1,5 +1,6 @@
 //! `cargo run --release -p hookline-bench -- ingest [--postgres URL]`
 //! `cargo run --release -p hookline-bench -- rules`
+//! `cargo run --release -p hookline-bench -- prep`
 //! `cargo run --release -p hookline-bench -- query [--events N] [--postgres URL]`
 //! `cargo run --release -p hookline-bench -- fairness [--seconds N] [--postgres URL]`
 //!
@@ -14,6 +15,7 @@ mod cpu;
 mod fairness;
 mod http;
 mod load;
+mod prep;
 mod query;
 mod rules;
 mod server;
@@ -60,6 +62,8 @@ fn main() -> anyhow::Result<()> {
     match command.as_str() {
         "ingest" => {}
         "rules" => return rules::run(),
+        "prep" => return prep::run(),
+        "breakdown" => return prep::breakdown(),
         "query" => {
             let binary = server::build_release_binary()?;
             let runtime = tokio::runtime::Builder::new_current_thread()
@@ -121,7 +125,9 @@ fn main() -> anyhow::Result<()> {
             }
             return Ok(());
         }
-        other => bail!("unknown benchmark {other:?}; available: ingest, rules, query, fairness"),
+        other => {
+            bail!("unknown benchmark {other:?}; available: ingest, prep, rules, query, fairness")
+        }
     }
     let binary = server::build_release_binary()?;
     let runtime = tokio::runtime::Builder::new_current_thread()
@@ -133,6 +139,7 @@ fn main() -> anyhow::Result<()> {
         options.seconds,
         std::thread::available_parallelism().map_or(1, usize::from)
     );
+    prep::run()?;
     let mut databases = vec![("SQLite", TestDatabase::sqlite())];
     match &options.postgres {
         Some(url) => databases.push(("PostgreSQL", TestDatabase::postgres_at(url))),
