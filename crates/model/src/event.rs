@@ -239,7 +239,8 @@ impl Payload {
         }
     }
 
-    fn to_value(&self) -> Option<Value> {
+    /// The payload as JSON (equal to what was received); `None` when absent.
+    pub fn to_value(&self) -> Option<Value> {
         let value = match self {
             Payload::ConversationCreate(p) => serde_json::to_value(p),
             Payload::Message(p) => serde_json::to_value(p),

@@ -21,6 +21,7 @@ pub mod samples;
 pub mod templates;
 pub mod worker;
 
+pub use condition::Lookups;
 pub use duration::parse_duration;
 pub use engine::{CompiledRule, RuleSet};
 pub use hook::NotifierHook;
