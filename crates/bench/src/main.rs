@@ -63,7 +63,6 @@ fn main() -> anyhow::Result<()> {
         "ingest" => {}
         "rules" => return rules::run(),
         "prep" => return prep::run(),
-        "breakdown" => return prep::breakdown(),
         "query" => {
             let binary = server::build_release_binary()?;
             let runtime = tokio::runtime::Builder::new_current_thread()

@@ -144,10 +144,9 @@ pub enum Body<'a> {
 /// does not read, a number out of range say, does not refuse the others).
 pub fn read_body(body: &[u8]) -> Result<Body<'_>, EnvelopeError> {
     let mut de = serde_json::Deserializer::from_slice(body);
-    let read = serde::de::Deserializer::deserialize_any(&mut de, BodyVisitor)
+    serde::de::Deserializer::deserialize_any(&mut de, BodyVisitor)
         .and_then(|read| de.end().map(|()| read))
-        .map_err(|e| EnvelopeError::from_json_error(&e))?;
-    read
+        .map_err(|e| EnvelopeError::from_json_error(&e))?
 }
 
 struct BodyVisitor;
