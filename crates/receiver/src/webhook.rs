@@ -163,7 +163,19 @@ fn read_delivery(
     received_at: chrono::DateTime<Utc>,
 ) -> Result<Delivery, (Cause, ApiError)> {
     match hookline_model::read_body(body) {
-        Ok(Body::Handshake) => Ok(Delivery::Handshake),
+        // A handshake is answered only when its whole body reads as JSON
+        // values (a number out of range refuses it, as before items were
+        // read one by one); handshake bodies are small.
+        Ok(Body::Handshake) => match serde_json::from_slice::<serde_json::Value>(body) {
+            Ok(_) => Ok(Delivery::Handshake),
+            Err(error) => Err((
+                Cause::InvalidJson,
+                ApiError::bad_request(
+                    "invalid_json",
+                    hookline_model::EnvelopeError::from_json_error(&error).to_string(),
+                ),
+            )),
+        },
         Ok(Body::Items(items)) => Ok(Delivery::Items(
             items
                 .into_iter()
