@@ -5,6 +5,7 @@
 use chrono::NaiveDateTime;
 use hookline_model::{Field, Item};
 use hookline_storage::conversations::Conversation;
+use hookline_storage::events::StoredEvent;
 use serde_json::{json, Value};
 
 /// What an event row says, whether just prepared or loaded back.
@@ -18,6 +19,23 @@ pub struct EventFacts<'a> {
     pub actor_email: Option<&'a str>,
     /// The item: typed (on ingest) or its JSON as stored.
     pub item: ItemSource<'a>,
+}
+
+impl<'a> EventFacts<'a> {
+    /// The facts of a stored event (previews, the API's rule context),
+    /// its item read from the stored JSON.
+    pub fn stored(event: &'a StoredEvent) -> EventFacts<'a> {
+        EventFacts {
+            id: Some(event.id),
+            event_type: &event.event_type,
+            message_type: event.message_type.as_deref(),
+            summary: &event.summary,
+            occurred_at: event.occurred_at,
+            actor_type: event.actor_type.as_deref(),
+            actor_email: event.actor_email.as_deref(),
+            item: ItemSource::Raw(&event.raw),
+        }
+    }
 }
 
 /// Where the item of an event comes from.
