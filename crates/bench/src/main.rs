@@ -1,5 +1,6 @@
 //! `cargo run --release -p hookline-bench -- ingest [--postgres URL]`
 //! `cargo run --release -p hookline-bench -- rules`
+//! `cargo run --release -p hookline-bench -- prep`
 //! `cargo run --release -p hookline-bench -- query [--events N] [--postgres URL]`
 //! `cargo run --release -p hookline-bench -- fairness [--seconds N] [--postgres URL]`
 //! `cargo run --release -p hookline-bench -- timers [--postgres URL]`
@@ -15,6 +16,7 @@ mod cpu;
 mod fairness;
 mod http;
 mod load;
+mod prep;
 mod query;
 mod rules;
 mod server;
@@ -62,6 +64,7 @@ fn main() -> anyhow::Result<()> {
     match command.as_str() {
         "ingest" => {}
         "rules" => return rules::run(),
+        "prep" => return prep::run(),
         "timers" => {
             let runtime = tokio::runtime::Builder::new_multi_thread()
                 .worker_threads(2)
@@ -153,7 +156,7 @@ fn main() -> anyhow::Result<()> {
             return Ok(());
         }
         other => {
-            bail!("unknown benchmark {other:?}; available: ingest, rules, query, fairness, timers")
+            bail!("unknown benchmark {other:?}; available: ingest, prep, rules, query, fairness, timers")
         }
     }
     let binary = server::build_release_binary()?;
@@ -166,6 +169,7 @@ fn main() -> anyhow::Result<()> {
         options.seconds,
         std::thread::available_parallelism().map_or(1, usize::from)
     );
+    prep::run()?;
     let mut databases = vec![("SQLite", TestDatabase::sqlite())];
     match &options.postgres {
         Some(url) => databases.push(("PostgreSQL", TestDatabase::postgres_at(url))),

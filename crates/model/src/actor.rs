@@ -1,13 +1,13 @@
 //! The actor shape: who sent a message, closed a conversation, handed over.
 
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use serde_json::{Map, Value};
 
 use crate::field::{Field, Id};
+use crate::lenient::lenient_struct;
 
 /// `{email, id, type}`; `email` and `id` are `null` for visitors.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-#[serde(default)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
 pub struct Actor {
     #[serde(skip_serializing_if = "Field::is_missing")]
     pub email: Field<String>,
@@ -18,6 +18,8 @@ pub struct Actor {
     #[serde(flatten)]
     pub other: Map<String, Value>,
 }
+
+lenient_struct!(Actor { "email" => email, "id" => id, "type" => kind });
 
 /// What kind of participant an actor is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

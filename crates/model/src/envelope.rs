@@ -1,6 +1,8 @@
 //! The delivery envelope `{"events": [...]}` and why a body is not one.
 
-use serde::Serialize;
+use serde::de::{IgnoredAny, MapAccess, SeqAccess, Visitor};
+use serde::{Deserialize, Deserializer, Serialize};
+use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 
 use crate::field::Field;
@@ -128,6 +130,117 @@ impl Envelope {
     }
 }
 
+/// What a delivery body holds, read without typing its items.
+#[derive(Debug)]
+pub enum Body<'a> {
+    /// An object without `events`: a handshake.
+    Handshake,
+    /// Each item's JSON exactly as received.
+    Items(Vec<&'a RawValue>),
+}
+
+/// Reads a body in one pass: an object with an `events` array gives its
+/// items as received (each typed later, on its own, so that one item that
+/// does not read, a number out of range say, does not refuse the others).
+pub fn read_body(body: &[u8]) -> Result<Body<'_>, EnvelopeError> {
+    let mut de = serde_json::Deserializer::from_slice(body);
+    serde::de::Deserializer::deserialize_any(&mut de, BodyVisitor)
+        .and_then(|read| de.end().map(|()| read))
+        .map_err(|e| EnvelopeError::from_json_error(&e))?
+}
+
+struct BodyVisitor;
+
+impl<'de> Visitor<'de> for BodyVisitor {
+    type Value = Result<Body<'de>, EnvelopeError>;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a JSON object")
+    }
+    fn visit_bool<E>(self, _: bool) -> Result<Self::Value, E> {
+        Ok(Err(EnvelopeError::NotAnObject { found: "a boolean" }))
+    }
+    fn visit_i64<E>(self, _: i64) -> Result<Self::Value, E> {
+        Ok(Err(EnvelopeError::NotAnObject { found: "a number" }))
+    }
+    fn visit_u64<E>(self, _: u64) -> Result<Self::Value, E> {
+        Ok(Err(EnvelopeError::NotAnObject { found: "a number" }))
+    }
+    fn visit_f64<E>(self, _: f64) -> Result<Self::Value, E> {
+        Ok(Err(EnvelopeError::NotAnObject { found: "a number" }))
+    }
+    fn visit_str<E>(self, _: &str) -> Result<Self::Value, E> {
+        Ok(Err(EnvelopeError::NotAnObject { found: "a string" }))
+    }
+    fn visit_unit<E>(self) -> Result<Self::Value, E> {
+        Ok(Err(EnvelopeError::NotAnObject { found: "null" }))
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+        while seq.next_element::<IgnoredAny>()?.is_some() {}
+        Ok(Err(EnvelopeError::NotAnObject { found: "an array" }))
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        let mut events = None;
+        while let Some(key) = map.next_key::<crate::lenient::Key<'de>>()? {
+            if key.as_str() == "events" {
+                events = Some(map.next_value::<EventsValue<'de>>()?.0);
+            } else {
+                map.next_value::<IgnoredAny>()?;
+            }
+        }
+        Ok(match events {
+            None => Ok(Body::Handshake),
+            Some(Ok(items)) => Ok(Body::Items(items)),
+            Some(Err(found)) => Err(EnvelopeError::EventsNotArray { found }),
+        })
+    }
+}
+
+/// `events`: its items as received, or the type it has instead of a list.
+struct EventsValue<'de>(Result<Vec<&'de RawValue>, &'static str>);
+
+impl<'de> Deserialize<'de> for EventsValue<'de> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = EventsValue<'de>;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("an array")
+            }
+            fn visit_bool<E>(self, _: bool) -> Result<Self::Value, E> {
+                Ok(EventsValue(Err("a boolean")))
+            }
+            fn visit_i64<E>(self, _: i64) -> Result<Self::Value, E> {
+                Ok(EventsValue(Err("a number")))
+            }
+            fn visit_u64<E>(self, _: u64) -> Result<Self::Value, E> {
+                Ok(EventsValue(Err("a number")))
+            }
+            fn visit_f64<E>(self, _: f64) -> Result<Self::Value, E> {
+                Ok(EventsValue(Err("a number")))
+            }
+            fn visit_str<E>(self, _: &str) -> Result<Self::Value, E> {
+                Ok(EventsValue(Err("a string")))
+            }
+            fn visit_unit<E>(self) -> Result<Self::Value, E> {
+                Ok(EventsValue(Err("null")))
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+                while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+                Ok(EventsValue(Err("an object")))
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+                let mut items = Vec::with_capacity(seq.size_hint().unwrap_or(1));
+                while let Some(item) = seq.next_element::<&'de RawValue>()? {
+                    items.push(item);
+                }
+                Ok(EventsValue(Ok(items)))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
 /// serde_json appends " at line L column C"; the error carries those apart.
 fn strip_position(message: &str) -> String {
     match message.rfind(" at line ") {
@@ -169,6 +282,30 @@ mod tests {
             Envelope::parse(b"{\"events\":{}}").unwrap_err(),
             EnvelopeError::EventsNotArray { found: "an object" }
         );
+    }
+
+    #[test]
+    fn read_body_gives_items_as_received() {
+        let body = b"{\"token\": 1, \"events\": [ {\"b\": 1,  \"a\": [1e400]}, 2 ]}";
+        let Ok(Body::Items(items)) = read_body(body) else {
+            panic!("expected items");
+        };
+        let texts: Vec<&str> = items.iter().map(|i| i.get()).collect();
+        assert_eq!(texts, ["{\"b\": 1,  \"a\": [1e400]}", "2"]);
+        assert!(matches!(
+            read_body(b"{\"token\":\"t\"}"),
+            Ok(Body::Handshake)
+        ));
+        assert_eq!(
+            read_body(b"[1]").unwrap_err(),
+            EnvelopeError::NotAnObject { found: "an array" }
+        );
+        assert_eq!(
+            read_body(b"{\"events\":{}}").unwrap_err(),
+            EnvelopeError::EventsNotArray { found: "an object" }
+        );
+        assert!(read_body(b"{\"events\":[]} x").unwrap_err().is_syntax());
+        assert!(read_body(b"").unwrap_err().is_syntax());
     }
 
     #[test]

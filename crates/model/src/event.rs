@@ -1,13 +1,14 @@
 //! The seven documented event types and their payloads, plus `Unknown` for
 //! types the platform adds later.
 
-use serde::de::{self, DeserializeOwned};
+use serde::de::{DeserializeSeed, MapAccess};
 use serde::ser::SerializeMap;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use serde_json::{Map, Value};
 
 use crate::actor::Actor;
 use crate::field::{Field, Flag, Id};
+use crate::lenient::{lenient_struct, Key, Lenient};
 use crate::message::Message;
 use crate::variables::Variable;
 
@@ -37,8 +38,7 @@ pub enum Payload {
 }
 
 /// `conversation_create`: a new conversation, with the visitor's variables.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-#[serde(default)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
 pub struct ConversationCreate {
     #[serde(skip_serializing_if = "Field::is_missing")]
     pub assigned_to_user: Field<Actor>,
@@ -64,9 +64,10 @@ pub struct ConversationCreate {
     pub other: Map<String, Value>,
 }
 
+lenient_struct!(ConversationCreate { "assigned_to_user" => assigned_to_user, "created_at" => created_at, "title" => title, "bot_id" => bot_id, "channel" => channel, "is_new_visitor" => is_new_visitor, "is_closed" => is_closed, "external_key" => external_key, "browser" => browser, "variables" => variables });
+
 /// `channel: {name, provider}` (both integers in the documentation).
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-#[serde(default)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
 pub struct Channel {
     #[serde(skip_serializing_if = "Field::is_missing")]
     pub name: Field<Id>,
@@ -76,9 +77,10 @@ pub struct Channel {
     pub other: Map<String, Value>,
 }
 
+lenient_struct!(Channel { "name" => name, "provider" => provider });
+
 /// `message`: somebody sent a message.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-#[serde(default)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
 pub struct MessageEvent {
     #[serde(skip_serializing_if = "Field::is_missing")]
     pub message_by: Field<Actor>,
@@ -88,9 +90,10 @@ pub struct MessageEvent {
     pub other: Map<String, Value>,
 }
 
+lenient_struct!(MessageEvent { "message_by" => message_by, "message" => message });
+
 /// `status`: the conversation was closed (or, presumably, reopened).
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-#[serde(default)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
 pub struct StatusChange {
     #[serde(skip_serializing_if = "Field::is_missing")]
     pub closed_by: Field<Actor>,
@@ -100,9 +103,10 @@ pub struct StatusChange {
     pub other: Map<String, Value>,
 }
 
+lenient_struct!(StatusChange { "closed_by" => closed_by, "status" => status });
+
 /// `assignee_change`: the handover, bot to agent or agent to agent.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-#[serde(default)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
 pub struct AssigneeChange {
     #[serde(skip_serializing_if = "Field::is_missing")]
     pub changed_by: Field<Actor>,
@@ -114,9 +118,10 @@ pub struct AssigneeChange {
     pub other: Map<String, Value>,
 }
 
+lenient_struct!(AssigneeChange { "changed_by" => changed_by, "from" => from, "to" => to });
+
 /// `variables`: conversation or contact variables were set.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-#[serde(default)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
 pub struct VariablesChange {
     #[serde(skip_serializing_if = "Field::is_missing")]
     pub action_performed_by: Field<Actor>,
@@ -126,9 +131,10 @@ pub struct VariablesChange {
     pub other: Map<String, Value>,
 }
 
+lenient_struct!(VariablesChange { "action_performed_by" => action_performed_by, "variables" => variables });
+
 /// `conversation_labels`: labels added or deleted.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-#[serde(default)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
 pub struct LabelsChange {
     #[serde(skip_serializing_if = "Field::is_missing")]
     pub action_performed_by: Field<Actor>,
@@ -140,9 +146,10 @@ pub struct LabelsChange {
     pub other: Map<String, Value>,
 }
 
+lenient_struct!(LabelsChange { "action_performed_by" => action_performed_by, "action" => action, "labels" => labels });
+
 /// `{id}` of a label (the documentation shows no name).
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-#[serde(default)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
 pub struct Label {
     #[serde(skip_serializing_if = "Field::is_missing")]
     pub id: Field<Id>,
@@ -150,9 +157,10 @@ pub struct Label {
     pub other: Map<String, Value>,
 }
 
+lenient_struct!(Label { "id" => id });
+
 /// `note`: an agent left an internal note.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-#[serde(default)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
 pub struct Note {
     #[serde(skip_serializing_if = "Field::is_missing")]
     pub note_by: Field<Actor>,
@@ -161,6 +169,8 @@ pub struct Note {
     #[serde(flatten)]
     pub other: Map<String, Value>,
 }
+
+lenient_struct!(Note { "note_by" => note_by, "note" => note });
 
 impl ConversationCreate {
     /// The value of a visitor variable by its (normalised) name.
@@ -204,7 +214,7 @@ impl StatusChange {
 impl Payload {
     /// Types a payload by the event type it came with.
     pub fn from_parts(type_name: &str, payload: Option<Value>) -> Payload {
-        fn typed<T: DeserializeOwned>(payload: Option<Value>, wrap: fn(T) -> Payload) -> Payload {
+        fn typed<T: Lenient>(payload: Option<Value>, wrap: fn(T) -> Payload) -> Payload {
             match payload {
                 Some(value) => match Field::<T>::from_value(value) {
                     Field::Typed(typed) => wrap(typed),
@@ -229,7 +239,8 @@ impl Payload {
         }
     }
 
-    fn to_value(&self) -> Option<Value> {
+    /// The payload as JSON (equal to what was received); `None` when absent.
+    pub fn to_value(&self) -> Option<Value> {
         let value = match self {
             Payload::ConversationCreate(p) => serde_json::to_value(p),
             Payload::Message(p) => serde_json::to_value(p),
@@ -275,24 +286,102 @@ impl Event {
     }
 }
 
+/// Types a payload by the event type read before it.
+struct PayloadSeed<'a>(&'a str);
+
+impl<'de> DeserializeSeed<'de> for PayloadSeed<'_> {
+    type Value = Payload;
+
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Payload, D::Error> {
+        fn typed<'de, T: Lenient, D: Deserializer<'de>>(
+            d: D,
+            wrap: fn(T) -> Payload,
+        ) -> Result<Payload, D::Error> {
+            Ok(match Field::<T>::deserialize(d)? {
+                Field::Typed(typed) => wrap(typed),
+                other => Payload::Unknown(other_raw(other)),
+            })
+        }
+        fn other_raw<T>(field: Field<T>) -> Field<Value> {
+            match field {
+                Field::Raw(raw) => Field::Raw(raw),
+                _ => Field::Missing,
+            }
+        }
+        match self.0 {
+            "conversation_create" => typed(d, Payload::ConversationCreate),
+            "message" => typed(d, Payload::Message),
+            "status" => typed(d, Payload::Status),
+            "assignee_change" => typed(d, Payload::AssigneeChange),
+            "variables" => typed(d, Payload::Variables),
+            "conversation_labels" => typed(d, Payload::ConversationLabels),
+            "note" => typed(d, Payload::Note),
+            _ => Ok(Payload::Unknown(Field::Typed(Value::deserialize(d)?))),
+        }
+    }
+}
+
+/// `{type, payload, ...}`: the payload is typed as it is read when `type`
+/// comes first (as the platform sends it), and read as JSON and typed
+/// after otherwise. Without a string `type` the object stays raw.
+impl Lenient for Event {
+    fn from_map<'de, A: MapAccess<'de>>(mut map: A) -> Result<Field<Self>, A::Error> {
+        let mut type_field: Field<String> = Field::Missing;
+        let mut typed: Option<(String, Payload)> = None;
+        let mut buffered: Option<Value> = None;
+        let mut other = Map::new();
+        while let Some(key) = map.next_key::<Key<'de>>()? {
+            match key.as_str() {
+                "type" => type_field = map.next_value()?,
+                "payload" => match &type_field {
+                    Field::Typed(name) => {
+                        typed = Some((name.clone(), map.next_value_seed(PayloadSeed(name))?));
+                        buffered = None;
+                    }
+                    _ => {
+                        buffered = Some(map.next_value()?);
+                        typed = None;
+                    }
+                },
+                _ => {
+                    let value = map.next_value::<Value>()?;
+                    other.insert(key.into_string(), value);
+                }
+            }
+        }
+        let payload_value = |typed: Option<(String, Payload)>, buffered: Option<Value>| match typed
+        {
+            Some((_, payload)) => payload.to_value(),
+            None => buffered,
+        };
+        match type_field {
+            Field::Typed(type_name) => {
+                let payload = match typed {
+                    Some((typed_as, payload)) if typed_as == type_name => payload,
+                    typed => Payload::from_parts(&type_name, payload_value(typed, buffered)),
+                };
+                Ok(Field::Typed(Event {
+                    type_name,
+                    payload,
+                    other,
+                }))
+            }
+            type_field => {
+                if let Field::Raw(raw) = type_field {
+                    other.insert("type".to_owned(), raw);
+                }
+                if let Some(payload) = payload_value(typed, buffered) {
+                    other.insert("payload".to_owned(), payload);
+                }
+                Ok(Field::Raw(Value::Object(other)))
+            }
+        }
+    }
+}
+
 impl<'de> Deserialize<'de> for Event {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let mut object = Map::<String, Value>::deserialize(deserializer)?;
-        let type_name = match object.remove("type") {
-            Some(Value::String(name)) => name,
-            Some(other) => {
-                return Err(de::Error::custom(format!(
-                    "event.type is not a string: {other}"
-                )))
-            }
-            None => return Err(de::Error::missing_field("type")),
-        };
-        let payload = Payload::from_parts(&type_name, object.remove("payload"));
-        Ok(Event {
-            type_name,
-            payload,
-            other: object,
-        })
+        crate::lenient::strict(deserializer)
     }
 }
 

@@ -2,8 +2,9 @@
 //! that does not keeps its raw JSON, and one that is absent stays absent, so
 //! that serialising a parsed item gives back the JSON that was received.
 
-use serde::de::DeserializeOwned;
-use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use serde::{Deserialize, Serialize, Serializer};
+
+use crate::lenient::Lenient;
 use serde_json::{Number, Value};
 
 /// A payload field as the platform sent it.
@@ -45,22 +46,17 @@ impl<T> Field<T> {
     }
 }
 
-impl<T: DeserializeOwned> Field<T> {
+impl<T: Lenient> Field<T> {
     /// Types `value` as `T`, or keeps it raw when it does not fit.
     pub fn from_value(value: Value) -> Self {
-        match T::deserialize(&value) {
-            Ok(typed) => Field::Typed(typed),
-            Err(_) => Field::Raw(value),
-        }
+        Field::deserialize(value)
+            .unwrap_or_else(|error| Field::Raw(Value::String(error.to_string())))
     }
 
     /// [`Field::from_value`] for a value the caller keeps (cloned only when
     /// it does not fit).
     pub fn from_ref(value: &Value) -> Self {
-        match T::deserialize(value) {
-            Ok(typed) => Field::Typed(typed),
-            Err(_) => Field::Raw(value.clone()),
-        }
+        Field::deserialize(value).unwrap_or_else(|_| Field::Raw(value.clone()))
     }
 }
 
@@ -68,12 +64,6 @@ impl Field<String> {
     /// The string value; `None` when absent, not a string, or empty.
     pub fn text(&self) -> Option<&str> {
         self.get().map(String::as_str).filter(|s| !s.is_empty())
-    }
-}
-
-impl<'de, T: DeserializeOwned> Deserialize<'de> for Field<T> {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        Value::deserialize(deserializer).map(Field::from_value)
     }
 }
 

@@ -2,16 +2,16 @@
 //! bot, visitor, timestamp.
 
 use chrono::{DateTime, Utc};
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use serde_json::{Map, Value};
 
 use crate::event::Event;
 use crate::field::{Field, Id};
+use crate::lenient::lenient_struct;
 use crate::time::parse_timestamp;
 
 /// One element of the envelope's `events` array.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-#[serde(default)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
 pub struct Item {
     #[serde(skip_serializing_if = "Field::is_missing")]
     pub event: Field<Event>,
@@ -27,9 +27,10 @@ pub struct Item {
     pub other: Map<String, Value>,
 }
 
+lenient_struct!(Item { "event" => event, "conversation" => conversation, "account" => account, "visitor" => visitor, "timestamp" => timestamp });
+
 /// `conversation: {key, id}`.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-#[serde(default)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
 pub struct ConversationRef {
     #[serde(skip_serializing_if = "Field::is_missing")]
     pub key: Field<String>,
@@ -39,9 +40,10 @@ pub struct ConversationRef {
     pub other: Map<String, Value>,
 }
 
+lenient_struct!(ConversationRef { "key" => key, "id" => id });
+
 /// `account: {key, id, bot: {id}}`.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-#[serde(default)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
 pub struct AccountRef {
     #[serde(skip_serializing_if = "Field::is_missing")]
     pub key: Field<String>,
@@ -53,9 +55,10 @@ pub struct AccountRef {
     pub other: Map<String, Value>,
 }
 
+lenient_struct!(AccountRef { "key" => key, "id" => id, "bot" => bot });
+
 /// `bot: {id}`.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-#[serde(default)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
 pub struct BotRef {
     #[serde(skip_serializing_if = "Field::is_missing")]
     pub id: Field<Id>,
@@ -63,9 +66,10 @@ pub struct BotRef {
     pub other: Map<String, Value>,
 }
 
+lenient_struct!(BotRef { "id" => id });
+
 /// `visitor: {key, id}`.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-#[serde(default)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
 pub struct VisitorRef {
     #[serde(skip_serializing_if = "Field::is_missing")]
     pub key: Field<String>,
@@ -74,6 +78,8 @@ pub struct VisitorRef {
     #[serde(flatten)]
     pub other: Map<String, Value>,
 }
+
+lenient_struct!(VisitorRef { "key" => key, "id" => id });
 
 /// The type stored for an item that has no readable `event.type`.
 pub const UNRECOGNIZED: &str = "unrecognized";

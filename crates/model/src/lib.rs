@@ -11,25 +11,30 @@
 //! Pure: no I/O, no database, no HTTP.
 
 mod actor;
+pub mod conversation;
 mod dedupe;
 mod envelope;
 mod event;
 mod field;
 mod item;
+mod lenient;
 mod message;
+pub mod record;
 mod summary;
 mod time;
 mod variables;
+pub mod visitor;
 
 pub use actor::{Actor, ActorKind};
-pub use dedupe::{canonical_json, dedupe_key};
-pub use envelope::{json_type, Envelope, EnvelopeError};
+pub use dedupe::{canonical_json, dedupe_key, dedupe_key_of_json};
+pub use envelope::{json_type, read_body, Body, Envelope, EnvelopeError};
 pub use event::{
     AssigneeChange, Channel, ConversationCreate, Event, Label, LabelsChange, MessageEvent, Note,
     Payload, StatusChange, VariablesChange,
 };
 pub use field::{value_text, Field, Flag, Id, Num};
 pub use item::{AccountRef, BotRef, ConversationRef, Item, VisitorRef, UNRECOGNIZED};
+pub use lenient::Lenient;
 pub use message::*;
 pub use summary::summary;
 pub use time::parse_timestamp;

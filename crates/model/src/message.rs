@@ -1,11 +1,12 @@
 //! The 21 documented message types, plus `Unknown` for later ones.
 
-use serde::de::{self, DeserializeOwned};
+use serde::de::MapAccess;
 use serde::ser::SerializeMap;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use serde_json::{Map, Value};
 
 use crate::field::{Field, Flag, Id, Num};
+use crate::lenient::{lenient_struct, Key, Lenient};
 use crate::variables::Variable;
 
 /// `message: {type, ...}`.
@@ -71,8 +72,7 @@ pub const MESSAGE_TYPES: [&str; 21] = [
 ];
 
 /// `{type: "text", text}`.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-#[serde(default)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
 pub struct TextBody {
     #[serde(skip_serializing_if = "Field::is_missing")]
     pub text: Field<String>,
@@ -80,12 +80,11 @@ pub struct TextBody {
     pub other: Map<String, Value>,
 }
 
+lenient_struct!(TextBody { "text" => text });
+
 /// `{type, payload: P}`.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(
-    default,
-    bound(deserialize = "P: DeserializeOwned", serialize = "P: Serialize")
-)]
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(bound(serialize = "P: Serialize"))]
 pub struct WithPayload<P> {
     #[serde(skip_serializing_if = "Field::is_missing")]
     pub payload: Field<P>,
@@ -102,9 +101,24 @@ impl<P> Default for WithPayload<P> {
     }
 }
 
+impl<P: Lenient> Lenient for WithPayload<P> {
+    fn from_map<'de, A: MapAccess<'de>>(mut map: A) -> Result<Field<Self>, A::Error> {
+        let mut out = WithPayload::default();
+        while let Some(key) = map.next_key::<Key<'de>>()? {
+            match key.as_str() {
+                "payload" => out.payload = map.next_value()?,
+                _ => {
+                    let value = map.next_value::<Value>()?;
+                    out.other.insert(key.into_string(), value);
+                }
+            }
+        }
+        Ok(Field::Typed(out))
+    }
+}
+
 /// A link to a file: image, audio, video, document, uploaded file.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-#[serde(default)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
 pub struct Media {
     #[serde(skip_serializing_if = "Field::is_missing")]
     pub link: Field<String>,
@@ -116,9 +130,10 @@ pub struct Media {
     pub other: Map<String, Value>,
 }
 
+lenient_struct!(Media { "link" => link, "mime_type" => mime_type, "file_name" => file_name });
+
 /// `form`: the bot or agent asks for several fields.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-#[serde(default)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
 pub struct FormPrompt {
     #[serde(skip_serializing_if = "Field::is_missing")]
     pub message: Field<String>,
@@ -128,9 +143,10 @@ pub struct FormPrompt {
     pub other: Map<String, Value>,
 }
 
+lenient_struct!(FormPrompt { "message" => message, "fields" => fields });
+
 /// One field of a form, asked (`form`) or answered (`form.response`).
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-#[serde(default)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
 pub struct FormField {
     #[serde(skip_serializing_if = "Field::is_missing")]
     pub label: Field<String>,
@@ -151,9 +167,10 @@ pub struct FormField {
     pub other: Map<String, Value>,
 }
 
+lenient_struct!(FormField { "label" => label, "type" => kind, "variable" => variable, "is_optional" => is_optional, "value" => value, "extra" => extra });
+
 /// `file_upload`: the visitor is asked for a file.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-#[serde(default)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
 pub struct FileUploadPrompt {
     #[serde(skip_serializing_if = "Field::is_missing")]
     pub title: Field<String>,
@@ -170,9 +187,10 @@ pub struct FileUploadPrompt {
     pub other: Map<String, Value>,
 }
 
+lenient_struct!(FileUploadPrompt { "title" => title, "allow_extensions" => allow_extensions, "max_file_size_in_kb" => max_file_size_in_kb, "upload_file_limit" => upload_file_limit, "error_message" => error_message });
+
 /// `calendar`: the visitor is asked for a date.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-#[serde(default)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
 pub struct CalendarPrompt {
     #[serde(skip_serializing_if = "Field::is_missing")]
     pub auto_open: Field<Flag>,
@@ -185,10 +203,11 @@ pub struct CalendarPrompt {
     pub other: Map<String, Value>,
 }
 
+lenient_struct!(CalendarPrompt { "auto_open" => auto_open, "title" => title, "validation" => validation });
+
 /// `calendly.response` and `javascript.response`: variables set by the
 /// visitor's side, keyed by placeholder name; values of any JSON type.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-#[serde(default)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
 pub struct VariablesResponse {
     #[serde(skip_serializing_if = "Field::is_missing")]
     pub variables: Field<Map<String, Value>>,
@@ -196,9 +215,10 @@ pub struct VariablesResponse {
     pub other: Map<String, Value>,
 }
 
+lenient_struct!(VariablesResponse { "variables" => variables });
+
 /// `list` (WhatsApp): a list of sections of items.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-#[serde(default)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
 pub struct ListPrompt {
     #[serde(skip_serializing_if = "Field::is_missing")]
     pub header: Field<ListHeader>,
@@ -212,8 +232,9 @@ pub struct ListPrompt {
     pub other: Map<String, Value>,
 }
 
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-#[serde(default)]
+lenient_struct!(ListPrompt { "header" => header, "footer" => footer, "title" => title, "list" => list });
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
 pub struct ListHeader {
     #[serde(rename = "type", skip_serializing_if = "Field::is_missing")]
     pub kind: Field<String>,
@@ -223,8 +244,9 @@ pub struct ListHeader {
     pub other: Map<String, Value>,
 }
 
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-#[serde(default)]
+lenient_struct!(ListHeader { "type" => kind, "text" => text });
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
 pub struct ListBody {
     #[serde(skip_serializing_if = "Field::is_missing")]
     pub title: Field<String>,
@@ -234,8 +256,9 @@ pub struct ListBody {
     pub other: Map<String, Value>,
 }
 
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-#[serde(default)]
+lenient_struct!(ListBody { "title" => title, "sections" => sections });
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
 pub struct ListSection {
     #[serde(skip_serializing_if = "Field::is_missing")]
     pub title: Field<String>,
@@ -245,8 +268,9 @@ pub struct ListSection {
     pub other: Map<String, Value>,
 }
 
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-#[serde(default)]
+lenient_struct!(ListSection { "title" => title, "items" => items });
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
 pub struct ListItem {
     #[serde(skip_serializing_if = "Field::is_missing")]
     pub title: Field<String>,
@@ -258,9 +282,10 @@ pub struct ListItem {
     pub other: Map<String, Value>,
 }
 
+lenient_struct!(ListItem { "title" => title, "description" => description, "next_dialog" => next_dialog });
+
 /// `javascript`: a script run in the visitor's browser.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-#[serde(default)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
 pub struct Script {
     #[serde(skip_serializing_if = "Field::is_missing")]
     pub script: Field<String>,
@@ -270,9 +295,10 @@ pub struct Script {
     pub other: Map<String, Value>,
 }
 
+lenient_struct!(Script { "script" => script, "execute_at" => execute_at });
+
 /// `button`: the visitor is offered buttons.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-#[serde(default)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
 pub struct ButtonPrompt {
     #[serde(skip_serializing_if = "Field::is_missing")]
     pub title: Field<String>,
@@ -290,8 +316,9 @@ pub struct ButtonPrompt {
     pub other: Map<String, Value>,
 }
 
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-#[serde(default)]
+lenient_struct!(ButtonPrompt { "title" => title, "search_enabled" => search_enabled, "multi_select_enabled" => multi_select_enabled, "buttons_layout" => buttons_layout, "buttons_order" => buttons_order, "buttons" => buttons });
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
 pub struct Button {
     #[serde(skip_serializing_if = "Field::is_missing")]
     pub title: Field<String>,
@@ -305,6 +332,8 @@ pub struct Button {
     #[serde(flatten)]
     pub other: Map<String, Value>,
 }
+
+lenient_struct!(Button { "title" => title, "type" => kind, "callback" => callback, "next_dialog" => next_dialog });
 
 impl FormPrompt {
     /// The fields asked for (none when the list was unreadable).
@@ -379,8 +408,7 @@ impl Button {
 }
 
 /// `carousel`: a row of cards with images.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-#[serde(default)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
 pub struct Carousel {
     #[serde(skip_serializing_if = "Field::is_missing")]
     pub title: Field<String>,
@@ -390,8 +418,9 @@ pub struct Carousel {
     pub other: Map<String, Value>,
 }
 
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-#[serde(default)]
+lenient_struct!(Carousel { "title" => title, "items" => items });
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
 pub struct CarouselItem {
     #[serde(skip_serializing_if = "Field::is_missing")]
     pub image: Field<String>,
@@ -401,9 +430,10 @@ pub struct CarouselItem {
     pub other: Map<String, Value>,
 }
 
+lenient_struct!(CarouselItem { "image" => image, "action" => action });
+
 /// `slider.response`: the value the visitor picked.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-#[serde(default)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
 pub struct SliderResponse {
     #[serde(skip_serializing_if = "Field::is_missing")]
     pub value: Field<Num>,
@@ -413,9 +443,10 @@ pub struct SliderResponse {
     pub other: Map<String, Value>,
 }
 
+lenient_struct!(SliderResponse { "value" => value, "text" => text });
+
 /// `slider`: the visitor is asked for a value in a range.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-#[serde(default)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
 pub struct SliderPrompt {
     #[serde(skip_serializing_if = "Field::is_missing")]
     pub title: Field<String>,
@@ -432,9 +463,10 @@ pub struct SliderPrompt {
     pub other: Map<String, Value>,
 }
 
+lenient_struct!(SliderPrompt { "title" => title, "min" => min, "max" => max, "step" => step, "unit" => unit });
+
 /// `appointment_booking.response`: the visitor booked (or failed to).
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-#[serde(default)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
 pub struct AppointmentBookingResponse {
     #[serde(skip_serializing_if = "Field::is_missing")]
     pub event_id: Field<Id>,
@@ -451,6 +483,8 @@ pub struct AppointmentBookingResponse {
     #[serde(flatten)]
     pub other: Map<String, Value>,
 }
+
+lenient_struct!(AppointmentBookingResponse { "event_id" => event_id, "is_booking_confirmed" => is_booking_confirmed, "is_booking_failed" => is_booking_failed, "event_name" => event_name, "visitor_timezone" => visitor_timezone, "variables" => variables });
 
 impl AppointmentBookingResponse {
     fn variable_text(&self, name: &str) -> Option<String> {
@@ -478,8 +512,7 @@ impl AppointmentBookingResponse {
 }
 
 /// `button.response`: the button the visitor chose.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-#[serde(default)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
 pub struct ButtonResponse {
     #[serde(skip_serializing_if = "Field::is_missing")]
     pub body: Field<String>,
@@ -489,9 +522,10 @@ pub struct ButtonResponse {
     pub other: Map<String, Value>,
 }
 
+lenient_struct!(ButtonResponse { "body" => body, "callback" => callback });
+
 /// `form.response`: the visitor's answers.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-#[serde(default)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
 pub struct FormResponse {
     #[serde(skip_serializing_if = "Field::is_missing")]
     pub fields: Field<Vec<FormField>>,
@@ -499,9 +533,10 @@ pub struct FormResponse {
     pub other: Map<String, Value>,
 }
 
+lenient_struct!(FormResponse { "fields" => fields });
+
 /// `file_upload.response`: the file the visitor uploaded.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-#[serde(default)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
 pub struct FileUploadResponse {
     /// The kind of file (`image`, ...).
     #[serde(rename = "type", skip_serializing_if = "Field::is_missing")]
@@ -512,9 +547,10 @@ pub struct FileUploadResponse {
     pub other: Map<String, Value>,
 }
 
+lenient_struct!(FileUploadResponse { "type" => kind, "payload" => payload });
+
 /// `appointment_booking`: the visitor is offered an appointment.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-#[serde(default)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
 pub struct AppointmentBooking {
     #[serde(skip_serializing_if = "Field::is_missing")]
     pub event_id: Field<Id>,
@@ -526,9 +562,10 @@ pub struct AppointmentBooking {
     pub other: Map<String, Value>,
 }
 
+lenient_struct!(AppointmentBooking { "event_id" => event_id, "duration" => duration, "title" => title });
+
 /// `{label: "minutes", value: 30}`.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-#[serde(default)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
 pub struct Duration {
     #[serde(skip_serializing_if = "Field::is_missing")]
     pub label: Field<String>,
@@ -537,6 +574,8 @@ pub struct Duration {
     #[serde(flatten)]
     pub other: Map<String, Value>,
 }
+
+lenient_struct!(Duration { "label" => label, "value" => value });
 
 impl Message {
     /// True when the type is one this version does not know.
@@ -557,10 +596,7 @@ impl Message {
     }
 
     fn body_from(type_name: &str, rest: Map<String, Value>) -> MessageBody {
-        fn typed<T: DeserializeOwned>(
-            rest: Map<String, Value>,
-            wrap: fn(T) -> MessageBody,
-        ) -> MessageBody {
+        fn typed<T: Lenient>(rest: Map<String, Value>, wrap: fn(T) -> MessageBody) -> MessageBody {
             match Field::<T>::from_value(Value::Object(rest)) {
                 Field::Typed(typed) => wrap(typed),
                 Field::Raw(Value::Object(rest)) => MessageBody::Unknown(rest),
@@ -620,20 +656,88 @@ impl Message {
     }
 }
 
-impl<'de> Deserialize<'de> for Message {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let mut object = Map::<String, Value>::deserialize(deserializer)?;
+impl MessageBody {
+    /// Types the keys of a message after its `type`, read straight from
+    /// the parser.
+    fn from_rest<'de, A: MapAccess<'de>>(type_name: &str, map: A) -> Result<MessageBody, A::Error> {
+        fn typed<'de, T: Lenient, A: MapAccess<'de>>(
+            map: A,
+            wrap: fn(T) -> MessageBody,
+        ) -> Result<MessageBody, A::Error> {
+            Ok(match T::from_map(map)? {
+                Field::Typed(typed) => wrap(typed),
+                Field::Raw(Value::Object(rest)) => MessageBody::Unknown(rest),
+                _ => MessageBody::Unknown(Map::new()),
+            })
+        }
+        use MessageBody as B;
+        match type_name {
+            "text" => typed(map, B::Text),
+            "image" => typed(map, B::Image),
+            "audio" => typed(map, B::Audio),
+            "video" => typed(map, B::Video),
+            "document" => typed(map, B::Document),
+            "form" => typed(map, B::Form),
+            "file_upload" => typed(map, B::FileUpload),
+            "calendar" => typed(map, B::Calendar),
+            "calendly.response" => typed(map, B::CalendlyResponse),
+            "list" => typed(map, B::List),
+            "javascript" => typed(map, B::Javascript),
+            "button" => typed(map, B::Button),
+            "carousel" => typed(map, B::Carousel),
+            "javascript.response" => typed(map, B::JavascriptResponse),
+            "slider.response" => typed(map, B::SliderResponse),
+            "slider" => typed(map, B::Slider),
+            "appointment_booking.response" => typed(map, B::AppointmentBookingResponse),
+            "button.response" => typed(map, B::ButtonResponse),
+            "form.response" => typed(map, B::FormResponse),
+            "file_upload.response" => typed(map, B::FileUploadResponse),
+            "appointment_booking" => typed(map, B::AppointmentBooking),
+            _ => Ok(B::Unknown(crate::lenient::raw_map(map)?)),
+        }
+    }
+}
+
+/// `{type, ...}`: typed as it is read when `type` comes first (as the
+/// platform sends it); read as JSON and typed after otherwise. Without a
+/// string `type` the object stays raw.
+impl Lenient for Message {
+    fn from_map<'de, A: MapAccess<'de>>(mut map: A) -> Result<Field<Self>, A::Error> {
+        let Some(first) = map.next_key::<Key<'de>>()? else {
+            return Ok(Field::Raw(Value::Object(Map::new())));
+        };
+        if first.as_str() == "type" {
+            return Ok(match map.next_value::<Field<String>>()? {
+                Field::Typed(type_name) => {
+                    let body = MessageBody::from_rest(&type_name, map)?;
+                    Field::Typed(Message { type_name, body })
+                }
+                other => {
+                    let mut rest = crate::lenient::raw_map(map)?;
+                    rest.insert("type".to_owned(), crate::lenient::field_json(other));
+                    Field::Raw(Value::Object(rest))
+                }
+            });
+        }
+        let value = map.next_value::<Value>()?;
+        let mut object = crate::lenient::raw_map(map)?;
+        object.insert(first.into_string(), value);
         let type_name = match object.remove("type") {
             Some(Value::String(name)) => name,
             Some(other) => {
-                return Err(de::Error::custom(format!(
-                    "message.type is not a string: {other}"
-                )))
+                object.insert("type".to_owned(), other);
+                return Ok(Field::Raw(Value::Object(object)));
             }
-            None => return Err(de::Error::missing_field("type")),
+            None => return Ok(Field::Raw(Value::Object(object))),
         };
         let body = Message::body_from(&type_name, object);
-        Ok(Message { type_name, body })
+        Ok(Field::Typed(Message { type_name, body }))
+    }
+}
+
+impl<'de> Deserialize<'de> for Message {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        crate::lenient::strict(deserializer)
     }
 }
 

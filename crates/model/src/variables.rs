@@ -1,14 +1,14 @@
 //! Variables and the platform's placeholder markers around their names.
 
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use serde_json::{Map, Value};
 
 use crate::field::Field;
+use crate::lenient::lenient_struct;
 
 /// `{type, name, value}`; the value may have any JSON type whatever `type`
 /// says (a `text` variable holding `true`, a `number` holding a string).
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-#[serde(default)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
 pub struct Variable {
     #[serde(rename = "type", skip_serializing_if = "Field::is_missing")]
     pub kind: Field<String>,
@@ -20,6 +20,8 @@ pub struct Variable {
     #[serde(flatten)]
     pub other: Map<String, Value>,
 }
+
+lenient_struct!(Variable { "type" => kind, "name" => name, "value" => value });
 
 impl Variable {
     /// The name without placeholder markers, for display.

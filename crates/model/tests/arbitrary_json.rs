@@ -87,11 +87,27 @@ proptest! {
             let line = summary(field);
             prop_assert!(!line.is_empty());
             prop_assert!(!line.contains('\n'));
+            // Typed straight from its text (as ingest does), spaced or
+            // compact: the same item and the same dedupe key.
+            for text in [original.to_string(), serde_json::to_string_pretty(original).expect("text")] {
+                let typed: hookline_model::Field<hookline_model::Item> =
+                    serde_json::from_str(&text).expect("typed from text");
+                prop_assert_eq!(&typed, field);
+                prop_assert_eq!(
+                    hookline_model::dedupe_key_of_json(&text).expect("key"),
+                    dedupe_key(original)
+                );
+            }
         }
     }
 
     #[test]
     fn arbitrary_bodies_never_panic(body in any::<Vec<u8>>()) {
         let _ = Envelope::parse(&body);
+        if let Ok(hookline_model::Body::Items(items)) = hookline_model::read_body(&body) {
+            for item in items {
+                let _ = hookline_model::record::read_item(item, chrono::Utc::now());
+            }
+        }
     }
 }

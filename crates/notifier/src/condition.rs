@@ -83,6 +83,46 @@ pub struct Condition {
     all_items: bool,
     /// As written, for explanations.
     pub text: String,
+    /// Where a rule set caches the value at `field` for one event
+    /// ([`Lookups`]); `usize::MAX` outside a set.
+    pub(crate) slot: usize,
+    /// Where a rule set caches whether this condition (or one written the
+    /// same) held for one event; `usize::MAX` outside a set.
+    pub(crate) id: usize,
+}
+
+/// The values at the field paths of a rule set, each looked up at most
+/// once per event: a thousand rules reading `payload.to.email` walk the
+/// context once.
+pub struct Lookups<'a> {
+    context: &'a Value,
+    found: Vec<Option<Option<Option<&'a Value>>>>,
+    held: Vec<Option<bool>>,
+}
+
+impl<'a> Lookups<'a> {
+    /// Lookups into `context` for a set with `slots` distinct paths.
+    pub fn new(context: &'a Value, slots: usize, conditions: usize) -> Lookups<'a> {
+        Lookups {
+            context,
+            found: vec![None; slots],
+            held: vec![None; conditions],
+        }
+    }
+
+    pub fn context(&self) -> &'a Value {
+        self.context
+    }
+
+    /// [`Path::single`], cached by slot.
+    fn single(&mut self, slot: usize, path: &Path) -> Option<Option<&'a Value>> {
+        let context = self.context;
+        match self.found.get_mut(slot) {
+            Some(Some(cached)) => *cached,
+            Some(entry) => *entry.insert(path.single(context)),
+            None => path.single(context),
+        }
+    }
 }
 
 impl Condition {
@@ -157,6 +197,8 @@ impl Condition {
                 if def.all_items { " (all items)" } else { "" }
             ),
             field,
+            slot: usize::MAX,
+            id: usize::MAX,
             op,
             operand,
             case_sensitive,
@@ -169,16 +211,38 @@ impl Condition {
     /// item (every item with `all_items`, and then the list is not empty);
     /// `ne`, `not_in` and `missing` hold when their opposite does not.
     pub fn holds(&self, context: &Value) -> bool {
+        self.holds_in(&mut Lookups::new(context, 0, 0))
+    }
+
+    /// [`Condition::holds`], with the field's value (and the answer, when
+    /// another rule asked the same) from `lookups`.
+    pub fn holds_in(&self, lookups: &mut Lookups<'_>) -> bool {
+        if let Some(Some(held)) = lookups.held.get(self.id) {
+            return *held;
+        }
+        let held = self.evaluate(lookups);
+        if let Some(slot) = lookups.held.get_mut(self.id) {
+            *slot = Some(held);
+        }
+        held
+    }
+
+    fn evaluate(&self, lookups: &mut Lookups<'_>) -> bool {
+        let context = lookups.context();
         let operand = match &self.operand {
-            Operand::Field(path) => path.lookup(context).cloned(),
-            Operand::Value(value) => Some(value.clone()),
+            Operand::Field(path) => path.lookup(context),
+            Operand::Value(value) => Some(value),
             Operand::None | Operand::Regex(_) => None,
         };
+        if let Some(found) = lookups.single(self.slot, &self.field) {
+            // One value (or none): no list on the way.
+            return self.holds_for(self.op, found.filter(|v| !v.is_null()), operand);
+        }
         let (values, many) = self.field.values(context);
         let mut values: Vec<&Value> = values.into_iter().filter(|v| !v.is_null()).collect();
         if !many {
             values.truncate(1);
-            return self.holds_for(self.op, values.first().copied(), operand.as_ref());
+            return self.holds_for(self.op, values.first().copied(), operand);
         }
         let (positive, negated) = match self.op {
             Op::Ne => (Op::Eq, true),
@@ -192,11 +256,11 @@ impl Condition {
             !values.is_empty()
                 && values
                     .iter()
-                    .all(|v| self.holds_for(positive, Some(v), operand.as_ref()))
+                    .all(|v| self.holds_for(positive, Some(v), operand))
         } else {
             values
                 .iter()
-                .any(|v| self.holds_for(positive, Some(v), operand.as_ref()))
+                .any(|v| self.holds_for(positive, Some(v), operand))
         };
         holds != negated
     }
@@ -224,9 +288,18 @@ impl Condition {
                 _ => false,
             },
             Op::StartsWith => match (found, operand) {
-                (Some(value), Some(wanted)) => self
-                    .fold(&text(value))
-                    .starts_with(&self.fold(&text(wanted))),
+                (Some(value), Some(wanted)) => {
+                    let (value, wanted) = (text(value), text(wanted));
+                    if self.case_sensitive {
+                        value.starts_with(wanted.as_ref())
+                    } else if value.is_ascii() && wanted.is_ascii() {
+                        value.len() >= wanted.len()
+                            && value.as_bytes()[..wanted.len()]
+                                .eq_ignore_ascii_case(wanted.as_bytes())
+                    } else {
+                        self.fold(&value).starts_with(&self.fold(&wanted))
+                    }
+                }
                 _ => false,
             },
             Op::Matches => match (&self.operand, found) {
@@ -267,10 +340,21 @@ impl Condition {
     /// the rule says otherwise. A missing field equals nothing.
     fn equal(&self, found: Option<&Value>, wanted: Option<&Value>) -> bool {
         match (found, wanted) {
-            (Some(a), Some(b)) => match (number(a), number(b)) {
-                (Some(x), Some(y)) if !a.is_string() || !b.is_string() => x == y,
-                _ => self.fold(&text(a)) == self.fold(&text(b)),
-            },
+            (Some(a), Some(b)) => {
+                if !a.is_string() || !b.is_string() {
+                    if let (Some(x), Some(y)) = (number(a), number(b)) {
+                        return x == y;
+                    }
+                }
+                let (a, b) = (text(a), text(b));
+                if self.case_sensitive {
+                    a == b
+                } else if a.is_ascii() && b.is_ascii() {
+                    a.eq_ignore_ascii_case(&b)
+                } else {
+                    self.fold(&a) == self.fold(&b)
+                }
+            }
             _ => false,
         }
     }
@@ -288,8 +372,12 @@ fn is_field_reference(text: &str) -> bool {
     t.starts_with("{{") && t.ends_with("}}") && !t[2..t.len() - 2].contains("{{")
 }
 
-fn text(value: &Value) -> String {
-    hookline_model::value_text(value)
+/// A value as text (strings borrowed, without copying).
+fn text(value: &Value) -> std::borrow::Cow<'_, str> {
+    match value {
+        Value::String(s) => std::borrow::Cow::Borrowed(s),
+        other => std::borrow::Cow::Owned(hookline_model::value_text(other)),
+    }
 }
 
 fn number(value: &Value) -> Option<f64> {

@@ -3,7 +3,9 @@
 //! `conversation`, `account`, `bot`, `visitor`, `event`).
 
 use chrono::NaiveDateTime;
+use hookline_model::{Field, Item};
 use hookline_storage::conversations::Conversation;
+use hookline_storage::events::StoredEvent;
 use serde_json::{json, Value};
 
 /// What an event row says, whether just prepared or loaded back.
@@ -15,8 +17,108 @@ pub struct EventFacts<'a> {
     pub occurred_at: NaiveDateTime,
     pub actor_type: Option<&'a str>,
     pub actor_email: Option<&'a str>,
-    /// The item JSON as received.
-    pub raw: &'a str,
+    /// The item: typed (on ingest) or its JSON as stored.
+    pub item: ItemSource<'a>,
+}
+
+impl<'a> EventFacts<'a> {
+    /// The facts of a stored event (previews, the API's rule context),
+    /// its item read from the stored JSON.
+    pub fn stored(event: &'a StoredEvent) -> EventFacts<'a> {
+        EventFacts {
+            id: Some(event.id),
+            event_type: &event.event_type,
+            message_type: event.message_type.as_deref(),
+            summary: &event.summary,
+            occurred_at: event.occurred_at,
+            actor_type: event.actor_type.as_deref(),
+            actor_email: event.actor_email.as_deref(),
+            item: ItemSource::Raw(&event.raw),
+        }
+    }
+}
+
+/// Where the item of an event comes from.
+#[derive(Clone, Copy, Debug)]
+pub enum ItemSource<'a> {
+    /// Typed already (ingest): nothing is parsed again.
+    Typed(Option<&'a Item>),
+    /// The item JSON as stored (history, previews).
+    Raw(&'a str),
+}
+
+/// The parts of an item rules see, as JSON (equal to what was received).
+struct ItemParts {
+    payload: Value,
+    account_id: Option<Value>,
+    account_key: Option<Value>,
+    bot_id: Option<Value>,
+    visitor: Value,
+}
+
+fn json_of<T: serde::Serialize>(field: &Field<T>) -> Option<Value> {
+    match field {
+        Field::Missing => None,
+        Field::Typed(value) => serde_json::to_value(value).ok(),
+        Field::Raw(value) => Some(value.clone()),
+    }
+}
+
+impl ItemParts {
+    /// From the typed item, serialising only the parts rules see.
+    fn typed(item: Option<&Item>) -> ItemParts {
+        let Some(item) = item else {
+            return ItemParts::json(&Value::Null);
+        };
+        let payload = match &item.event {
+            Field::Typed(event) => event.payload.to_value(),
+            Field::Raw(event) => event.get("payload").cloned(),
+            Field::Missing => None,
+        };
+        let (account_id, account_key, bot_id) = match &item.account {
+            Field::Typed(account) => (
+                json_of(&account.id),
+                json_of(&account.key),
+                match &account.bot {
+                    Field::Typed(bot) => json_of(&bot.id),
+                    Field::Raw(bot) => bot.get("id").cloned(),
+                    Field::Missing => None,
+                },
+            ),
+            Field::Raw(account) => (
+                account.get("id").cloned(),
+                account.get("key").cloned(),
+                account.get("bot").and_then(|b| b.get("id")).cloned(),
+            ),
+            Field::Missing => (None, None, None),
+        };
+        ItemParts {
+            payload: payload.unwrap_or(Value::Null),
+            account_id,
+            account_key,
+            bot_id,
+            visitor: json_of(&item.visitor).unwrap_or(Value::Null),
+        }
+    }
+
+    /// From the item's JSON.
+    fn json(item: &Value) -> ItemParts {
+        let account = item.get("account");
+        ItemParts {
+            payload: item
+                .get("event")
+                .and_then(|e| e.get("payload"))
+                .cloned()
+                .unwrap_or(Value::Null),
+            account_id: account.and_then(|a| a.get("id")).cloned(),
+            account_key: account.and_then(|a| a.get("key")).cloned(),
+            bot_id: account
+                .and_then(|a| a.get("bot"))
+                .and_then(|b| b.get("id"))
+                .cloned(),
+            visitor: item.get("visitor").cloned().unwrap_or(Value::Null),
+        }
+    }
 }
 
 /// The conversation projection as rules see it.
@@ -57,24 +159,21 @@ pub fn conversation_value(conversation: Option<&Conversation>) -> Value {
 
 /// The context for one event.
 pub fn evaluation_context(event: &EventFacts<'_>, conversation: Option<&Conversation>) -> Value {
-    let item: Value = serde_json::from_str(event.raw).unwrap_or(Value::Null);
-    let payload = item
-        .get("event")
-        .and_then(|e| e.get("payload"))
-        .cloned()
-        .unwrap_or(Value::Null);
-    let account = item.get("account");
+    let parts = match event.item {
+        ItemSource::Typed(item) => ItemParts::typed(item),
+        ItemSource::Raw(raw) => ItemParts::json(&serde_json::from_str(raw).unwrap_or(Value::Null)),
+    };
     json!({
         "type": event.event_type,
         "message_type": event.message_type,
-        "payload": payload,
+        "payload": parts.payload,
         "conversation": conversation_value(conversation),
         "account": {
-            "id": account.and_then(|a| a.get("id")).cloned(),
-            "key": account.and_then(|a| a.get("key")).cloned(),
+            "id": parts.account_id,
+            "key": parts.account_key,
         },
-        "bot": {"id": account.and_then(|a| a.get("bot")).and_then(|b| b.get("id")).cloned()},
-        "visitor": item.get("visitor").cloned().unwrap_or(Value::Null),
+        "bot": {"id": parts.bot_id},
+        "visitor": parts.visitor,
         "event": {
             "id": event.id,
             "type": event.event_type,

@@ -209,7 +209,7 @@ impl DryRun<'_> {
                 occurred_at: event.occurred_at,
                 actor_type: event.actor_type.as_deref(),
                 actor_email: event.actor_email.as_deref(),
-                raw: &event.raw,
+                item: crate::context::ItemSource::Raw(&event.raw),
             };
             let mut context = evaluation_context(&facts, conversation);
             if let Some(state) = self.conversation_state {

@@ -7,7 +7,7 @@ use std::time::Duration;
 use handlebars::Handlebars;
 use serde_json::Value;
 
-use crate::condition::Condition;
+use crate::condition::{Condition, Lookups};
 use crate::duration::parse_duration;
 use crate::path::Path;
 use crate::rule::{RuleDef, RuleError, FIELD_ROOTS};
@@ -215,6 +215,19 @@ impl CompiledRule {
 
     /// `Ok` when the rule fires on `context`; otherwise the condition that
     /// failed, as written.
+    /// Whether the rule matches `context` ([`CompiledRule::check`] without
+    /// the explanation: what ingest asks of every rule listening).
+    pub fn matches(&self, context: &Value) -> bool {
+        self.matches_in(&mut Lookups::new(context, 0, 0))
+    }
+
+    /// [`CompiledRule::matches`] with the values of its fields from
+    /// `lookups` (shared by the rules of a set for one event).
+    pub fn matches_in(&self, lookups: &mut Lookups<'_>) -> bool {
+        self.all.iter().all(|c| c.holds_in(lookups))
+            && (self.any.is_empty() || self.any.iter().any(|c| c.holds_in(lookups)))
+    }
+
     pub fn check(&self, context: &Value) -> Result<(), String> {
         if let Some(failed) = self.all.iter().find(|c| !c.holds(context)) {
             return Err(format!("all: {} did not hold", failed.text));
@@ -381,12 +394,30 @@ pub struct RuleSet {
     /// Timer rules: evaluated by [`crate::timers::apply`], not per event.
     timers: Vec<Arc<CompiledRule>>,
     count: usize,
+    /// How many distinct condition fields the rules read (the slots of
+    /// [`Lookups`]).
+    slots: usize,
+    /// How many distinct conditions they hold (written the same, with the
+    /// same case sensitivity).
+    conditions: usize,
 }
 
 impl RuleSet {
     pub fn new(rules: impl IntoIterator<Item = CompiledRule>) -> RuleSet {
         let mut set = RuleSet::default();
-        for rule in rules.into_iter().filter(|r| r.def.enabled) {
+        let mut paths: HashMap<Path, usize> = HashMap::new();
+        let mut conditions: HashMap<(String, bool), usize> = HashMap::new();
+        for mut rule in rules.into_iter().filter(|r| r.def.enabled) {
+            for condition in rule.all.iter_mut().chain(rule.any.iter_mut()) {
+                let next = paths.len();
+                condition.slot = *paths.entry(condition.field.clone()).or_insert(next);
+                let next = conditions.len();
+                condition.id = *conditions
+                    .entry((condition.text.clone(), rule.def.case_sensitive))
+                    .or_insert(next);
+            }
+            set.slots = paths.len();
+            set.conditions = conditions.len();
             let rule = Arc::new(rule);
             set.count += 1;
             if rule.timer.is_some() {
@@ -409,6 +440,11 @@ impl RuleSet {
 
     pub fn is_empty(&self) -> bool {
         self.count == 0
+    }
+
+    /// Lookups into `context` for this set's rules (one per event).
+    pub fn lookups<'a>(&self, context: &'a Value) -> Lookups<'a> {
+        Lookups::new(context, self.slots, self.conditions)
     }
 
     /// The templates the rules in force use, each once.

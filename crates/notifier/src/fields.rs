@@ -68,7 +68,7 @@ pub fn derived_paths() -> Vec<String> {
         occurred_at: NaiveDateTime::default(),
         actor_type: None,
         actor_email: None,
-        raw: "{}",
+        item: crate::context::ItemSource::Raw("{}"),
     };
     flatten(&evaluation_context(&facts, None))
         .into_iter()

@@ -10,7 +10,7 @@ use hookline_storage::notifications::{self, NewNotification};
 use hookline_storage::{DbConnection, IngestHook, NewlyStored};
 use tokio::sync::Notify;
 
-use crate::context::{evaluation_context, EventFacts};
+use crate::context::{evaluation_context, EventFacts, ItemSource};
 use crate::engine::CompiledRule;
 use crate::policy::RecipientPolicy;
 use crate::rules_store::Rules;
@@ -83,9 +83,10 @@ impl IngestHook for NotifierHook {
                 occurred_at: event.occurred_at,
                 actor_type: event.actor_type.as_deref(),
                 actor_email: event.actor_email.as_deref(),
-                raw: &event.raw,
+                item: ItemSource::Typed(new.item.item.as_ref()),
             };
             let context = evaluation_context(&facts, conversation);
+            let mut lookups = set.lookups(&context);
             for rule in set.for_type(&event.event_type) {
                 self.stats.evaluations.fetch_add(1, Ordering::Relaxed);
                 let key = event.conversation_key.as_deref();
@@ -93,8 +94,7 @@ impl IngestHook for NotifierHook {
                 // a database error of its own, is recorded as an `error`
                 // notification and the event is stored all the same.
                 let evaluated = contained(|| {
-                    rule.check(&context)
-                        .is_ok()
+                    rule.matches_in(&mut lookups)
                         .then(|| rule.recipients(&context))
                 });
                 let recipients = match evaluated {

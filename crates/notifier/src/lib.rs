@@ -23,7 +23,7 @@ pub mod templates;
 pub mod timers;
 pub mod worker;
 
-pub use condition::Op;
+pub use condition::{Lookups, Op};
 pub use duration::parse_duration;
 pub use engine::{CompiledRule, RuleSet};
 pub use hook::NotifierHook;

@@ -5,7 +5,7 @@
 
 use serde_json::Value;
 
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
 enum Segment {
     /// An object key; on a list, the key of each item (or an index when
     /// the key is a number, as in `labels.0.id`).
@@ -16,7 +16,7 @@ enum Segment {
     Each,
 }
 
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct Path {
     segments: Vec<Segment>,
 }
@@ -91,11 +91,37 @@ impl Path {
     /// The value at this path when it names one value; `None` when it is
     /// missing or the path runs over the items of a list.
     pub fn lookup<'a>(&self, value: &'a Value) -> Option<&'a Value> {
+        if let Some(found) = self.single(value) {
+            return found;
+        }
         let (values, many) = self.values(value);
         if many {
             return None;
         }
         values.into_iter().next()
+    }
+
+    /// The walk of [`Path::values`] without allocating, for a path that
+    /// meets no list on the way: `Some(the value or nothing)`; `None` when
+    /// it runs over the items of a list (ask `values`).
+    pub fn single<'a>(&self, value: &'a Value) -> Option<Option<&'a Value>> {
+        let mut current = Some(value);
+        for segment in &self.segments {
+            let Some(value) = current else {
+                return Some(None);
+            };
+            current = match (segment, value) {
+                (Segment::Key(key), Value::Object(map)) => map.get(key),
+                (Segment::Key(key), Value::Array(items)) => match key.parse::<usize>() {
+                    Ok(index) => items.get(index),
+                    Err(_) => return None,
+                },
+                (Segment::Index(index), Value::Array(items)) => items.get(*index),
+                (Segment::Each, _) => return None,
+                _ => None,
+            };
+        }
+        Some(current)
     }
 
     /// Every value at this path, and whether the path ran over the items

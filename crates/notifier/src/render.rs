@@ -4,7 +4,7 @@
 //! strict mode can test it with `{{#if}}`.
 
 use chrono::NaiveDateTime;
-use hookline_model::{value_text, Item, MessageBody, Payload};
+use hookline_model::{Item, Payload};
 use hookline_storage::conversations::{self, Conversation};
 use hookline_storage::diesel::QueryResult;
 use hookline_storage::events::{self, StoredEvent};
@@ -269,17 +269,34 @@ fn duration(c: &Conversation, until: NaiveDateTime) -> Option<String> {
     (seconds >= 0).then(|| human(seconds))
 }
 
+/// Message types that carry a file link (the only ones whose stored JSON
+/// a transcript line reads).
+const WITH_LINK: [&str; 5] = [
+    "image",
+    "audio",
+    "video",
+    "document",
+    "file_upload.response",
+];
+
 fn transcript_line(event: &StoredEvent) -> Value {
-    let link = Item::from_raw(&event.raw).and_then(|item| {
-        let event = item.event.get()?.clone();
-        let Payload::Message(m) = event.payload else {
-            return None;
-        };
-        let message = m.message.get()?;
-        message
-            .media()
-            .and_then(|media| media.link.text().map(str::to_owned))
-    });
+    let carries_link = event
+        .message_type
+        .as_deref()
+        .is_some_and(|kind| WITH_LINK.contains(&kind));
+    let link = carries_link
+        .then(|| Item::from_raw(&event.raw))
+        .flatten()
+        .and_then(|item| {
+            let event = item.event.get()?.clone();
+            let Payload::Message(m) = event.payload else {
+                return None;
+            };
+            let message = m.message.get()?;
+            message
+                .media()
+                .and_then(|media| media.link.text().map(str::to_owned))
+        });
     // Only a web link becomes a link; any other URL is shown as text.
     let web = link
         .as_deref()
@@ -332,58 +349,12 @@ fn note_line(event: &StoredEvent) -> Value {
     })
 }
 
-/// Names the platform sets that say nothing about the visitor.
-const TECHNICAL: [&str; 12] = [
-    "bot_name",
-    "referrer_url",
-    "timezone",
-    "os",
-    "browser_language",
-    "browser",
-    "ip_address",
-    "global_channel_name",
-    "conversation_created_at",
-    "conversation_url",
-    "source_url",
-    "visitor_contact_created_by",
-];
-
 /// What the visitor told us: form answers and visitor variables, newest
-/// value per name, in the order first seen. Events oldest first.
+/// value per name, in the order first seen (the model's one rule,
+/// [`hookline_model::visitor::told`]). Events oldest first.
 pub fn visitor_details<'a>(events: impl Iterator<Item = &'a StoredEvent>) -> Vec<Value> {
-    let mut details: Vec<(String, String)> = Vec::new();
-    let mut put = |name: String, value: String| {
-        if value.trim().is_empty() || TECHNICAL.contains(&name.as_str()) || name == "contact_id" {
-            return;
-        }
-        match details.iter_mut().find(|(n, _)| *n == name) {
-            Some(entry) => entry.1 = value,
-            None => details.push((name, value)),
-        }
-    };
-    for event in events {
-        let Some(payload) = payload_of(event) else {
-            continue;
-        };
-        let variables = match &payload {
-            Payload::ConversationCreate(p) => p.variables.get(),
-            Payload::Variables(p) => p.variables.get(),
-            _ => None,
-        };
-        for v in variables.into_iter().flatten() {
-            if let (Some(name), Some(value)) = (v.display_name(), v.value.get()) {
-                put(name, value_text(value));
-            }
-        }
-        if let Payload::Message(m) = &payload {
-            if let Some(MessageBody::FormResponse(form)) = m.message.get().map(|m| &m.body) {
-                for (name, answer) in form.payload.get().map(|f| f.answers()).unwrap_or_default() {
-                    put(name, answer);
-                }
-            }
-        }
-    }
-    details
+    let payloads: Vec<Payload> = events.filter_map(payload_of).collect();
+    hookline_model::visitor::told(payloads.iter())
         .into_iter()
         .map(|(name, value)| json!({"name": name, "value": value}))
         .collect()

@@ -206,7 +206,7 @@ proptest! {
             occurred_at: event.occurred_at,
             actor_type: event.actor_type.as_deref(),
             actor_email: event.actor_email.as_deref(),
-            raw: &event.raw,
+            item: hookline_notifier::context::ItemSource::Raw(&event.raw),
         };
         let context = evaluation_context(&facts, None);
         RULES.with(|rules| {

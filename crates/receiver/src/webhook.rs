@@ -7,9 +7,9 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use bytes::BytesMut;
 use chrono::Utc;
 use futures_util::StreamExt;
-use hookline_model::{Envelope, EnvelopeError};
-use hookline_storage::{prepare_unreadable, prepare_value, StoreOutcome};
-use serde_json::Value;
+use hookline_model::record::read_item;
+use hookline_model::Body;
+use hookline_storage::StoreOutcome;
 
 use crate::error::ApiError;
 use crate::rejections::Cause;
@@ -146,16 +146,6 @@ fn body_token(body: &[u8]) -> Option<String> {
         .map(std::borrow::Cow::into_owned)
 }
 
-/// A delivery's items, each as received, read without typing them: used
-/// when the body does not parse as a whole (an item holds a number out of
-/// range, say), so that such an item is kept rather than the delivery
-/// refused.
-#[derive(serde::Deserialize)]
-struct LenientEnvelope<'a> {
-    #[serde(borrow, default)]
-    events: Option<Vec<&'a serde_json::value::RawValue>>,
-}
-
 /// What a body holds.
 enum Delivery {
     /// A handshake: no `events`.
@@ -164,65 +154,42 @@ enum Delivery {
     Items(Vec<hookline_storage::PreparedItem>),
 }
 
-/// Reads a body: the whole of it as JSON; if that fails, item by item, so
-/// that only a body that is not JSON (or not an envelope) is refused.
+/// Reads a body: the envelope in one pass, then each item from its JSON as
+/// received, typed once (an item that does not read, a number out of range
+/// say, is kept as received rather than the delivery refused). Only a body
+/// that is not JSON, or not an envelope, is refused.
 fn read_delivery(
     body: &[u8],
     received_at: chrono::DateTime<Utc>,
 ) -> Result<Delivery, (Cause, ApiError)> {
-    match serde_json::from_slice::<Value>(body) {
-        Ok(value) => {
-            if matches!(&value, Value::Object(object) if !object.contains_key("events")) {
-                return Ok(Delivery::Handshake);
-            }
-            let (raw_items, _) = Envelope::split(value).map_err(|error| {
-                (
-                    Cause::InvalidEnvelope,
-                    ApiError::bad_request("invalid_envelope", error.to_string()),
-                )
-            })?;
-            Ok(Delivery::Items(
-                raw_items
-                    .iter()
-                    .map(|item| prepare_value(item, received_at))
-                    .collect(),
-            ))
-        }
-        Err(whole) => {
-            let invalid = || {
-                let error = EnvelopeError::from_json_error(&whole);
-                (
-                    Cause::InvalidJson,
-                    ApiError::bad_request("invalid_json", error.to_string()),
-                )
-            };
-            let lenient: LenientEnvelope<'_> =
-                serde_json::from_slice(body).map_err(|_| invalid())?;
-            let Some(items) = lenient.events else {
-                return Err(invalid());
-            };
-            Ok(Delivery::Items(
-                items
-                    .iter()
-                    .map(|raw| match serde_json::from_str::<Value>(raw.get()) {
-                        Ok(item) => prepare_value(&item, received_at),
-                        Err(error) => prepare_unreadable(
-                            raw.get(),
-                            &strip_position(&error.to_string()),
-                            received_at,
-                        ),
-                    })
-                    .collect(),
-            ))
-        }
-    }
-}
-
-/// A serde_json message without its " at line L column C".
-fn strip_position(message: &str) -> String {
-    match message.find(" at line ") {
-        Some(at) => message[..at].to_owned(),
-        None => message.to_owned(),
+    match hookline_model::read_body(body) {
+        // A handshake is answered only when its whole body reads as JSON
+        // values (a number out of range refuses it, as before items were
+        // read one by one); handshake bodies are small.
+        Ok(Body::Handshake) => match serde_json::from_slice::<serde_json::Value>(body) {
+            Ok(_) => Ok(Delivery::Handshake),
+            Err(error) => Err((
+                Cause::InvalidJson,
+                ApiError::bad_request(
+                    "invalid_json",
+                    hookline_model::EnvelopeError::from_json_error(&error).to_string(),
+                ),
+            )),
+        },
+        Ok(Body::Items(items)) => Ok(Delivery::Items(
+            items
+                .into_iter()
+                .map(|raw| read_item(raw, received_at).into())
+                .collect(),
+        )),
+        Err(error) if error.is_syntax() => Err((
+            Cause::InvalidJson,
+            ApiError::bad_request("invalid_json", error.to_string()),
+        )),
+        Err(error) => Err((
+            Cause::InvalidEnvelope,
+            ApiError::bad_request("invalid_envelope", error.to_string()),
+        )),
     }
 }
 

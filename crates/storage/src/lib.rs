@@ -37,7 +37,7 @@ pub use diesel;
 pub use error::StorageError;
 pub use ingest::{IngestHook, NewlyStored, NoHook, StoreOutcome};
 pub use prepare::{
-    bounded, filed_time, prepare, prepare_unreadable, prepare_value, PreparedItem,
+    bounded, filed_time, prepare, prepare_text, prepare_unreadable, prepare_value, PreparedItem,
     MAX_INDEXED_BYTES,
 };
 pub use writer::Ingestor;

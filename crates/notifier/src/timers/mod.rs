@@ -431,7 +431,7 @@ pub fn apply(
             occurred_at: event.occurred_at,
             actor_type: event.actor_type.as_deref(),
             actor_email: event.actor_email.as_deref(),
-            raw: &event.raw,
+            item: crate::context::ItemSource::Typed(new.item.item.as_ref()),
         };
         let context = evaluation_context(&facts, new.conversation.as_ref());
         let now = match db_now {

@@ -162,7 +162,10 @@ pub fn event_fields(
         Some(key) => hookline_storage::conversations::get(conn, key).map_err(db_error)?,
         None => None,
     };
-    let context = evaluation_context(&super::preview::facts(&event), conversation.as_ref());
+    let context = evaluation_context(
+        &hookline_notifier::context::EventFacts::stored(&event),
+        conversation.as_ref(),
+    );
     Ok(Some(flatten(&context)))
 }
 

@@ -155,7 +155,7 @@ pub async fn preview(
                 }
                 None => None,
             };
-            let context = evaluation_context(&facts(event), conversation);
+            let context = evaluation_context(&EventFacts::stored(event), conversation);
             outcomes[i] = Some(match rule.check(&context) {
                 Ok(()) => {
                     let mut emails = Vec::new();
@@ -225,19 +225,6 @@ pub async fn preview(
         }))
     })
     .await
-}
-
-pub fn facts(event: &StoredEvent) -> EventFacts<'_> {
-    EventFacts {
-        id: Some(event.id),
-        event_type: &event.event_type,
-        message_type: event.message_type.as_deref(),
-        summary: &event.summary,
-        occurred_at: event.occurred_at,
-        actor_type: event.actor_type.as_deref(),
-        actor_email: event.actor_email.as_deref(),
-        raw: &event.raw,
-    }
 }
 
 /// The newest `limit` events of the rule's types in the range.
