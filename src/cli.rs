@@ -357,7 +357,7 @@ pub struct ServeArgs {
     pub metrics_token: Option<String>,
 
     /// SQLite: the bound on the write-ahead log file, in MiB. The log is
-    /// checkpointed and started over whenever it passes half of it.
+    /// checkpointed and started over whenever it passes a third of it.
     #[arg(
         long,
         env = "HOOKLINE_SQLITE_WAL_LIMIT_MB",

@@ -59,7 +59,7 @@ const CONNECTION_TIMEOUT: Duration = Duration::from_secs(3);
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Options {
     /// SQLite: the bound on the write-ahead log file, in bytes. The
-    /// checkpointer resets the log whenever it passes half of this, so that
+    /// checkpointer resets the log whenever it passes a third of this, so that
     /// sustained ingest cannot grow it without end.
     pub sqlite_wal_limit_bytes: u64,
 }

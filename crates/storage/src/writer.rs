@@ -114,8 +114,14 @@ impl Drop for Waiting<'_> {
     }
 }
 
-/// Between two batches of background work (search indexing), the writer
-/// leaves the write lock free this long.
+/// Background work (search indexing) starts once no request has come for
+/// this long after a group: under sustained ingest it waits for a pause,
+/// so that it neither delays webhooks nor adds to the log the checkpointer
+/// is trying to keep under its bound.
+const IDLE_BEFORE_WORK: Duration = Duration::from_millis(50);
+
+/// Between two batches of background work, the writer leaves the write
+/// lock free this long (for the outbox worker's claims, maintenance).
 const IDLE_WORK_GAP: Duration = Duration::from_millis(2);
 
 /// What the queue held.
@@ -129,7 +135,7 @@ enum Next {
 
 /// Takes the next group of waiting jobs: the first (waiting for it when
 /// `block`), then whatever else is queued, up to [`MAX_GROUP_ITEMS`].
-fn next_group(receiver: &Mutex<Receiver<Job>>, block: bool) -> Next {
+fn next_group(receiver: &Mutex<Receiver<Job>>, block: bool, wait: Duration) -> Next {
     let receiver = receiver.lock().unwrap_or_else(PoisonError::into_inner);
     let first = if block {
         match receiver.recv() {
@@ -141,7 +147,7 @@ fn next_group(receiver: &Mutex<Receiver<Job>>, block: bool) -> Next {
         // (the outbox worker's claims, maintenance) get the write lock
         // between two batches of background work; a job arriving meanwhile
         // is taken at once.
-        match receiver.recv_timeout(IDLE_WORK_GAP) {
+        match receiver.recv_timeout(wait) {
             Ok(job) => job,
             Err(mpsc::RecvTimeoutError::Timeout) => return Next::Empty,
             Err(mpsc::RecvTimeoutError::Disconnected) => return Next::Closed,
@@ -190,12 +196,23 @@ fn run(
     // SQLite's search index is filled here, while nothing waits (see
     // `crate::search`); at start, in case events wait from before.
     let mut search_behind = db.backend() == Backend::Sqlite;
+    // Whether the last thing done was a group (not background work).
+    let mut just_wrote = false;
     loop {
-        let group = match next_group(receiver, !search_behind) {
+        let wait = if just_wrote {
+            IDLE_BEFORE_WORK
+        } else {
+            IDLE_WORK_GAP
+        };
+        let group = match next_group(receiver, !search_behind, wait) {
             Next::Group(group) => group,
             Next::Closed => break,
             Next::Empty => {
+                // Index batches write to the log too: a reset the
+                // checkpointer asked for goes first.
+                between_writes(&mut writer, reset_wal);
                 search_behind = writer.index_search();
+                just_wrote = false;
                 continue;
             }
         };
@@ -212,13 +229,19 @@ fn run(
             let _ = job.reply.send(result);
         }
         search_behind = db.backend() == Backend::Sqlite;
-        // Between groups the writer holds no lock: the one moment a reset
-        // of the log does not have to win the write lock from it.
-        reset_wal.groups.fetch_add(1, Ordering::Relaxed);
-        if reset_wal.wanted.swap(false, Ordering::Relaxed) && !writer.reset_wal() {
-            // Another checkpoint was running: try again after the next group.
-            reset_wal.wanted.store(true, Ordering::Relaxed);
-        }
+        just_wrote = true;
+        between_writes(&mut writer, reset_wal);
+    }
+}
+
+/// Between two write transactions (groups, or search-index batches) the
+/// writer holds no lock: the one moment a reset of the log does not have
+/// to win the write lock from it.
+fn between_writes(writer: &mut Writer<'_>, reset_wal: &WalReset) {
+    reset_wal.groups.fetch_add(1, Ordering::Relaxed);
+    if reset_wal.wanted.swap(false, Ordering::Relaxed) && !writer.reset_wal() {
+        // Another checkpoint was running: try again after the next write.
+        reset_wal.wanted.store(true, Ordering::Relaxed);
     }
 }
 
@@ -411,7 +434,7 @@ const RESET_HANDOVER: Duration = Duration::from_millis(500);
 /// the database file without blocking anyone. That alone never makes the log
 /// shorter under sustained ingest: SQLite only starts the log over when a
 /// writer finds every frame copied, and a busy writer always has new ones.
-/// So once the file passes half of the bound
+/// So once the file passes a third of the bound
 /// ([`crate::Options::sqlite_wal_limit_bytes`]), the checkpointer runs one
 /// more passive checkpoint and asks the writer (through `reset_wal`) to run
 /// a TRUNCATE checkpoint between two
@@ -439,7 +462,7 @@ fn checkpoint_loop(db: &Database, alive: &Weak<()>, reset_wal: &WalReset) {
     let Some(wal) = db.wal_path() else {
         return;
     };
-    let trigger = db.options().sqlite_wal_limit_bytes / 2;
+    let trigger = db.options().sqlite_wal_limit_bytes / 3;
     let mut conn: Option<DbConnection> = None;
     let mut last_passive = std::time::Instant::now();
     // When the writer was asked, and how many groups it had written then.
