@@ -105,9 +105,20 @@ pub const MAX_RETRY_DELAY: Duration = Duration::from_secs(7 * 86_400);
 
 /// `now + by`, with `by` capped at [`MAX_RETRY_DELAY`]: never an overflow,
 /// never a time the database cannot store.
-fn later(now: NaiveDateTime, by: Duration) -> NaiveDateTime {
+pub(crate) fn later(now: NaiveDateTime, by: Duration) -> NaiveDateTime {
     let by = chrono::Duration::from_std(by.min(MAX_RETRY_DELAY)).unwrap_or_default();
     now.checked_add_signed(by).unwrap_or(now)
+}
+
+/// A name for one worker's claims, unique across processes and hosts
+/// sharing a database: `PREFIX` then host, process and a random part.
+pub(crate) fn claimer_id(prefix: &str) -> String {
+    format!(
+        "{prefix}{}-{}-{:08x}",
+        std::env::var("HOSTNAME").unwrap_or_else(|_| "hookline".to_owned()),
+        std::process::id(),
+        rand::random::<u32>()
+    )
 }
 
 impl Worker {
@@ -118,19 +129,13 @@ impl Worker {
         wake: Arc<Notify>,
         settings: WorkerSettings,
     ) -> Worker {
-        let id = format!(
-            "{}-{}-{:08x}",
-            std::env::var("HOSTNAME").unwrap_or_else(|_| "hookline".to_owned()),
-            std::process::id(),
-            rand::random::<u32>()
-        );
         Worker {
             db,
             templates,
             mailer,
             wake,
             settings,
-            id,
+            id: claimer_id(""),
             stats: Arc::new(WorkerStats::default()),
             health: Component::new("outbox worker", 1, WORKER_STALL),
         }

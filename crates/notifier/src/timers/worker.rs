@@ -101,11 +101,6 @@ pub struct TimerWorker {
 /// No round finished for this long: stalled.
 const TIMER_STALL: Duration = Duration::from_secs(120);
 
-fn later(now: NaiveDateTime, by: Duration) -> NaiveDateTime {
-    let by = chrono::Duration::from_std(by.min(Duration::from_secs(86_400))).unwrap_or_default();
-    now.checked_add_signed(by).unwrap_or(now)
-}
-
 impl TimerWorker {
     pub fn new(
         db: Database,
@@ -114,19 +109,13 @@ impl TimerWorker {
         wake: Arc<Notify>,
         settings: TimerSettings,
     ) -> TimerWorker {
-        let id = format!(
-            "timers-{}-{}-{:08x}",
-            std::env::var("HOSTNAME").unwrap_or_else(|_| "hookline".to_owned()),
-            std::process::id(),
-            rand::random::<u32>()
-        );
         TimerWorker {
             db,
             rules,
             policy,
             wake,
             settings,
-            id,
+            id: crate::worker::claimer_id("timers-"),
             stats: Arc::new(TimerStats::default()),
             health: Component::new("timer worker", 1, TIMER_STALL),
         }
@@ -210,7 +199,7 @@ impl TimerWorker {
                 conn,
                 &worker,
                 now,
-                later(now, lease),
+                crate::worker::later(now, lease),
                 batch,
             )?)
         })
