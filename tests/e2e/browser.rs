@@ -4,7 +4,7 @@ use serde_json::json;
 
 use crate::helpers::*;
 use crate::webdriver::Browser;
-use hookline_storage::testing::TestDatabase;
+use hookline_testdb::TestDatabase;
 
 const XSS: &str = "<img src=x onerror=alert(1)>";
 

@@ -10,7 +10,7 @@ use std::process::Command;
 
 use crate::helpers::*;
 use crate::on_both_backends;
-use hookline_storage::testing::TestDatabase;
+use hookline_testdb::TestDatabase;
 
 /// Test cases per operation and phase: about 20 s per backend.
 const EXAMPLES: &str = "25";

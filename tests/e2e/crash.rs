@@ -7,7 +7,7 @@ use std::time::Duration;
 use crate::helpers::*;
 use crate::on_both_backends;
 use hookline_storage::events;
-use hookline_storage::testing::TestDatabase;
+use hookline_testdb::TestDatabase;
 
 async fn sigkill_under_load_loses_no_acknowledged_event(db: TestDatabase) {
     let mut app = spawn_app(db);

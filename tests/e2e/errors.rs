@@ -3,7 +3,7 @@
 use crate::helpers::*;
 use crate::on_both_backends;
 use diesel::connection::SimpleConnection;
-use hookline_storage::testing::TestDatabase;
+use hookline_testdb::TestDatabase;
 
 async fn body_that_is_not_json_is_400_invalid_json_saying_where(db: TestDatabase) {
     let app = spawn_app(db);

@@ -2,7 +2,7 @@
 
 use crate::helpers::*;
 use crate::on_both_backends;
-use hookline_storage::testing::TestDatabase;
+use hookline_testdb::TestDatabase;
 
 /// How a request carries the token.
 #[derive(Clone, Copy, Debug)]

@@ -5,8 +5,8 @@ use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use hookline_storage::testing::TestDatabase;
 use hookline_storage::Database;
+use hookline_testdb::TestDatabase;
 use serde_json::Value;
 
 /// The admin token every test app accepts.
@@ -24,12 +24,12 @@ macro_rules! on_both_backends {
             mod $name {
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn sqlite() {
-                    super::$name(hookline_storage::testing::TestDatabase::sqlite()).await;
+                    super::$name(hookline_testdb::TestDatabase::sqlite()).await;
                 }
 
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn postgres() {
-                    if let Some(db) = hookline_storage::testing::TestDatabase::postgres() {
+                    if let Some(db) = hookline_testdb::TestDatabase::postgres() {
                         super::$name(db).await;
                     }
                 }

@@ -7,7 +7,7 @@ use serde_json::{json, Value};
 
 use crate::helpers::*;
 use crate::on_both_backends;
-use hookline_storage::testing::TestDatabase;
+use hookline_testdb::TestDatabase;
 
 const ADMIN_ROUTES: [(&str, &str); 14] = [
     ("GET", "/api/v1/events"),

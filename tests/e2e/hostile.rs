@@ -18,7 +18,7 @@ use tokio::net::TcpStream;
 
 use crate::helpers::*;
 use crate::on_both_backends;
-use hookline_storage::testing::TestDatabase;
+use hookline_testdb::TestDatabase;
 
 /// Generated deliveries per backend (two backends: 320 in all).
 const CASES: u32 = 160;

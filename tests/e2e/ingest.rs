@@ -2,8 +2,8 @@
 
 use crate::helpers::*;
 use crate::on_both_backends;
-use hookline_storage::testing::TestDatabase;
 use hookline_storage::{conversations, events};
+use hookline_testdb::TestDatabase;
 use serde_json::{json, Value};
 
 const EXPECTED_TYPES: [(&str, Option<&str>); 28] = [

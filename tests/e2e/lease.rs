@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use crate::helpers::*;
 use crate::smtp::SmtpServer;
 use hookline_storage::notifications;
-use hookline_storage::testing::TestDatabase;
+use hookline_testdb::TestDatabase;
 
 const LEASE_SECONDS: u64 = 2;
 

@@ -13,8 +13,8 @@ use serde_json::{json, Value};
 
 use crate::helpers::*;
 use crate::on_both_backends;
-use hookline_storage::testing::TestDatabase;
 use hookline_storage::{conversations, events};
+use hookline_testdb::TestDatabase;
 
 /// A note in `conversation` by `visitor` at `at`; `text` makes it unique.
 fn note(conversation: &str, visitor: &str, at: chrono::DateTime<chrono::Utc>, text: &str) -> Value {

@@ -9,7 +9,7 @@ use serde_json::json;
 use crate::helpers::*;
 use crate::on_both_backends;
 use crate::smtp::{Received, SmtpServer};
-use hookline_storage::testing::TestDatabase;
+use hookline_testdb::TestDatabase;
 
 fn header(email: &Received, name: &str) -> Option<String> {
     email.parsed().headers.get_first_value(name)

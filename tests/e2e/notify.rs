@@ -10,7 +10,7 @@ use crate::helpers::*;
 use crate::on_both_backends;
 use crate::smtp::SmtpServer;
 use hookline_storage::notifications::Notification;
-use hookline_storage::testing::TestDatabase;
+use hookline_testdb::TestDatabase;
 
 const AGENT: &str = "himanshu@swiftsell.biz";
 

@@ -12,8 +12,8 @@ use tokio::net::{TcpListener, TcpStream};
 
 use crate::helpers::*;
 use crate::on_both_backends;
-use hookline_storage::testing::TestDatabase;
 use hookline_storage::{conversations, events};
+use hookline_testdb::TestDatabase;
 
 fn hookline(args: &[&str], env: &[(&str, &str)]) -> std::process::Output {
     let mut command = Command::new(env!("CARGO_BIN_EXE_hookline"));
@@ -157,7 +157,7 @@ async fn readyz_follows_postgres_and_ingest_answers_503_meanwhile() {
         .unwrap()
         .port();
     let proxy = Proxy::start(port).await;
-    let server = std::env::var(hookline_storage::testing::POSTGRES_ENV).unwrap();
+    let server = std::env::var(hookline_testdb::POSTGRES_ENV).unwrap();
     let proxied = db
         .url
         .replace("127.0.0.1:5432", &format!("127.0.0.1:{port}"));

@@ -4,7 +4,7 @@ use serde_json::{json, Value};
 
 use crate::helpers::*;
 use crate::on_both_backends;
-use hookline_storage::testing::TestDatabase;
+use hookline_testdb::TestDatabase;
 
 on_both_backends!(a_long_conversation_page_shows_the_newest_events_and_pages_back);
 

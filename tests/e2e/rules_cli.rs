@@ -5,7 +5,7 @@ use serde_json::json;
 
 use crate::helpers::*;
 use crate::on_both_backends;
-use hookline_storage::testing::TestDatabase;
+use hookline_testdb::TestDatabase;
 
 const BAD_RULES: &str = r#"
 [[rule]]

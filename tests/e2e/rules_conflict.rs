@@ -6,7 +6,7 @@ use serde_json::json;
 
 use crate::helpers::*;
 use crate::on_both_backends;
-use hookline_storage::testing::TestDatabase;
+use hookline_testdb::TestDatabase;
 
 async fn concurrent_creates_of_one_rule_name_conflict(db: TestDatabase) {
     let app = spawn_app(db);

@@ -9,7 +9,7 @@ use serde_json::{json, Value};
 use crate::helpers::*;
 use crate::on_both_backends;
 use crate::smtp::SmtpServer;
-use hookline_storage::testing::TestDatabase;
+use hookline_testdb::TestDatabase;
 
 const AGENT: &str = "himanshu@swiftsell.biz";
 

@@ -26,7 +26,7 @@ mod wal;
 use std::time::Duration;
 
 use anyhow::{bail, Context};
-use hookline_storage::testing::TestDatabase;
+use hookline_testdb::TestDatabase;
 
 struct Options {
     postgres: Option<String>,
@@ -39,7 +39,7 @@ fn parse_args() -> anyhow::Result<(String, Options)> {
     let mut args = std::env::args().skip(1);
     let command = args.next().unwrap_or_else(|| "ingest".to_owned());
     let mut options = Options {
-        postgres: std::env::var(hookline_storage::testing::POSTGRES_ENV).ok(),
+        postgres: std::env::var(hookline_testdb::POSTGRES_ENV).ok(),
         seconds: 10,
         clients: 64,
         events: 1_000_000,

@@ -7,8 +7,8 @@ use std::time::Instant;
 
 use chrono::Utc;
 use hookline_storage::diesel::connection::SimpleConnection;
-use hookline_storage::testing::TestDatabase;
 use hookline_storage::{Database, PreparedItem};
+use hookline_testdb::TestDatabase;
 
 const FIXTURES: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),

@@ -9,8 +9,8 @@ use std::time::Instant;
 
 use anyhow::Context;
 use hookline_model::Envelope;
-use hookline_storage::testing::TestDatabase;
 use hookline_storage::{ingest, prepare, Database};
+use hookline_testdb::TestDatabase;
 use serde_json::Value;
 
 use crate::server::{Server, ADMIN_TOKEN};

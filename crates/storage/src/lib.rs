@@ -20,8 +20,6 @@ pub mod schema;
 pub mod search;
 pub mod sessions;
 pub mod settings;
-#[cfg(feature = "testing")]
-pub mod testing;
 pub mod timers;
 mod writer;
 

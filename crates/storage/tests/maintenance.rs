@@ -9,8 +9,8 @@ use std::time::Duration;
 use chrono::{Duration as Span, Utc};
 use diesel::connection::SimpleConnection;
 use hookline_storage::ingest::{self, IngestHook, NewlyStored};
-use hookline_storage::testing::TestDatabase;
 use hookline_storage::{conversations, events, prepare_value, retention, Database, DbConnection};
+use hookline_testdb::TestDatabase;
 use serde_json::{json, Value};
 
 const NOTE: &str = include_str!("../../../tests/fixtures/swiftsell/28-note.json");

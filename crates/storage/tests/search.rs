@@ -6,8 +6,8 @@
 
 use chrono::Utc;
 use hookline_model::Envelope;
-use hookline_storage::testing::TestDatabase;
 use hookline_storage::{events, ingest, prepare, retention, search, Database, DbConnection};
+use hookline_testdb::TestDatabase;
 
 const MESSAGE: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),

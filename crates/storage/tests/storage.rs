@@ -5,10 +5,10 @@
 
 use chrono::Utc;
 use hookline_model::Envelope;
-use hookline_storage::testing::TestDatabase;
 use hookline_storage::{
     conversations, events, ingest, migrations, prepare, settings, Database, Ingestor, PreparedItem,
 };
+use hookline_testdb::TestDatabase;
 use serde_json::{json, Value};
 
 const FIXTURES: &str = concat!(

@@ -6,7 +6,7 @@ use serde_json::{json, Value};
 use super::*;
 use crate::helpers::*;
 use crate::on_both_backends;
-use hookline_storage::testing::TestDatabase;
+use hookline_testdb::TestDatabase;
 
 /// `hookline rules test` and `POST /rules/test`: fires or the failed
 /// condition, recipients after the policy (allowed domains, a visitor as

@@ -7,7 +7,7 @@ use serde_json::json;
 use super::*;
 use crate::helpers::*;
 use crate::on_both_backends;
-use hookline_storage::testing::TestDatabase;
+use hookline_testdb::TestDatabase;
 
 /// GET output is PUT and preview input; an export pastes into the Rules
 /// page; a saved rule previews by id.

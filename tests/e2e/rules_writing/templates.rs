@@ -7,7 +7,7 @@ use serde_json::json;
 use super::*;
 use crate::helpers::*;
 use crate::on_both_backends;
-use hookline_storage::testing::TestDatabase;
+use hookline_testdb::TestDatabase;
 
 /// A template that fails to render at send time (strict mode: `{{bot.id}}`
 /// is not in the email context) is `dead` at the first attempt with the

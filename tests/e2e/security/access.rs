@@ -8,7 +8,7 @@ use serde_json::json;
 
 use crate::helpers::*;
 use crate::on_both_backends;
-use hookline_storage::testing::TestDatabase;
+use hookline_testdb::TestDatabase;
 
 /// Whether `cookie` still opens a page (else: redirected to the login).
 async fn session_works(app: &TestApp, cookie: &str) -> bool {

@@ -9,7 +9,7 @@ use super::{handover, notifications_settled, with_smtp};
 use crate::helpers::*;
 use crate::on_both_backends;
 use crate::smtp::SmtpServer;
-use hookline_storage::testing::TestDatabase;
+use hookline_testdb::TestDatabase;
 
 // ---- recipient policy ----------------------------------------------------
 

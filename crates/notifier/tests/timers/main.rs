@@ -15,9 +15,9 @@ use hookline_notifier::{
     NotifierHook, RecipientPolicy, RuleDef, Rules, Templates, TimerSettings, TimerWorker,
 };
 use hookline_storage::notifications::{self, Notification};
-use hookline_storage::testing::TestDatabase;
 use hookline_storage::timers::{self as store, Timer};
 use hookline_storage::{prepare_value, Database, Ingestor};
+use hookline_testdb::TestDatabase;
 use serde_json::{json, Value};
 use tokio::sync::Notify;
 

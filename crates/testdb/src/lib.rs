@@ -1,12 +1,14 @@
 //! Isolated databases for tests: a temporary SQLite file, or a fresh
 //! PostgreSQL schema (dropped afterwards) when `HOOKLINE_TEST_POSTGRES_URL`
 //! is set.
+//!
+//! A crate of its own, used only as a dev-dependency (and by the
+//! benchmark tool), so that no binary hookline ships carries these helpers.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use diesel::connection::SimpleConnection;
-
-use crate::{connection, DatabaseUrl};
+use diesel::{Connection, PgConnection};
 
 /// The variable naming the PostgreSQL server tests may use.
 pub const POSTGRES_ENV: &str = "HOOKLINE_TEST_POSTGRES_URL";
@@ -84,10 +86,8 @@ impl TestDatabase {
     }
 }
 
-fn admin(server: &str) -> crate::DbConnection {
-    let url = DatabaseUrl::parse(server).unwrap_or_else(|e| panic!("{POSTGRES_ENV}: {e}"));
-    connection::establish(&url, &crate::Options::default())
-        .unwrap_or_else(|e| panic!("connect to {POSTGRES_ENV}: {e}"))
+fn admin(server: &str) -> PgConnection {
+    PgConnection::establish(server).unwrap_or_else(|e| panic!("connect to {POSTGRES_ENV}: {e}"))
 }
 
 impl Drop for TestDatabase {
