@@ -26,7 +26,7 @@ mod variables;
 pub mod visitor;
 
 pub use actor::{Actor, ActorKind};
-pub use dedupe::{canonical_json, dedupe_key, dedupe_key_of_json};
+pub use dedupe::{canonical_json, dedupe_key, dedupe_key_of_json, stored_dedupe_key};
 pub use envelope::{json_type, read_body, Body, Envelope, EnvelopeError};
 pub use event::{
     AssigneeChange, Channel, ConversationCreate, Event, Label, LabelsChange, MessageEvent, Note,

@@ -9,7 +9,7 @@ use crate::conversation::{Created, Observation, CLOSED, OPEN};
 use crate::field::Field;
 use crate::item::{Item, UNRECOGNIZED};
 use crate::visitor::{answers, VisitorDetails};
-use crate::{dedupe_key_of_json, parse_timestamp, summary, Payload};
+use crate::{dedupe_key_of_json, parse_timestamp, stored_dedupe_key, summary, Payload};
 
 /// The facts stored for one event (one row of `events`).
 #[derive(Clone, Debug, PartialEq)]
@@ -130,6 +130,22 @@ pub fn read_item_text(text: &str, received_at: DateTime<Utc>) -> Record {
     }
 }
 
+/// The key stored for an item kept before keys carried its time: `hash`
+/// (the key it was stored under) behind the second its stored JSON says it
+/// happened, as [`read_item_text`] keys the same item now. For the upgrade
+/// of such keys; only the item's own time is read.
+pub fn stored_dedupe_key_of_raw(raw: &str, hash: &str) -> String {
+    // As read_item_text decides: a text it keeps as unreadable has no time.
+    let said = match (
+        serde_json::from_str::<Field<Item>>(raw),
+        dedupe_key_of_json(raw),
+    ) {
+        (Ok(item), Ok(_)) => item.get().and_then(Item::occurred_at),
+        _ => None,
+    };
+    stored_dedupe_key(said, hash)
+}
+
 /// An item that could not even be read as a JSON value: stored as
 /// received, type `unrecognized`, at its receipt time, deduplicated by its
 /// exact bytes.
@@ -140,8 +156,9 @@ pub fn record_unreadable(raw: &str, problem: &str, received_at: DateTime<Utc>) -
         .chain_update(b"unreadable\0")
         .chain_update(raw.as_bytes())
         .finalize();
+    let hash: String = digest.iter().map(|b| format!("{b:02x}")).collect();
     let event = EventFacts {
-        dedupe_key: digest.iter().map(|b| format!("{b:02x}")).collect(),
+        dedupe_key: stored_dedupe_key(None, &hash),
         event_type: UNRECOGNIZED.to_owned(),
         message_type: None,
         conversation_key: None,
@@ -164,19 +181,16 @@ pub fn record_unreadable(raw: &str, problem: &str, received_at: DateTime<Utc>) -
     }
 }
 
-/// The record of a typed item, given its raw text and dedupe key.
-pub fn record(
-    item: Field<Item>,
-    raw: String,
-    dedupe_key: String,
-    received_at: DateTime<Utc>,
-) -> Record {
+/// The record of a typed item, given its raw text and the hash of its
+/// canonical JSON ([`crate::dedupe_key`]).
+pub fn record(item: Field<Item>, raw: String, hash: String, received_at: DateTime<Utc>) -> Record {
     let received = db_time(received_at);
     let typed = item.get();
-    let occurred = filed_time(typed.and_then(Item::occurred_at).map(db_time), received);
+    let said = typed.and_then(Item::occurred_at);
+    let occurred = filed_time(said.map(db_time), received);
     let actor = typed.and_then(Item::actor);
     let event = EventFacts {
-        dedupe_key,
+        dedupe_key: stored_dedupe_key(said, &hash),
         event_type: bounded(clean(typed.map_or(UNRECOGNIZED, Item::event_type))),
         message_type: indexed(typed.and_then(Item::message_type)),
         conversation_key: indexed(typed.and_then(Item::conversation_key)),
@@ -261,4 +275,63 @@ pub fn observe(item: &Item, event: &EventFacts) -> Option<Observation> {
     obs.visitor_name = details.name.as_deref().and_then(|s| clean_opt(Some(s)));
     obs.visitor_email = details.email.as_deref().and_then(|s| clean_opt(Some(s)));
     Some(obs)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(text: &str) -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339(text)
+            .map(|t| t.with_timezone(&Utc))
+            .unwrap_or_else(|e| panic!("{text}: {e}"))
+    }
+
+    const NOTE: &str =
+        r#"{"timestamp":"2026-11-30 10:00:00.250","event":{"type":"note","payload":{"note":"x"}}}"#;
+
+    #[test]
+    fn the_stored_key_is_the_said_second_then_the_hash() {
+        let record = read_item_text(NOTE, at("2026-11-30T10:00:01Z"));
+        let hash = dedupe_key_of_json(NOTE).unwrap();
+        let second = at("2026-11-30T10:00:00Z").timestamp();
+        assert_eq!(record.event.dedupe_key, format!("{second:012}|{hash}"));
+    }
+
+    #[test]
+    fn the_stored_key_does_not_depend_on_when_the_item_came() {
+        // A day and a half ahead of its first receipt, the time is not
+        // filed (implausible); re-sent two days later it is: same key.
+        let future = r#"{"timestamp":"2026-12-02 00:00:00","event":{"type":"note","payload":{}}}"#;
+        let first = read_item_text(future, at("2026-11-30T12:00:00Z"));
+        let again = read_item_text(future, at("2026-12-02T12:00:00Z"));
+        assert_ne!(first.event.occurred_at, again.event.occurred_at);
+        assert_eq!(first.event.dedupe_key, again.event.dedupe_key);
+        let untimed = r#"{"event":{"type":"note","payload":{}}}"#;
+        let first = read_item_text(untimed, at("2026-11-30T12:00:00Z"));
+        let again = read_item_text(untimed, at("2026-12-02T12:00:00Z"));
+        assert_eq!(first.event.dedupe_key, again.event.dedupe_key);
+        assert!(first.event.dedupe_key.starts_with('|'));
+    }
+
+    #[test]
+    fn the_key_of_stored_raw_is_the_key_of_the_item_now() {
+        let spaced = "{ \"event\": {\"payload\": {\"note\": \"x\"}, \"type\": \"note\"},\n \"timestamp\": \"2026-11-30 10:00:00.250\" }";
+        for text in [
+            NOTE,
+            spaced,
+            "[1,2]",
+            r#"{"n":1e999}"#,
+            "{\"timestamp\":\"1969-12-31 23:59:59\"}",
+        ] {
+            let now = read_item_text(text, at("2026-11-30T10:00:01Z"))
+                .event
+                .dedupe_key;
+            let hash = now
+                .split_once('|')
+                .map(|(_, hash)| hash)
+                .unwrap_or_default();
+            assert_eq!(stored_dedupe_key_of_raw(text, hash), now, "{text}");
+        }
+    }
 }
