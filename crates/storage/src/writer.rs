@@ -21,7 +21,15 @@ const MAX_GROUP_ITEMS: usize = 2_000;
 
 struct Job {
     items: Vec<PreparedItem>,
-    reply: oneshot::Sender<Result<StoreOutcome, StorageError>>,
+    reply: oneshot::Sender<Answer>,
+}
+
+/// The outcome, with the items handed back: they are freed on the
+/// request's thread, not on the writer's, the one thread every event goes
+/// through (a typed item is many small allocations).
+struct Answer {
+    result: Result<StoreOutcome, StorageError>,
+    _items: Vec<PreparedItem>,
 }
 
 /// Hands items to the writer threads. Cheap to clone; the threads stop when
@@ -94,7 +102,8 @@ impl Ingestor {
         self.sender
             .send(Job { items, reply })
             .map_err(|_| StorageError::WriterGone)?;
-        answer.await.map_err(|_| StorageError::WriterGone)?
+        let answer = answer.await.map_err(|_| StorageError::WriterGone)?;
+        answer.result
     }
 }
 
@@ -226,7 +235,10 @@ fn run(
         );
         for (job, result) in group.into_iter().zip(results) {
             // The request may have gone (client disconnected): nothing to do.
-            let _ = job.reply.send(result);
+            let _ = job.reply.send(Answer {
+                result,
+                _items: job.items,
+            });
         }
         search_behind = db.backend() == Backend::Sqlite;
         just_wrote = true;
