@@ -185,20 +185,53 @@ pub fn observe_in_order(
     }
     let changed: Vec<Conversation> = stored.into_values().collect();
     save_all(conn, &changed)?;
-    for (current, seen) in fresh.values() {
-        let inserted = per_backend!(&mut *conn, c => {
-            diesel::insert_into(conversations::table)
-                .values(row(current))
-                .on_conflict(conversations::key)
-                .do_nothing()
-                .execute(c)
-        })?;
-        if inserted == 0 {
+    let created = insert_new(conn, fresh.values().map(|(current, _)| current))?;
+    for (key, (_, seen)) in &fresh {
+        if !created.contains(*key) {
             // Another process created it since we looked: fold into theirs.
             observe_all(conn, seen)?;
         }
     }
     Ok(states)
+}
+
+/// Inserts conversations not stored yet; returns the keys it inserted
+/// (a key missing was created meanwhile by another process). PostgreSQL
+/// takes one multi-row statement per hundred (23 columns each); SQLite a
+/// cached single-row statement each (no round trips to save, and diesel's
+/// SQLite batch path fails on a conflicting row that returns nothing).
+fn insert_new<'a>(
+    conn: &mut DbConnection,
+    new: impl Iterator<Item = &'a Conversation>,
+) -> QueryResult<std::collections::HashSet<String>> {
+    let rows: Vec<ConversationRow> = new.map(row).collect();
+    let mut created = std::collections::HashSet::with_capacity(rows.len());
+    match conn {
+        DbConnection::Pg(c) => {
+            for chunk in rows.chunks(100) {
+                let keys: Vec<String> = diesel::insert_into(conversations::table)
+                    .values(chunk)
+                    .on_conflict(conversations::key)
+                    .do_nothing()
+                    .returning(conversations::key)
+                    .get_results(c)?;
+                created.extend(keys);
+            }
+        }
+        DbConnection::Sqlite(c) => {
+            for new in rows {
+                let inserted = diesel::insert_into(conversations::table)
+                    .values(&new)
+                    .on_conflict(conversations::key)
+                    .do_nothing()
+                    .execute(c)?;
+                if inserted == 1 {
+                    created.insert(new.key);
+                }
+            }
+        }
+    }
+    Ok(created)
 }
 
 /// Writes conversations this transaction has locked. On PostgreSQL, one
