@@ -1,30 +1,30 @@
 //! The dedupe key: a stable hash of an item's canonical JSON, stored
-//! behind the second the item says it happened.
+//! behind the time the item says it happened.
 
 use chrono::{DateTime, Utc};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
-/// The key an event is stored under: `<second>|<hash>`, where `second` is
-/// the Unix second the item itself says it happened (12 digits), or empty
-/// when it says no time from 1970 to 12 digits of seconds, and `hash` its
+/// The key an event is stored under: `<time>|<hash>`, where `time` is the
+/// Unix time in microseconds the item itself says it happened (18 digits),
+/// or empty when it says no time from 1970 on, and `hash` its
 /// [`dedupe_key`]. Both parts come from the item alone (never from when it
 /// was received), so a re-delivery gets the same key; the time in front
 /// makes the unique index grow at its end, as events arrive in about the
 /// order they happen, instead of at a random place (a random page written
 /// per stored event).
 pub fn stored_dedupe_key(said: Option<DateTime<Utc>>, hash: &str) -> String {
-    let second = said
-        .map(|at| at.timestamp())
-        .filter(|second| (0..=MAX_KEY_SECOND).contains(second));
-    match second {
-        Some(second) => format!("{second:012}|{hash}"),
+    let micros = said
+        .map(|at| at.timestamp_micros())
+        .filter(|micros| (0..=MAX_KEY_MICROS).contains(micros));
+    match micros {
+        Some(micros) => format!("{micros:018}|{hash}"),
         None => format!("|{hash}"),
     }
 }
 
-/// The last second with 12 digits (year 33658).
-const MAX_KEY_SECOND: i64 = 999_999_999_999;
+/// The last microsecond with 18 digits (year 33658).
+const MAX_KEY_MICROS: i64 = 999_999_999_999_999_999;
 
 /// Hex SHA-256 of the canonical JSON of `value` (object keys sorted, no
 /// whitespace). The same event delivered compact or spaced, with its keys in

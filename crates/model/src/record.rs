@@ -131,7 +131,7 @@ pub fn read_item_text(text: &str, received_at: DateTime<Utc>) -> Record {
 }
 
 /// The key stored for an item kept before keys carried its time: `hash`
-/// (the key it was stored under) behind the second its stored JSON says it
+/// (the key it was stored under) behind the time its stored JSON says it
 /// happened, as [`read_item_text`] keys the same item now. For the upgrade
 /// of such keys; only the item's own time is read.
 pub fn stored_dedupe_key_of_raw(raw: &str, hash: &str) -> String {
@@ -291,11 +291,11 @@ mod tests {
         r#"{"timestamp":"2026-11-30 10:00:00.250","event":{"type":"note","payload":{"note":"x"}}}"#;
 
     #[test]
-    fn the_stored_key_is_the_said_second_then_the_hash() {
+    fn the_stored_key_is_the_said_time_then_the_hash() {
         let record = read_item_text(NOTE, at("2026-11-30T10:00:01Z"));
         let hash = dedupe_key_of_json(NOTE).unwrap();
-        let second = at("2026-11-30T10:00:00Z").timestamp();
-        assert_eq!(record.event.dedupe_key, format!("{second:012}|{hash}"));
+        let micros = at("2026-11-30T10:00:00.250Z").timestamp_micros();
+        assert_eq!(record.event.dedupe_key, format!("{micros:018}|{hash}"));
     }
 
     #[test]

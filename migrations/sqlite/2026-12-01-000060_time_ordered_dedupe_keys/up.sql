@@ -1,14 +1,18 @@
--- A lighter write per event: dedupe keys become `<second>|<hash>`, the
--- Unix second the item says it happened (12 digits) in front of the hash,
--- so that the unique index grows at its end instead of taking a random
--- page per stored event. A re-delivery after the upgrade must still
+-- A lighter write per event: dedupe keys become `<time>|<hash>`, the Unix
+-- time in microseconds the item says it happened (18 digits) in front of
+-- the hash, so that the unique index grows at its end instead of taking a
+-- random page per stored event. A re-delivery after the upgrade must still
 -- collapse: each stored key gets the prefix the new code gives its item.
 -- Where the event was filed under the item's own time (occurred_at is not
--- the receipt time), that is its occurred_at, to the second (the first 19
--- characters: strftime alone rounds fractions to milliseconds).
+-- the receipt time), that is its occurred_at: whole seconds from the first
+-- 19 characters (strftime alone rounds fractions to milliseconds), then
+-- the fraction's digits, padded to six.
 UPDATE events
-SET dedupe_key = printf('%012d', CAST(strftime('%s', substr(occurred_at, 1, 19)) AS INTEGER))
-    || '|' || dedupe_key
+SET dedupe_key = printf(
+        '%018d',
+        CAST(strftime('%s', substr(occurred_at, 1, 19)) AS INTEGER) * 1000000
+            + CAST(substr(substr(occurred_at, 21) || '000000', 1, 6) AS INTEGER)
+    ) || '|' || dedupe_key
 WHERE occurred_at <> received_at
   AND occurred_at >= '2000-01-01'
   AND strftime('%s', substr(occurred_at, 1, 19)) IS NOT NULL
