@@ -119,11 +119,15 @@ pub fn run(command: RulesCommand) -> anyhow::Result<()> {
                 public_url: None,
                 conversation_state: state.as_ref(),
             };
-            let outcomes = run.run(&items);
+            let report = run.report(&items);
             if json {
-                println!("{}", serde_json::to_string_pretty(&outcomes)?);
+                println!("{}", serde_json::to_string_pretty(&report)?);
             } else {
-                print!("{}", dry_run::describe(&outcomes));
+                print!("{}", dry_run::describe(&report.events));
+                print!(
+                    "{}",
+                    hookline_notifier::timers::dry_run::describe(&report.timers)
+                );
             }
             Ok(())
         }

@@ -53,6 +53,10 @@ pub struct SmtpServer {
     slow_ms: Arc<AtomicUsize>,
     /// Set when a message's data has arrived (before the answer).
     pub receiving: Arc<AtomicBool>,
+    /// Milliseconds to wait before inviting a message's data (`354`).
+    stall_data_ms: Arc<AtomicUsize>,
+    /// Set when a client asked to send data (before the `354`).
+    pub data_asked: Arc<AtomicBool>,
 }
 
 impl SmtpServer {
@@ -66,6 +70,8 @@ impl SmtpServer {
             refused: Arc::default(),
             slow_ms: Arc::default(),
             receiving: Arc::default(),
+            stall_data_ms: Arc::default(),
+            data_asked: Arc::default(),
         };
         let accepting = server.clone();
         tokio::spawn(async move {
@@ -82,6 +88,12 @@ impl SmtpServer {
     /// Answer the end of every message's data only after `ms` milliseconds.
     pub fn set_slow(&self, ms: usize) {
         self.slow_ms.store(ms, Ordering::SeqCst);
+    }
+
+    /// Invite every message's data only after `ms` milliseconds: a sender
+    /// killed meanwhile has not handed the message over.
+    pub fn set_stall_data(&self, ms: usize) {
+        self.stall_data_ms.store(ms, Ordering::SeqCst);
     }
 
     /// Refuse (or accept again) every message with a temporary error.
@@ -136,6 +148,11 @@ impl SmtpServer {
                 to.push(command[8..].trim().trim_matches(['<', '>']).to_owned());
                 b"250 2.1.5 Ok\r\n"
             } else if upper == "DATA" {
+                self.data_asked.store(true, Ordering::SeqCst);
+                let stall = self.stall_data_ms.load(Ordering::SeqCst);
+                if stall > 0 {
+                    tokio::time::sleep(Duration::from_millis(stall as u64)).await;
+                }
                 write
                     .write_all(b"354 End data with <CR><LF>.<CR><LF>\r\n")
                     .await?;

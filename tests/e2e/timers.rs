@@ -292,9 +292,94 @@ async fn armed_timers_show_on_the_conversation_page_the_api_and_metrics(db: Test
     );
 }
 
+/// The rule of [`no_agent_reply`] ("5m", then "8m") as TOML, for the CLI.
+const NO_AGENT_REPLY_TOML: &str = r#"
+[[rule]]
+name = "handover-no-agent-reply"
+to = ["{{conversation.assignee.email}}"]
+template = "waiting"
+
+[rule.timer]
+after = "5m"
+rearm = "restart"
+start = { on = ["assignee_change"], all = [{ field = "payload.to.type", op = "eq", value = "user" }] }
+stop = [
+  { on = ["message"], all = [{ field = "payload.message_by.type", op = "eq", value = "user" }, { field = "payload.message_by.email", op = "eq", value = "{{conversation.assignee.email}}" }] },
+  { on = ["status"] },
+]
+escalate = [{ at = "8m", to = ["head@example.com"] }]
+"#;
+
+async fn a_timer_rules_preview_and_dry_run_say_when_it_would_have_fired(db: TestDatabase) {
+    let smtp = SmtpServer::start().await;
+    let app = spawn_app_with(Some(db), options(&smtp, &[]));
+    app.clear_rules().await;
+    // c-late: handed over ten minutes ago, never answered (both steps);
+    // c-quick: the agent answered 20 s after the handover.
+    let events = [
+        handover("c-late", 600),
+        handover("c-quick", 500),
+        message("c-quick", Some(AGENT), 480),
+    ];
+    assert_eq!(app.post(envelope(&events)).await.status(), 200);
+    let (status, body) = app
+        .api(
+            Method::POST,
+            "/api/v1/rules/preview",
+            Some(json!({"rule": no_agent_reply("5m", "8m")})),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let summary = body["timer"]["summary"].as_str().expect("summary");
+    assert!(
+        summary.starts_with("would have fired 2 times (1 first email, 1 escalation), at "),
+        "{summary}"
+    );
+    assert!(
+        summary.ends_with("; 1 wait answered before its email"),
+        "{summary}"
+    );
+    assert_eq!(body["complete"], true, "{body}");
+    assert_eq!(body["fired_count"], 2, "{body}");
+    let fired = body["fired"].as_array().expect("fired");
+    assert_eq!(fired[0]["timer"]["conversation"], "c-late");
+    assert_eq!(fired[0]["timer"]["step"], 1);
+    assert_eq!(fired[0]["recipients"], json!([AGENT]));
+    assert_eq!(fired[1]["timer"]["step"], 2);
+    assert_eq!(fired[1]["recipients"], json!(["head@example.com"]));
+    let subject = fired[1]["subject"].as_str().expect("subject");
+    assert!(subject.starts_with("Escalation: Waiting 8m"), "{subject}");
+    let answered = body["not_fired"][0]["failed"].as_str().expect("failed");
+    assert!(
+        answered.starts_with("answered in time: stopped by event #"),
+        "{answered}"
+    );
+    // `rules test` over the same events says the same.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let rules_file = dir.path().join("rules.toml");
+    std::fs::write(&rules_file, NO_AGENT_REPLY_TOML).expect("write");
+    let events_file = dir.path().join("events.json");
+    std::fs::write(&events_file, envelope(&events)).expect("write");
+    let output = hookline_cli(&[
+        "rules",
+        "test",
+        rules_file.to_str().expect("path"),
+        "--event",
+        events_file.to_str().expect("path"),
+    ]);
+    let text = stdout(&output);
+    assert!(
+        text.contains(&format!("timer rule handover-no-agent-reply: {summary}")),
+        "{text}"
+    );
+    assert!(text.contains("step 2 of 2 · c-late"), "{text}");
+    assert!(text.contains("head@example.com -> send"), "{text}");
+}
+
 on_both_backends!(
     armed_timers_show_on_the_conversation_page_the_api_and_metrics,
     a_handover_without_reply_emails_the_agent_then_escalates_once_each,
     the_agents_reply_in_time_sends_nothing,
     after_an_outage_an_overdue_timer_is_summarised_once,
+    a_timer_rules_preview_and_dry_run_say_when_it_would_have_fired,
 );

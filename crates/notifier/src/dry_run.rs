@@ -57,6 +57,30 @@ pub struct EmailOutcome {
     pub reply_to: Option<String>,
 }
 
+impl EmailOutcome {
+    /// A recipient that gave no address (or one the rule may not use).
+    pub fn skipped(recipient: String, reason: String) -> EmailOutcome {
+        EmailOutcome {
+            recipient,
+            decision: "skipped",
+            reason: Some(reason),
+            subject: None,
+            text: None,
+            template_error: None,
+            reply_to: None,
+        }
+    }
+}
+
+/// A whole run: each event, then each timer rule's replay.
+#[derive(Debug, Serialize)]
+pub struct Report {
+    pub events: Vec<EventOutcome>,
+    /// Timer rules email when no stop event follows a start in time, not
+    /// on an event: their waits replayed over the events, until now.
+    pub timers: Vec<crate::timers::dry_run::TimerOutcome>,
+}
+
 /// One event of the run.
 #[derive(Debug, Serialize)]
 pub struct EventOutcome {
@@ -167,7 +191,14 @@ pub struct DryRun<'a> {
 impl DryRun<'_> {
     /// Runs every rule over `items`, in order.
     pub fn run(&self, items: &[Value]) -> Vec<EventOutcome> {
+        self.report(items).events
+    }
+
+    /// Runs every rule over `items`, in order, then replays the timer
+    /// rules' waits over them.
+    pub fn report(&self, items: &[Value]) -> Report {
         let received = Utc::now();
+        let mut replays = crate::timers::dry_run::Replays::new(self.rules);
         let mut conversations: HashMap<String, Conversation> = HashMap::new();
         let mut history: HashMap<String, Vec<StoredEvent>> = HashMap::new();
         let mut limits = Limits::default();
@@ -235,7 +266,7 @@ impl DryRun<'_> {
                 if rule.timer.is_some() {
                     rules.push(not_firing(
                         rule,
-                        "a timer rule: it emails when no stop event follows its start event in time, not on an event; dry runs do not simulate timers yet".to_owned(),
+                        "a timer rule: it emails when no stop event follows its start event in time, not on an event; see its replay after the events".to_owned(),
                     ));
                     continue;
                 }
@@ -303,6 +334,7 @@ impl DryRun<'_> {
                     emails,
                 });
             }
+            replays.see(index, &stored, &context);
             out.push(EventOutcome {
                 index: index + 1,
                 event_type: event.event_type.clone(),
@@ -314,7 +346,11 @@ impl DryRun<'_> {
                 history.entry(k).or_default().push(stored);
             }
         }
-        out
+        let timers = replays.finish(self, &conversations, &history, received.naive_utc());
+        Report {
+            events: out,
+            timers,
+        }
     }
 }
 
@@ -327,7 +363,7 @@ fn not_firing(rule: &CompiledRule, failed: String) -> RuleOutcome {
     }
 }
 
-fn draft(
+pub(crate) fn draft(
     rule_id: Option<i64>,
     rule_name: &str,
     template: &str,

@@ -15,6 +15,7 @@ pub mod links;
 pub mod mailer;
 mod path;
 pub mod policy;
+pub mod preview;
 pub mod render;
 pub mod rule;
 pub mod rules_store;

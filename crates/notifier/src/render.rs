@@ -119,10 +119,16 @@ pub fn template_context(
         Some(key) => conversations::get(conn, key)?,
         None => None,
     };
-    let until = event
-        .as_ref()
-        .map(|e| e.occurred_at)
-        .unwrap_or_else(hookline_storage::now);
+    // What a timer email is about (null in other emails).
+    let timer = crate::timers::template_facts(conn, n)?;
+    // An event's email shows the conversation up to its event; a timer's
+    // up to when it fired (the row's creation, the same on every attempt):
+    // the visitor may have written again since the start event.
+    let until = match (&timer, &n.conversation_key, &event) {
+        (Value::Object(_), Some(_), _) => n.created_at,
+        (_, _, Some(e)) => e.occurred_at,
+        _ => hookline_storage::now(),
+    };
     let history = match &n.conversation_key {
         Some(key) => {
             let mut messages =
@@ -157,8 +163,7 @@ pub fn template_context(
         &history,
         public_url,
     );
-    // What a timer email is about (null in other emails).
-    context["timer"] = crate::timers::template_facts(conn, n)?;
+    context["timer"] = timer;
     Ok(context)
 }
 

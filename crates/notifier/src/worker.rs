@@ -7,6 +7,9 @@
 //! queued. A crash between sending and recording can at worst send one
 //! email twice (the claim's lease runs out and another worker sends it),
 //! never lose one.
+//!
+//! Due times, retry times and leases are read and written on the
+//! database's clock ([`hookline_storage::db_now`]), never the process's.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -187,7 +190,10 @@ impl Worker {
                 let (worker, lease, batch) =
                     (self.id.clone(), self.settings.lease, self.settings.batch);
                 move |conn| {
-                    let now = hookline_storage::now();
+                    // Due times and leases are the database's clock, like
+                    // the timer worker's: a process whose clock is off
+                    // sends neither early nor late, nor steals a live claim.
+                    let now = hookline_storage::db_now(conn)?;
                     Ok(notifications::claim_due(
                         conn,
                         &worker,
@@ -225,7 +231,7 @@ impl Worker {
         if !unsent.is_empty() {
             let worker = self.id.clone();
             self.blocking(move |conn| {
-                let now = hookline_storage::now();
+                let now = hookline_storage::db_now(conn)?;
                 for id in unsent {
                     notifications::release(conn, id, &worker, now)?;
                 }
@@ -241,7 +247,7 @@ impl Worker {
     async fn renew(&self, id: i64) -> Result<bool, StorageError> {
         let (worker, lease) = (self.id.clone(), self.settings.lease);
         self.blocking(move |conn| {
-            let until = later(hookline_storage::now(), lease);
+            let until = later(hookline_storage::db_now(conn)?, lease);
             Ok(notifications::renew_claim(conn, id, &worker, until)?)
         })
         .await
@@ -259,7 +265,7 @@ impl Worker {
                 let (db, worker) = (db.clone(), worker.clone());
                 let renewed = tokio::task::spawn_blocking(move || {
                     let mut conn = db.conn()?;
-                    let until = later(hookline_storage::now(), lease);
+                    let until = later(hookline_storage::db_now(&mut conn)?, lease);
                     Ok::<_, StorageError>(notifications::renew_claim(
                         &mut conn, id, &worker, until,
                     )?)
@@ -362,7 +368,7 @@ impl Worker {
         }
         let recorded = self
             .blocking(move |conn| {
-                let now = hookline_storage::now();
+                let now = hookline_storage::db_now(conn)?;
                 let recorded = match result {
                     Ok(answer) => notifications::mark_sent(
                         conn,

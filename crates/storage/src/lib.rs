@@ -5,6 +5,7 @@
 //! Diesel is blocking: async callers go through [`Ingestor`] (its own
 //! threads) or `spawn_blocking`.
 
+mod clock;
 mod connection;
 pub mod conversations;
 mod error;
@@ -28,6 +29,7 @@ use std::time::Duration;
 use diesel::connection::SimpleConnection;
 use diesel::r2d2::{Pool, PooledConnection};
 
+pub use clock::{db_now, now, skew_process_clock};
 pub use connection::{
     redact_url, write_transaction, Backend, DatabaseUrl, DbConnection, Manager, MultiBackend,
 };
@@ -39,12 +41,6 @@ pub use prepare::{
     MAX_INDEXED_BYTES,
 };
 pub use writer::Ingestor;
-
-/// The current time as stored: UTC, microseconds (what both backends keep).
-pub fn now() -> chrono::NaiveDateTime {
-    use chrono::SubsecRound;
-    chrono::Utc::now().trunc_subsecs(6).naive_utc()
-}
 
 /// A pooled connection.
 pub type Conn = PooledConnection<Manager>;

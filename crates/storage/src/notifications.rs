@@ -159,6 +159,11 @@ struct ClaimedId {
 /// until `lease_until`. Each claim counts as an attempt. On PostgreSQL rows
 /// another worker holds are skipped (`FOR UPDATE SKIP LOCKED`); SQLite has
 /// one writer at a time, so its UPDATE is atomic as it is.
+///
+/// `now` is the database's clock ([`crate::db_now`]), as are the retry
+/// times and leases the worker writes. A `queued` row is due at once,
+/// whatever its `next_attempt_at`: ingest stamps that with its own process
+/// clock, which may run ahead of the database's.
 pub fn claim_due(
     conn: &mut DbConnection,
     worker: &str,
@@ -166,7 +171,8 @@ pub fn claim_due(
     lease_until: NaiveDateTime,
     limit: i32,
 ) -> QueryResult<Vec<Notification>> {
-    const DUE: &str = "((status IN ('queued', 'failed') AND next_attempt_at <= $3) \
+    const DUE: &str = "(status = 'queued' \
+                        OR (status = 'failed' AND next_attempt_at <= $3) \
                         OR (status = 'sending' AND claimed_until < $3))";
     let sql = match conn {
         DbConnection::Pg(_) => format!(

@@ -132,24 +132,7 @@ pub struct Timer {
     pub updated_at: NaiveDateTime,
 }
 
-#[derive(QueryableByName)]
-struct Now {
-    #[diesel(sql_type = Timestamp)]
-    now: NaiveDateTime,
-}
-
-/// The database's clock (UTC, microseconds on PostgreSQL, milliseconds on
-/// SQLite): what due times are compared with, so that a process whose
-/// clock is off neither fires early nor late.
-pub fn db_now(conn: &mut DbConnection) -> QueryResult<NaiveDateTime> {
-    let sql = match conn {
-        DbConnection::Pg(_) => "SELECT (clock_timestamp() AT TIME ZONE 'UTC')::timestamp(6) AS now",
-        DbConnection::Sqlite(_) => "SELECT strftime('%Y-%m-%d %H:%M:%f', 'now') AS now",
-    };
-    diesel::sql_query(sql)
-        .get_result::<Now>(conn)
-        .map(|row| row.now)
-}
+pub use crate::clock::db_now;
 
 /// The episode of (rule, conversation), locked for the rest of the
 /// transaction on PostgreSQL (SQLite's writer holds the database lock):

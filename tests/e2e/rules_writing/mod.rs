@@ -54,11 +54,17 @@ fn write(dir: &tempfile::TempDir, name: &str, text: &str) -> String {
     path.to_str().unwrap().to_owned()
 }
 
-fn dry_run(args: &[&str]) -> Value {
+/// `rules test ... --json`: `{"events": [...], "timers": [...]}`.
+fn dry_run_report(args: &[&str]) -> Value {
     let mut all = vec!["rules", "test"];
     all.extend_from_slice(args);
     all.push("--json");
     serde_json::from_str(&stdout(&hookline_cli(&all))).unwrap()
+}
+
+/// The events of a dry run.
+fn dry_run(args: &[&str]) -> Value {
+    dry_run_report(args)["events"].clone()
 }
 
 /// The outcome of rule `name` for event `index` (1-based) of a dry run.

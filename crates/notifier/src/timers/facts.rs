@@ -76,6 +76,26 @@ fn timer_value(timer: &Timer, at: NaiveDateTime, missed: &[Timer]) -> Value {
     })
 }
 
+/// The `timer` value of an email a preview says would have gone: step
+/// `step` (1-based) of a wait started at `since`, due at `due_at`, sent
+/// `at`.
+pub fn preview_facts(
+    step: usize,
+    since: NaiveDateTime,
+    due_at: NaiveDateTime,
+    at: NaiveDateTime,
+    recipients: &str,
+) -> Value {
+    serde_json::json!({
+        "id": 0, "step": step, "escalation": step > 1, "episode": 1,
+        "since": when(since), "due_at": when(due_at),
+        "waited": human((at - since).num_seconds()),
+        "late": human((at - due_at).num_seconds()),
+        "recipients": recipients,
+        "missed": [], "missed_count": 0,
+    })
+}
+
 /// A `timer` value for template checks over the samples.
 pub fn sample_facts() -> Value {
     serde_json::json!({

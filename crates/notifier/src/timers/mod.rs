@@ -15,11 +15,13 @@
 //!   fires each in one transaction with its outbox rows.
 
 mod arm;
+pub mod backtest;
+pub mod dry_run;
 mod facts;
 pub mod worker;
 
 pub use arm::{apply, counters, recompute, reconcile, Counters};
-pub use facts::{human, sample_facts, template_facts};
+pub use facts::{human, preview_facts, sample_facts, template_facts};
 
 use std::time::Duration;
 
@@ -138,6 +140,11 @@ impl Trigger {
             all: compile(&def.all, "all")?,
             any: compile(&def.any, "any")?,
         })
+    }
+
+    /// The event types it listens to (`*`: any).
+    pub fn types(&self) -> &[String] {
+        &self.on
     }
 
     /// Whether it listens to `event_type` at all.

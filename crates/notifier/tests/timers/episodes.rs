@@ -75,6 +75,44 @@ async fn no_stop_fires_once_with_the_waiting_template() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_waiting_email_lists_the_messages_up_to_when_it_fired() {
+    for db in TestDatabase::each() {
+        let name = db.name();
+        let s = Setup::new(db);
+        s.add_rule(waiting_rule("20s", "keep_first", json!([])));
+        // The start event, then two more visitor messages before the timer
+        // fires, then one written after it fired.
+        s.post(vec![message("c1", None, "first question", 60)])
+            .await;
+        s.post(vec![message("c1", None, "still there?", 50)]).await;
+        s.post(vec![message("c1", None, "hello??", 45)]).await;
+        assert_eq!(s.worker(settings()).run_once().await.unwrap(), 1, "{name}");
+        // (Stamped a minute ahead: after the firing whatever the clocks.)
+        s.post(vec![message("c1", None, "after it fired", -60)])
+            .await;
+        let sent = s.notifications();
+        assert_eq!(sent.len(), 1, "{name}: {sent:#?}");
+        let mut conn = s.db.conn().unwrap();
+        let context =
+            hookline_notifier::render::template_context(&mut conn, &sent[0], None).unwrap();
+        let email = s.rules.templates().render("waiting", &context).unwrap();
+        for text in ["first question", "still there?", "hello??"] {
+            assert!(email.text.contains(text), "{name}: {text}: {}", email.text);
+            assert!(email.html.contains(text), "{name}: {text}: {}", email.html);
+        }
+        assert!(
+            !email.text.contains("after it fired"),
+            "{name}: {}",
+            email.text
+        );
+        // In the order they were written.
+        let first = email.text.find("first question").unwrap();
+        let last = email.text.find("hello??").unwrap();
+        assert!(first < last, "{name}: {}", email.text);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn three_visitor_messages_give_one_alert_timed_from_the_first() {
     for db in TestDatabase::each() {
         let name = db.name();

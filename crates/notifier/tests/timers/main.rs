@@ -161,3 +161,4 @@ fn handover(key: &str, agent: &str, seconds_ago: i64) -> Value {
 
 mod definitions;
 mod episodes;
+mod preview;

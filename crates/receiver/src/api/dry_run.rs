@@ -69,8 +69,8 @@ pub async fn handler(
             public_url: Some(&public_url),
             conversation_state: request.conversation.as_ref(),
         };
-        Ok(run.run(&items_of(request.event)))
+        Ok(run.report(&items_of(request.event)))
     })
     .await?;
-    Ok(HttpResponse::Ok().json(json!({ "events": outcomes })))
+    Ok(HttpResponse::Ok().json(json!({ "events": outcomes.events, "timers": outcomes.timers })))
 }

@@ -249,7 +249,24 @@ pub fn all(templates: &[String]) -> Value {
                 "failed": {"type": "string"},
                 "emails": {"type": "array", "items": reference("EmailOutcome")},
             }}},
-        }}}}}));
+        }}},
+        "timers": {"type": "array", "description": "Each enabled timer rule's waits replayed over the events, as if nothing else happened until now.", "items": {"type": "object", "required": ["rule", "summary", "emails", "answered", "waiting"], "properties": {
+            "rule": {"type": "string"},
+            "summary": {"type": "string"},
+            "answered": {"type": "integer"},
+            "waiting": {"type": "integer"},
+            "emails": {"type": "array", "items": {"type": "object", "required": ["conversation", "step", "steps", "start_event", "started_at", "due_at", "at", "recipients"], "properties": {
+                "conversation": {"type": "string"},
+                "step": {"type": "integer"},
+                "steps": {"type": "integer"},
+                "start_event": {"type": "integer"},
+                "started_at": {"type": "string"},
+                "due_at": {"type": "string"},
+                "at": {"type": "string"},
+                "recipients": {"type": "array", "items": reference("EmailOutcome")},
+            }}},
+        }}},
+    }}));
     schemas.insert(
         "EmailOutcome".into(),
         json!({"type": "object", "required": ["recipient", "decision"], "properties": {
@@ -282,11 +299,26 @@ pub fn all(templates: &[String]) -> Value {
                 }}},
                 "subject": text_or_null(),
                 "subject_error": {"nullable": true},
+                "timer": {"type": "object", "description": "A timer rule's email: which step of which wait, and when it would have gone.", "required": ["conversation", "step", "steps", "started_at", "due_at", "at"], "properties": {
+                    "conversation": {"type": "string"},
+                    "step": {"type": "integer", "minimum": 1},
+                    "steps": {"type": "integer", "minimum": 1},
+                    "started_at": time(),
+                    "due_at": time(),
+                    "at": time(),
+                }},
             }}},
             "not_fired": {"type": "array", "items": {"type": "object", "required": ["event", "failed"], "properties": {
                 "event": reference("Event"),
                 "failed": {"type": "string"},
             }}},
+            "complete": {"type": "boolean", "description": "False when the preview stopped early (its time limit); stopped_early says where."},
+            "stopped_early": text_or_null(),
+            "timer": {"type": "object", "description": "A timer rule's waits replayed over the events: fired (the emails above), answered in time (not_fired), still waiting.", "required": ["summary", "answered", "waiting"], "properties": {
+                "summary": {"type": "string"},
+                "answered": {"type": "integer"},
+                "waiting": {"type": "integer"},
+            }},
         }}));
     schemas.insert("EraseRequest".into(), json!({"type": "object", "additionalProperties": false, "required": ["visitor"], "properties": {
             "visitor": {"type": "string", "pattern": NON_BLANK, "description": "The visitor key."},
