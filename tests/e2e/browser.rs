@@ -176,7 +176,9 @@ async fn an_admin_logs_in_reads_the_conversation_filters_and_edits_rules() {
         .execute("return Array.from(document.querySelectorAll('#transcript .bubble')).map(b => [b.querySelector('.who').textContent.split(' · ')[0], b.innerText])")
         .await;
     let bubbles = bubbles.as_array().unwrap();
-    assert_eq!(bubbles.len(), 21);
+    let messages = events.iter().filter(|e| e["type"] == "message").count();
+    assert!(messages > 15);
+    assert_eq!(bubbles.len(), messages);
     for bubble in bubbles {
         let (who, text) = (bubble[0].as_str().unwrap(), bubble[1].as_str().unwrap());
         assert_eq!(text.matches(who).count(), 1, "{who:?} in {text:?}");
@@ -258,8 +260,9 @@ async fn an_admin_logs_in_reads_the_conversation_filters_and_edits_rules() {
     assert_eq!(browser.attribute(&rows[0], "data-type").await, "status");
     // The conversation is named by its visitor and title, not its key.
     let row = browser.text("#events tbody tr").await;
+    let visitor = detail["conversation"]["visitor"]["name"].as_str().unwrap();
     assert!(
-        row.contains("nik") && row.contains("Visitor - A27187"),
+        row.contains(visitor) && row.contains("Visitor - A27187"),
         "{row}"
     );
     assert!(!row.contains("42bb83f00d82"), "{row}");

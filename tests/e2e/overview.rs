@@ -51,10 +51,16 @@ async fn the_overview_shows_events_emails_waiting_conversations_and_reply_times(
         recent(HANDOVER, "other", 4_000),
         by_another,
         recent(HANDOVER, "silent", 100),
+        // A type hookline does not know: counted, not drawn.
+        {
+            let mut item = recent("28-note.json", "waiting-new", 50);
+            item["event"]["type"] = json!("mystery");
+            item
+        },
     ];
     assert_eq!(
         header_number(&app.post(envelope(&items)).await, "Hookline-Stored"),
-        10
+        11
     );
     app.with_db(|conn| {
         let now = hookline_storage::now();
@@ -95,7 +101,8 @@ async fn the_overview_shows_events_emails_waiting_conversations_and_reply_times(
 
     let html = page(&app, "/ui/", &cookie).await;
     assert!(!html.contains("<script"), "no JavaScript");
-    assert_eq!(figure(&html, "events-total"), "9");
+    assert_eq!(figure(&html, "events-total"), "10");
+    assert!(html.contains("<p class=\"small muted\" id=\"not-drawn\">1 events of other types"));
     assert_eq!(figure(&html, "handovers"), "4");
     assert_eq!(figure(&html, "emails-sent"), "3");
     assert_eq!(figure(&html, "emails-failed"), "1");
@@ -104,7 +111,7 @@ async fn the_overview_shows_events_emails_waiting_conversations_and_reply_times(
     // The chart: an SVG image with a title, and its figures as a table.
     assert!(html.contains("<svg class=\"chart\""), "{html}");
     assert!(html.contains(
-        "<title id=\"events-chart-title\">Events per hour by type, the last 24 hours (UTC): 9 events, 4 handovers</title>"
+        "<title id=\"events-chart-title\">Events per hour by type, the last 24 hours (UTC): 10 events, 4 handovers</title>"
     ));
     assert!(html.contains("assignee_change (4)") && html.contains("message (3)"));
     assert!(html.contains("<th scope=\"col\">Hour (UTC)</th>"));
@@ -133,7 +140,7 @@ async fn the_overview_shows_events_emails_waiting_conversations_and_reply_times(
 
     // The week: the 3-day-old message too.
     let week = page(&app, "/ui/?window=7d", &cookie).await;
-    assert_eq!(figure(&week, "events-total"), "10");
+    assert_eq!(figure(&week, "events-total"), "11");
     assert!(week.contains("<strong aria-current=\"page\">last 7 days</strong>"));
     assert!(week.contains("message (4)"));
 

@@ -93,6 +93,9 @@ pub struct Overview {
     pub hours: Vec<String>,
     pub events: Vec<Series>,
     pub events_total: i64,
+    /// Of `events_total`, those not in `events`: of types hookline does not
+    /// know (kept under their own name), or dated after this hour.
+    pub events_not_drawn: i64,
     pub handovers: i64,
     /// Emails created in the window, by their status now.
     pub emails: EmailCounts,
@@ -121,20 +124,24 @@ pub async fn load(state: &web::Data<AppState>, window: Window) -> Result<Overvie
     let since = hour - Duration::hours(window.hours() - 1);
     let replies_since = now - Duration::days(REPLY_DAYS);
     let (since_n, replies_n) = (since.naive_utc(), replies_since.naive_utc());
-    let (per_hour, emails, (waiting, waiting_total), handovers) = with_db(state, move |conn| {
-        Ok((
-            overview::events_per_hour(conn, since_n).map_err(db_error)?,
-            overview::emails_by_status(conn, since_n).map_err(db_error)?,
-            overview::waiting_for_agent(conn, WAITING_LISTED).map_err(db_error)?,
-            overview::handovers_and_replies(conn, replies_n).map_err(db_error)?,
-        ))
-    })
-    .await?;
+    let mut types: Vec<&str> = hookline_model::EVENT_TYPES.to_vec();
+    types.push(hookline_model::UNRECOGNIZED);
+    let (per_hour, all, emails, (waiting, waiting_total), handovers) =
+        with_db(state, move |conn| {
+            Ok((
+                overview::events_per_hour(conn, since_n, &types).map_err(db_error)?,
+                overview::events_since(conn, since_n).map_err(db_error)?,
+                overview::emails_by_status(conn, since_n).map_err(db_error)?,
+                overview::waiting_for_agent(conn, WAITING_LISTED).map_err(db_error)?,
+                overview::handovers_and_replies(conn, replies_n).map_err(db_error)?,
+            ))
+        })
+        .await?;
     let hours: Vec<DateTime<Utc>> = (0..window.hours())
         .map(|n| since + Duration::hours(n))
         .collect();
     let events = series(&hours, &per_hour);
-    let events_total = events.iter().map(|s| s.total).sum();
+    let drawn: i64 = events.iter().map(|s| s.total).sum();
     let handover_count = events
         .iter()
         .find(|s| s.event_type == "assignee_change")
@@ -144,7 +151,10 @@ pub async fn load(state: &web::Data<AppState>, window: Window) -> Result<Overvie
         generated_at: rfc3339(now.naive_utc()),
         hours: hours.iter().map(|h| rfc3339(h.naive_utc())).collect(),
         events,
-        events_total,
+        events_total: all,
+        // Events of types this version does not know, stored by their
+        // own name, and events dated after this hour.
+        events_not_drawn: (all - drawn).max(0),
         handovers: handover_count,
         emails: email_counts(&emails),
         waiting_total,

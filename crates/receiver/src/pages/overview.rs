@@ -83,6 +83,7 @@ pub async fn page(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse 
             "title": "Overview",
             "o": overview,
             "week": window == Window::Week,
+            "waiting_shown": overview.waiting.len(),
             "span": span,
             "events_svg": charts::events_per_hour(&hours, &series, &events_summary),
             "events_summary": events_summary,

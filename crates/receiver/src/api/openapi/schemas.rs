@@ -308,7 +308,7 @@ pub fn all(templates: &[String]) -> Value {
 fn overview(schemas: &mut Map<String, Value>) {
     let count = || json!({"type": "integer", "format": "int64", "minimum": 0});
     let seconds = || json!({"type": "integer", "format": "int64", "minimum": 0, "nullable": true});
-    schemas.insert("Overview".into(), json!({"type": "object", "required": ["window", "generated_at", "hours", "events", "events_total", "handovers", "emails", "waiting_total", "waiting", "replies_since", "replies"], "properties": {
+    schemas.insert("Overview".into(), json!({"type": "object", "required": ["window", "generated_at", "hours", "events", "events_total", "events_not_drawn", "handovers", "emails", "waiting_total", "waiting", "replies_since", "replies"], "properties": {
             "window": {"type": "string", "enum": ["24h", "7d"]},
             "generated_at": time(),
             "hours": {"type": "array", "items": time(), "description": "The start of each hour (UTC) of the window, oldest first."},
@@ -318,6 +318,7 @@ fn overview(schemas: &mut Map<String, Value>) {
                 "total": count(),
             }}},
             "events_total": count(),
+            "events_not_drawn": {"type": "integer", "format": "int64", "minimum": 0, "description": "Events of types hookline does not know (kept under their own name), or dated after this hour: in events_total, not in events."},
             "handovers": count(),
             "emails": {"type": "object", "description": "Emails created in the window, by their status now.", "required": ["sent", "failed", "dead", "pending", "not_sent"], "properties": {
                 "sent": count(), "failed": count(), "dead": count(), "pending": count(), "not_sent": count(),
