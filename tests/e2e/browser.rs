@@ -50,6 +50,44 @@ async fn an_admin_logs_in_reads_the_conversation_filters_and_edits_rules() {
         rows.iter().any(|n| n.status == "sent")
     })
     .await;
+    // Recent history for the overview: handovers answered after 2 and 9
+    // minutes; and a long conversation.
+    let recent = |file: &str, key: &str, ago: i64| {
+        let mut item = fixture_item(file);
+        item["conversation"]["key"] = json!(key);
+        let at = chrono::Utc::now() - chrono::Duration::seconds(ago);
+        item["timestamp"] = json!(at.format("%Y-%m-%d %H:%M:%S%.6f").to_string());
+        item
+    };
+    let mut items = Vec::new();
+    for (n, reply) in [(0, 120), (1, 540)] {
+        let key = format!("recent-{n}");
+        items.push(recent(
+            "01-conversation_create.json",
+            &key,
+            9_000 + n * 3_600,
+        ));
+        items.push(recent("24-assignee_change.json", &key, 7_000 + n * 3_600));
+        items.push(recent(
+            "03-message-image.json",
+            &key,
+            7_000 + n * 3_600 - reply,
+        ));
+    }
+    for n in 0..150 {
+        let file = if n % 3 == 0 {
+            "12-message-button.json"
+        } else {
+            "02-message-text.json"
+        };
+        let mut item = recent(file, "long-conversation", 6_000 - n * 20);
+        if file == "02-message-text.json" {
+            item["event"]["payload"]["message"]["text"] =
+                json!(format!("message {n} of a long conversation"));
+        }
+        items.push(item);
+    }
+    assert_eq!(app.post(envelope(&items)).await.status(), 200);
 
     // Pages need a login; a wrong token is refused.
     browser
@@ -67,7 +105,43 @@ async fn an_admin_logs_in_reads_the_conversation_filters_and_edits_rules() {
         .contains("not the admin token"));
     browser.type_into("#token", ADMIN_TOKEN).await;
     browser.click("button[type=submit]").await;
-    browser.wait_for_url("/ui/conversations").await;
+    // The landing page is the overview: figures, the charts (SVG images
+    // with a title) and the tables that carry their figures.
+    browser.wait_for("#tiles").await;
+    let tiles = browser.text("#tiles").await;
+    assert!(
+        tiles.contains("handovers") && tiles.contains("emails sent"),
+        "{tiles}"
+    );
+    let chart_title = browser
+        .execute("return document.querySelector('#events-svg title').textContent")
+        .await;
+    assert!(
+        chart_title
+            .as_str()
+            .unwrap()
+            .contains("Events per hour by type, the last 24 hours (UTC): 156 events, 2 handovers"),
+        "{chart_title}"
+    );
+    let replies = browser.text("#replies-table").await.replace('\t', " ");
+    assert!(
+        replies.contains("himanshu@swiftsell.biz 2 2 2 min 9 min 0"),
+        "{replies}"
+    );
+    assert!(!browser
+        .find_all("#waiting a[href='/ui/conversations/long-conversation']")
+        .await
+        .is_empty());
+    browser.screenshot("overview").await;
+    assert_accessible(&browser, &axe, "overview").await;
+    browser.click("#window a").await;
+    browser.wait_for_url("window=7d").await;
+    assert!(browser.text("#window").await.contains("last 7 days"));
+    assert_accessible(&browser, &axe, "overview (7 days)").await;
+
+    browser
+        .goto(&format!("{}/ui/conversations", app.base))
+        .await;
     let list = browser.text("#conversations").await;
     assert!(list.contains("Visitor - A27187"), "{list}");
     browser.screenshot("conversations").await;
@@ -87,13 +161,50 @@ async fn an_admin_logs_in_reads_the_conversation_filters_and_edits_rules() {
         .await;
     let events = detail["events"].as_array().unwrap();
     assert_eq!(events.len(), 27);
-    for event in events {
+    for event in events
+        .iter()
+        .filter(|e| e["type"] != "message" && e["type"] != "assignee_change")
+    {
         let summary = event["summary"].as_str().unwrap();
         assert!(
             transcript.contains(summary),
             "the transcript lacks {summary:?}:\n{transcript}"
         );
     }
+    // Each message is a bubble that names its sender once.
+    let bubbles = browser
+        .execute("return Array.from(document.querySelectorAll('#transcript .bubble')).map(b => [b.querySelector('.who').textContent.split(' · ')[0], b.innerText])")
+        .await;
+    let bubbles = bubbles.as_array().unwrap();
+    let messages = events.iter().filter(|e| e["type"] == "message").count();
+    assert!(messages > 15);
+    assert_eq!(bubbles.len(), messages);
+    for bubble in bubbles {
+        let (who, text) = (bubble[0].as_str().unwrap(), bubble[1].as_str().unwrap());
+        assert_eq!(text.matches(who).count(), 1, "{who:?} in {text:?}");
+    }
+    assert!(transcript.contains("Hiiiii"));
+    // The handover is a marker of its own: from, to, by whom.
+    let handover = browser.text("#transcript .handover").await;
+    assert!(
+        handover.starts_with("Handover bot seq_user@swiftsell.biz → agent himanshu@swiftsell.biz by himanshu@swiftsell.biz"),
+        "{handover}"
+    );
+    // The visitor's details, each once.
+    let details = browser
+        .execute("return Array.from(document.querySelectorAll('#visitor-details dd')).map(d => d.textContent)")
+        .await;
+    let details: Vec<&str> = details
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d.as_str().unwrap())
+        .collect();
+    assert!(details.contains(&"nik"), "{details:?}");
+    let mut unique = details.clone();
+    unique.sort();
+    unique.dedup();
+    assert_eq!(unique.len(), details.len(), "{details:?}");
     // Each event's raw JSON disclosure holds the item as received (they
     // were all blank once).
     let raws = browser
@@ -124,6 +235,21 @@ async fn an_admin_logs_in_reads_the_conversation_filters_and_edits_rules() {
     browser.screenshot("conversation").await;
     assert_accessible(&browser, &axe, "conversation").await;
 
+    // A long conversation: the newest 100 of its 150 events.
+    browser
+        .goto(&format!("{}/ui/conversations/long-conversation", app.base))
+        .await;
+    assert!(browser
+        .text("#transcript-paging")
+        .await
+        .contains("The newest 100 of 150 events"));
+    assert!(browser
+        .text("#transcript")
+        .await
+        .contains("message 149 of a long conversation"));
+    browser.screenshot("long-conversation").await;
+    assert_accessible(&browser, &axe, "long conversation").await;
+
     // The events page filters by type.
     browser.goto(&format!("{}/ui/events", app.base)).await;
     browser.click("#filter-type option[value=status]").await;
@@ -132,6 +258,14 @@ async fn an_admin_logs_in_reads_the_conversation_filters_and_edits_rules() {
     let rows = browser.find_all("#events tbody tr").await;
     assert_eq!(rows.len(), 1);
     assert_eq!(browser.attribute(&rows[0], "data-type").await, "status");
+    // The conversation is named by its visitor and title, not its key.
+    let row = browser.text("#events tbody tr").await;
+    let visitor = detail["conversation"]["visitor"]["name"].as_str().unwrap();
+    assert!(
+        row.contains(visitor) && row.contains("Visitor - A27187"),
+        "{row}"
+    );
+    assert!(!row.contains("42bb83f00d82"), "{row}");
     browser.screenshot("events").await;
     assert_accessible(&browser, &axe, "events").await;
 
@@ -168,8 +302,21 @@ async fn an_admin_logs_in_reads_the_conversation_filters_and_edits_rules() {
     browser.click("#save-rule").await;
     browser.wait_for_url("saved=").await;
     assert!(browser.text("#rules").await.contains("closed-on-8861"));
-    // The list shows each rule's conditions.
+    // The list shows each rule's conditions, and when it last fired.
     assert!(browser.text("#rules").await.contains("bot.id eq 8861"));
+    let fired = browser
+        .execute("return Array.from(document.querySelectorAll('#rules tbody tr')).map(r => [r.cells[0].innerText, r.querySelector('.last-fired').innerText])")
+        .await;
+    let fired = fired.as_array().unwrap();
+    let last = |name: &str| {
+        fired
+            .iter()
+            .find(|r| r[0].as_str().unwrap().starts_with(name))
+            .map(|r| r[1].as_str().unwrap().to_owned())
+            .unwrap_or_else(|| panic!("no rule {name} in {fired:?}"))
+    };
+    assert!(last("handover-to-agent").contains(" UTC · "), "{fired:?}");
+    assert_eq!(last("closed-on-8861"), "never");
     browser.screenshot("rules").await;
     assert_accessible(&browser, &axe, "rules").await;
     // Delete asks first: the button that deletes is behind "Delete…".

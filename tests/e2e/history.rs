@@ -26,7 +26,8 @@ const ADMIN_ROUTES: [(&str, &str); 14] = [
     ("GET", "/api/v1/openapi.json"),
 ];
 
-const PAGES: [&str; 7] = [
+const PAGES: [&str; 8] = [
+    "/ui/",
     "/ui/conversations",
     "/ui/conversations/x",
     "/ui/events",

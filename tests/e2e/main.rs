@@ -18,6 +18,7 @@ mod load;
 mod mail;
 mod notify;
 mod ops;
+mod overview;
 mod pages;
 mod rules_cli;
 mod rules_conflict;

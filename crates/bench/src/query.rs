@@ -3,7 +3,8 @@
 //! conversation and one event type, and of word searches (`q=`), through the
 //! real server's API; how long the search index took to catch up; and the
 //! latency of 1-event deliveries alone and while the heaviest admin reads
-//! run back to back.
+//! run back to back. Also the overview's figures (`/api/v1/overview`, the
+//! same as the page `/ui/`) over the last day and the last week.
 
 use std::time::Instant;
 
@@ -19,6 +20,7 @@ const CONVERSATIONS: usize = 50;
 const BATCH: usize = 5_000;
 const ROUNDS: usize = 200;
 const DEPTH: usize = 10_000;
+const OVERVIEW_ROUNDS: usize = 50;
 
 /// Fills the database with `total` events: the fixtures' items in turn,
 /// spread over 50 conversations, one second apart.
@@ -297,6 +299,26 @@ pub async fn run(
         })
         .await?;
         println!("  q= {label:<17} first page p50 {p50:>6.2} ms  p99 {p99:>6.2} ms  (target p99 < 50 ms)");
+    }
+
+    // The overview: a day's and a week's figures; both include the reply
+    // times over the week's handovers (one a 28 events here).
+    for window in ["24h", "7d"] {
+        let url = format!("http://{}/api/v1/overview?window={window}", server.address);
+        let overview = get(&client, &url).await?;
+        let (p50, p99) = time_checked(&client, &url, OVERVIEW_ROUNDS, |o| {
+            o["handovers"].as_i64().is_some_and(|n| n > 0)
+                && o["replies"].as_array().is_some_and(|r| !r.is_empty())
+        })
+        .await?;
+        let handovers: i64 = overview["replies"]
+            .as_array()
+            .map(|r| r.iter().filter_map(|a| a["handovers"].as_i64()).sum())
+            .unwrap_or(0);
+        println!(
+            "  overview {window:<3} (/api/v1/overview) p50 {p50:>7.2} ms  p99 {p99:>7.2} ms  ({} events in the window, {handovers} handovers in the reply measure)",
+            overview["events_total"]
+        );
     }
 
     // Ingest beside the heaviest reads.

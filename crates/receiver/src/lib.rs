@@ -5,6 +5,7 @@ pub mod api;
 pub mod auth;
 mod error;
 pub mod metrics;
+pub mod overview;
 mod pages;
 pub mod params;
 pub mod rejections;

@@ -14,6 +14,7 @@ pub mod health;
 pub mod ingest;
 pub mod migrations;
 pub mod notifications;
+pub mod overview;
 mod prepare;
 pub mod retention;
 pub mod rules;

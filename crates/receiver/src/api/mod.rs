@@ -8,6 +8,7 @@ pub mod events;
 pub mod export;
 pub mod notifications;
 pub mod openapi;
+pub mod overview;
 pub mod preview;
 pub mod rules;
 pub mod timers;
@@ -29,6 +30,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             .configure(notifications::routes)
             .configure(rules::routes)
             .configure(timers::routes)
+            .configure(overview::routes)
             .configure(export::routes)
             .configure(erase::routes)
             .configure(openapi::routes)

@@ -125,7 +125,18 @@ async fn detail(
             entry
         })
         .collect();
-    let details = hookline_notifier::render::visitor_details(rows.iter());
+    // Name and email come from the conversation row (which has them
+    // whatever page of events is shown); the rest of what the visitor told
+    // is listed once, without repeating them.
+    let known = [&conversation.visitor_name, &conversation.visitor_email];
+    let details: Vec<Value> = hookline_notifier::render::visitor_details(rows.iter())
+        .into_iter()
+        .filter(|d| {
+            !known
+                .iter()
+                .any(|k| k.is_some() && k.as_deref() == d["value"].as_str())
+        })
+        .collect();
     let title = conversation
         .visitor_name
         .clone()

@@ -39,6 +39,7 @@ async fn list(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
         views::event,
     )
     .await;
+    let page = named(&state, page).await;
     let mut types: Vec<&str> = hookline_model::EVENT_TYPES.to_vec();
     types.push(hookline_model::UNRECOGNIZED);
     render(
@@ -48,6 +49,39 @@ async fn list(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
         &session,
         with(page, json!({"title": "Events", "types": types})),
     )
+}
+
+/// Each event of the page with its conversation's visitor and title (a
+/// list of hex keys says nothing to a reader). If the lookup fails the keys
+/// stay: the list is still right, only less readable.
+async fn named(state: &web::Data<AppState>, mut page: serde_json::Value) -> serde_json::Value {
+    let Some(items) = page["items"].as_array_mut() else {
+        return page;
+    };
+    let mut keys: Vec<String> = items
+        .iter()
+        .filter_map(|i| i["conversation_key"].as_str().map(str::to_owned))
+        .collect();
+    keys.sort();
+    keys.dedup();
+    let names = with_db(state, move |conn| {
+        hookline_storage::overview::conversation_names(conn, &keys).map_err(db_error)
+    })
+    .await
+    .unwrap_or_default();
+    for item in items.iter_mut() {
+        let Some(name) = names
+            .iter()
+            .find(|n| item["conversation_key"].as_str() == Some(n.key.as_str()))
+        else {
+            continue;
+        };
+        item["conversation"] = json!({
+            "visitor": name.visitor_name.as_ref().or(name.visitor_email.as_ref()),
+            "title": name.title,
+        });
+    }
+    page
 }
 
 async fn detail(

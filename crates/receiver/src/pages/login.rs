@@ -17,7 +17,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
 
 async fn page(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
     if session(&state, &req).await.is_some() {
-        return redirect("/ui/conversations");
+        return redirect("/ui/");
     }
     html(&state, "login", &json!({}), StatusCode::OK)
 }
@@ -55,7 +55,7 @@ async fn login(req: HttpRequest, body: web::Bytes, state: web::Data<AppState>) -
         );
     }
     let secure = state.public_url.starts_with("https://");
-    let mut response = redirect("/ui/conversations");
+    let mut response = redirect("/ui/");
     if let Err(error) = response.add_cookie(&AdminAuth::login_cookie(&id, secure)) {
         tracing::error!(%error, "cannot set the session cookie");
     }

@@ -1,10 +1,12 @@
 //! The admin web pages under `/ui/`: server-rendered HTML from handlebars
 //! templates (every value HTML-escaped), usable without JavaScript.
 
+mod charts;
 mod conversations;
 mod events;
 mod login;
 mod notifications;
+mod overview;
 mod rules;
 mod transcript;
 mod when;
@@ -18,7 +20,7 @@ use crate::auth::Session;
 use crate::error::ApiError;
 use crate::AppState;
 
-const PAGES: [(&str, &str); 9] = [
+const PAGES: [(&str, &str); 10] = [
     (
         "header",
         include_str!("../../../../templates/pages/header.hbs"),
@@ -54,6 +56,10 @@ const PAGES: [(&str, &str); 9] = [
     (
         "notifications",
         include_str!("../../../../templates/pages/notifications.hbs"),
+    ),
+    (
+        "overview",
+        include_str!("../../../../templates/pages/overview.hbs"),
     ),
 ];
 const STYLE: &str = include_str!("../../../../templates/pages/style.css");
@@ -95,7 +101,7 @@ pub fn registry(dir: Option<&std::path::Path>) -> Result<Handlebars<'static>, St
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/", web::get().to(to_ui))
         .route("/ui", web::get().to(to_ui))
-        .route("/ui/", web::get().to(to_ui))
+        .route("/ui/", web::get().to(overview::page))
         .route("/ui/static/style.css", web::get().to(style))
         .configure(login::routes)
         .configure(conversations::routes)
@@ -105,7 +111,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
 }
 
 async fn to_ui() -> HttpResponse {
-    redirect("/ui/conversations")
+    redirect("/ui/")
 }
 
 async fn style() -> HttpResponse {

@@ -46,12 +46,21 @@ async fn page(state: &web::Data<AppState>, session: &Session, mut extra: Value) 
     let rules: Vec<RuleView> = with_conn(state, |conn, rules| Ok(rules.list(conn)?))
         .await
         .unwrap_or_default();
+    let fired = crate::api::with_db(state, |conn| {
+        hookline_storage::overview::last_fired(conn).map_err(crate::api::db_error)
+    })
+    .await
+    .unwrap_or_default();
     let rules: Vec<Value> = rules
         .iter()
         .map(|r| {
             let mut v = serde_json::to_value(&r.rule).unwrap_or_default();
             v["id"] = json!(r.id);
             v["enabled"] = json!(r.rule.enabled);
+            v["last_fired"] = json!(fired
+                .iter()
+                .find(|(id, _)| *id == r.id)
+                .map(|(_, at)| crate::params::rfc3339(*at)));
             v
         })
         .collect();

@@ -24,13 +24,17 @@ pub fn entry(event: &StoredEvent) -> Value {
         "raw_json": pretty(&event.raw),
     });
     let item = Item::from_raw(&event.raw);
-    let message = item
+    let payload = item
         .as_ref()
         .and_then(|i| i.event.get())
-        .and_then(|e| match &e.payload {
-            Payload::Message(m) => Some(m.clone()),
-            _ => None,
-        });
+        .map(|e| &e.payload);
+    if let Some(Payload::AssigneeChange(change)) = payload {
+        return with_base(handover(change), base);
+    }
+    let message = payload.and_then(|p| match p {
+        Payload::Message(m) => Some(m.clone()),
+        _ => None,
+    });
     let Some(message_event) = message else {
         return base;
     };
@@ -47,10 +51,48 @@ pub fn entry(event: &StoredEvent) -> Value {
     if let Some(message) = message_event.message.get() {
         fill(&mut view, message);
     }
+    // The actor is named once, above the bubble: the summary (which starts
+    // with it) is shown, without it, only when nothing else says what was
+    // sent.
+    let shown = ["text", "media", "card_title"]
+        .iter()
+        .any(|k| view.get(k).is_some());
+    if !shown {
+        view["detail"] = json!(without_sender(&event.summary, &who));
+    }
+    with_base(view, base)
+}
+
+fn with_base(mut view: Value, base: Value) -> Value {
     if let (Value::Object(view), Value::Object(base)) = (&mut view, base) {
         view.extend(base);
     }
     view
+}
+
+/// A summary without the sender it starts with: `agent a@b.c sent image
+/// x.png` is `sent image x.png` under a bubble already saying who.
+fn without_sender(summary: &str, who: &str) -> String {
+    summary
+        .strip_prefix(who)
+        .map(|rest| rest.trim_start_matches(':').trim_start())
+        .filter(|rest| !rest.is_empty())
+        .unwrap_or(summary)
+        .to_owned()
+}
+
+/// The handover as its own marker: from whom, to whom, by whom.
+fn handover(change: &hookline_model::AssigneeChange) -> Value {
+    let label = |a: &hookline_model::Field<hookline_model::Actor>| {
+        a.get().map(hookline_model::Actor::label)
+    };
+    json!({
+        "handover": {
+            "from": label(&change.from).unwrap_or_else(|| "nobody".to_owned()),
+            "to": label(&change.to).unwrap_or_else(|| "nobody".to_owned()),
+            "by": change.changed_by.get().map(hookline_model::Actor::who),
+        }
+    })
 }
 
 fn fill(view: &mut Value, message: &hookline_model::Message) {

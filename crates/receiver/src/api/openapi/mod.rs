@@ -52,7 +52,7 @@ struct Route {
 const ID: Option<(&str, PathParam)> = Some(("id", PathParam::Id));
 const KEY: Option<(&str, PathParam)> = Some(("key", PathParam::Key));
 
-const ROUTES: [Route; 18] = [
+const ROUTES: [Route; 19] = [
     Route {
         method: "post",
         path: "/erase",
@@ -72,6 +72,16 @@ const ROUTES: [Route; 18] = [
         path_param: None,
         body: None,
         success: Success::Json(200, "TimerPage"),
+        errors: &[400],
+    },
+    Route {
+        method: "get",
+        path: "/overview",
+        summary: "The overview page's figures: events per hour by type, handovers, emails by status, conversations waiting for an agent (oldest 20), and per agent the median and 90th percentile time from a handover to their first reply (last 7 days).",
+        params: &super::overview::PARAMS,
+        path_param: None,
+        body: None,
+        success: Success::Json(200, "Overview"),
         errors: &[400],
     },
     Route {

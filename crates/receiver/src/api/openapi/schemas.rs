@@ -229,6 +229,7 @@ pub fn all(templates: &[String]) -> Value {
             "updated_at": time(),
         }}));
     schemas.insert("TimerPage".into(), page("Timer"));
+    overview(&mut schemas);
     schemas.insert("Rule".into(), rule(templates));
     schemas.insert("SavedRule".into(), saved_rule(templates));
     schemas.insert("RuleList".into(), json!({"type": "object", "required": ["items"], "properties": {"items": {"type": "array", "items": reference("SavedRule")}}}));
@@ -333,4 +334,38 @@ pub fn all(templates: &[String]) -> Value {
             }},
         }}));
     Value::Object(schemas)
+}
+
+/// `Overview` (see `crate::overview::Overview`).
+fn overview(schemas: &mut Map<String, Value>) {
+    let count = || json!({"type": "integer", "format": "int64", "minimum": 0});
+    let seconds = || json!({"type": "integer", "format": "int64", "minimum": 0, "nullable": true});
+    schemas.insert("Overview".into(), json!({"type": "object", "required": ["window", "generated_at", "hours", "events", "events_total", "events_not_drawn", "handovers", "emails", "waiting_total", "waiting", "replies_since", "replies"], "properties": {
+            "window": {"type": "string", "enum": ["24h", "7d"]},
+            "generated_at": time(),
+            "hours": {"type": "array", "items": time(), "description": "The start of each hour (UTC) of the window, oldest first."},
+            "events": {"type": "array", "description": "Per event type, most events first: one count per hour of `hours`.", "items": {"type": "object", "required": ["event_type", "counts", "total"], "properties": {
+                "event_type": {"type": "string"},
+                "counts": {"type": "array", "items": count()},
+                "total": count(),
+            }}},
+            "events_total": count(),
+            "events_not_drawn": {"type": "integer", "format": "int64", "minimum": 0, "description": "Events of types hookline does not know (kept under their own name), or dated after this hour: in events_total, not in events."},
+            "handovers": count(),
+            "emails": {"type": "object", "description": "Emails created in the window, by their status now.", "required": ["sent", "failed", "dead", "pending", "not_sent"], "properties": {
+                "sent": count(), "failed": count(), "dead": count(), "pending": count(), "not_sent": count(),
+            }},
+            "waiting_total": count(),
+            "waiting": {"type": "array", "items": reference("Conversation"), "description": "Open conversations assigned to a bot or to nobody, oldest first (at most 20)."},
+            "replies_since": time(),
+            "replies": {"type": "array", "items": {"type": "object", "required": ["agent", "handovers", "answered", "answered_by_others", "unanswered", "median_seconds", "p90_seconds"], "properties": {
+                "agent": {"type": "string"},
+                "handovers": count(),
+                "answered": count(),
+                "answered_by_others": count(),
+                "unanswered": count(),
+                "median_seconds": seconds(),
+                "p90_seconds": seconds(),
+            }}},
+        }}));
 }
