@@ -2,6 +2,7 @@
 //! templates (every value HTML-escaped), usable without JavaScript.
 
 mod conversations;
+mod email;
 mod events;
 mod login;
 mod notifications;
@@ -18,7 +19,7 @@ use crate::auth::Session;
 use crate::error::ApiError;
 use crate::AppState;
 
-const PAGES: [(&str, &str); 9] = [
+const PAGES: [(&str, &str); 10] = [
     (
         "header",
         include_str!("../../../../templates/pages/header.hbs"),
@@ -54,6 +55,10 @@ const PAGES: [(&str, &str); 9] = [
     (
         "notifications",
         include_str!("../../../../templates/pages/notifications.hbs"),
+    ),
+    (
+        "email",
+        include_str!("../../../../templates/pages/email.hbs"),
     ),
 ];
 const STYLE: &str = include_str!("../../../../templates/pages/style.css");
