@@ -1,12 +1,14 @@
-//! The command line. Every setting has a flag and a `HOOKLINE_*`
-//! environment variable; the flag wins.
+//! The command line. Each command takes `--config` and the settings it
+//! uses, each as a flag and a `HOOKLINE_*` environment variable, from the
+//! settings table (src/settings.rs); the flag wins.
 
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap::parser::ValueSource;
+use clap::{Arg, ArgAction, ArgMatches, Args, Parser, Subcommand};
 
-/// The SQLite file used when no database is given.
-pub const DEFAULT_DATABASE_URL: &str = "sqlite://hookline-data/hookline.db";
+use crate::settings::{group, Kind, Setting, Settings, TABLE};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -17,10 +19,6 @@ pub const DEFAULT_DATABASE_URL: &str = "sqlite://hookline-data/hookline.db";
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
-
-    /// Log output: human-readable lines or JSON objects.
-    #[arg(long, global = true, env = "HOOKLINE_LOG_FORMAT", value_enum, default_value_t = LogFormat::Human)]
-    pub log_format: LogFormat,
 }
 
 #[derive(Debug, Subcommand)]
@@ -47,7 +45,7 @@ pub enum Command {
         #[arg(long)]
         before: String,
         #[command(flatten)]
-        database: DatabaseArgs,
+        settings: DatabaseArgs,
     },
     /// Delete everything stored about one visitor, and report the counts.
     Erase {
@@ -55,7 +53,7 @@ pub enum Command {
         #[arg(long)]
         visitor: String,
         #[command(flatten)]
-        database: DatabaseArgs,
+        settings: DatabaseArgs,
     },
     /// Show the effective configuration.
     Config {
@@ -81,7 +79,7 @@ pub enum TemplatesCommand {
     Show {
         name: String,
         #[command(flatten)]
-        templates: TemplateArgs,
+        settings: TemplateArgs,
     },
     /// Render a template for the last event of a file (the earlier events
     /// give the conversation and transcript), or for a shipped sample.
@@ -97,10 +95,10 @@ pub enum TemplatesCommand {
         #[arg(long)]
         html: bool,
         #[command(flatten)]
-        templates: TemplateArgs,
+        settings: TemplateArgs,
     },
     /// The variables templates can use (from the samples' contexts).
-    Variables,
+    Variables(LogArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -114,6 +112,12 @@ pub enum ConfigCommand {
     /// Print the effective settings (defaults < file < environment <
     /// flags), secrets masked.
     Show(ServeArgs),
+    /// Print hookline.example.toml: every setting with its help and
+    /// default, made from the settings table.
+    Example,
+    /// Print README's settings table (Markdown), made from the settings
+    /// table.
+    Table,
 }
 
 #[derive(Debug, Subcommand)]
@@ -121,25 +125,17 @@ pub enum RulesCommand {
     /// Validate a rules file without changing anything.
     Check {
         file: PathBuf,
+        /// The templates and the domains mail may go to, as `serve` has
+        /// them: unknown templates and recipients outside them are reported.
         #[command(flatten)]
-        templates: TemplateArgs,
-        /// The domains mail may go to, as `serve` has them: recipients
-        /// outside them are reported.
-        #[arg(
-            long,
-            env = "HOOKLINE_ALLOWED_RECIPIENT_DOMAINS",
-            value_delimiter = ','
-        )]
-        allowed_recipient_domains: Vec<String>,
+        settings: RuleCheckArgs,
     },
     /// Validate a rules file, then create or replace its rules by name
     /// (all or nothing).
     Import {
         file: PathBuf,
         #[command(flatten)]
-        database: DatabaseArgs,
-        #[command(flatten)]
-        templates: TemplateArgs,
+        settings: ImportArgs,
     },
     /// Dry run: what the rules of a file would do with the events of a
     /// file (a Swiftsell delivery, such as the samples), without storing
@@ -159,55 +155,120 @@ pub enum RulesCommand {
         /// state the events give.
         #[arg(long)]
         conversation_state: Option<PathBuf>,
-        #[command(flatten)]
-        templates: TemplateArgs,
-        #[arg(
-            long,
-            env = "HOOKLINE_ALLOWED_RECIPIENT_DOMAINS",
-            value_delimiter = ','
-        )]
-        allowed_recipient_domains: Vec<String>,
-        #[arg(long, env = "HOOKLINE_RECIPIENT_HOURLY_CAP", default_value_t = hookline_notifier::policy::DEFAULT_HOURLY_CAP)]
-        recipient_hourly_cap: u32,
         /// Print JSON instead of text.
         #[arg(long)]
         json: bool,
+        #[command(flatten)]
+        settings: RuleCheckArgs,
     },
     /// Print every stored rule as TOML that imports back to the same rules.
     Export {
         #[command(flatten)]
-        database: DatabaseArgs,
+        settings: DatabaseArgs,
     },
 }
 
-#[derive(Debug, Args)]
-pub struct TemplateArgs {
-    /// A folder of NAME.subject.hbs, NAME.text.hbs and NAME.html.hbs files
-    /// that override or add to the built-in email templates.
-    #[arg(long, env = "HOOKLINE_TEMPLATES_DIR")]
-    pub templates_dir: Option<PathBuf>,
+/// The settings of a command (the groups `G` of
+/// [`crate::settings::group`]): `--config`, and a flag and a `HOOKLINE_*`
+/// variable for each setting of those groups, all from the settings table.
+/// [`Configured::resolve`] layers them over the file and the defaults.
+#[derive(Clone, Debug, Default)]
+pub struct Configured<const G: u32> {
+    pub config: Option<PathBuf>,
+    /// The settings given as flags, by file key.
+    pub flags: BTreeMap<&'static str, Vec<String>>,
 }
 
-#[derive(Debug, Args)]
-pub struct MailArgs {
-    /// SMTP server: smtp://[USER:PASS@]HOST[:PORT], smtps://..., or
-    /// smtp://...?tls=required. Default: none, emails are written as .eml
-    /// files to DATA_DIR/outbox.
-    #[arg(long, env = "HOOKLINE_SMTP_URL", hide_env_values = true)]
-    pub smtp_url: Option<String>,
-
-    /// The From of every email.
-    #[arg(
-        long,
-        env = "HOOKLINE_MAIL_FROM",
-        default_value = "hookline <hookline@localhost>"
-    )]
-    pub mail_from: String,
-
-    /// Folder for hookline's files (the .eml outbox when no SMTP is set).
-    #[arg(long, env = "HOOKLINE_DATA_DIR", default_value = "hookline-data")]
-    pub data_dir: PathBuf,
+impl<const G: u32> Configured<G> {
+    /// The effective settings: defaults < file < environment < flags.
+    pub fn resolve(&self) -> anyhow::Result<Settings> {
+        crate::config::resolve(G, self.config.as_deref(), &self.flags, &|name| {
+            std::env::var(name).ok()
+        })
+    }
 }
+
+/// The clap argument of a setting.
+fn setting_arg(setting: &Setting) -> Arg {
+    let mut arg = Arg::new(setting.key)
+        .long(setting.key.replace('_', "-"))
+        .env(setting.env())
+        .value_name(setting.key.to_uppercase())
+        .help(setting.help());
+    if let Some(default) = setting.default {
+        arg = arg.default_value(default);
+    }
+    if matches!(setting.kind, Kind::Secret | Kind::Secrets | Kind::Url) {
+        arg = arg.hide_env_values(true);
+    }
+    if setting.is_list() {
+        arg.value_delimiter(',').action(ArgAction::Append)
+    } else {
+        arg.action(ArgAction::Set)
+    }
+}
+
+impl<const G: u32> clap::FromArgMatches for Configured<G> {
+    fn from_arg_matches(matches: &ArgMatches) -> Result<Self, clap::Error> {
+        let mut flags = BTreeMap::new();
+        for setting in TABLE.iter().filter(|s| s.group & G != 0) {
+            if matches.value_source(setting.key) == Some(ValueSource::CommandLine) {
+                let values = matches
+                    .get_many::<String>(setting.key)
+                    .map(|values| values.cloned().collect())
+                    .unwrap_or_default();
+                flags.insert(setting.key, values);
+            }
+        }
+        Ok(Configured {
+            config: matches.get_one::<PathBuf>("config").cloned(),
+            flags,
+        })
+    }
+
+    fn update_from_arg_matches(&mut self, matches: &ArgMatches) -> Result<(), clap::Error> {
+        *self = Self::from_arg_matches(matches)?;
+        Ok(())
+    }
+}
+
+impl<const G: u32> clap::Args for Configured<G> {
+    fn augment_args(command: clap::Command) -> clap::Command {
+        let command = command.arg(
+            Arg::new("config")
+                .long("config")
+                .env("HOOKLINE_CONFIG")
+                .value_name("FILE")
+                .value_parser(clap::value_parser!(PathBuf))
+                .help("A TOML file with any of these settings (see hookline.example.toml); environment variables and flags override it"),
+        );
+        TABLE
+            .iter()
+            .filter(|s| s.group & G != 0)
+            .fold(command, |command, setting| {
+                command.arg(setting_arg(setting))
+            })
+    }
+
+    fn augment_args_for_update(command: clap::Command) -> clap::Command {
+        Self::augment_args(command)
+    }
+}
+
+/// `serve` and `config show`: every setting.
+pub type ServeArgs = Configured<{ group::ALL }>;
+/// Commands that work on the database.
+pub type DatabaseArgs = Configured<{ group::DATABASE | group::LOG }>;
+/// Commands that read the email templates.
+pub type TemplateArgs = Configured<{ group::TEMPLATES | group::LOG }>;
+/// `rules check` and `rules test`: templates and the recipient policy.
+pub type RuleCheckArgs = Configured<{ group::TEMPLATES | group::POLICY | group::LOG }>;
+/// `rules import`: the database and the templates.
+pub type ImportArgs = Configured<{ group::DATABASE | group::TEMPLATES | group::LOG }>;
+/// `send-test-email`: the mail settings.
+pub type MailArgs = Configured<{ group::MAIL | group::LOG }>;
+/// Commands without settings of their own.
+pub type LogArgs = Configured<{ group::LOG }>;
 
 #[derive(Debug, Args)]
 pub struct TestEmailArgs {
@@ -216,160 +277,5 @@ pub struct TestEmailArgs {
     pub to: String,
 
     #[command(flatten)]
-    pub mail: MailArgs,
-}
-
-#[derive(Debug, Args)]
-pub struct DatabaseArgs {
-    /// sqlite://PATH (embedded, the default) or postgres://USER[:PASSWORD]@HOST[:PORT]/DB.
-    #[arg(long, env = "HOOKLINE_DATABASE_URL", default_value = DEFAULT_DATABASE_URL, hide_env_values = true)]
-    pub database_url: String,
-}
-
-#[derive(Debug, Args)]
-pub struct ServeArgs {
-    /// A TOML file with any of these settings (see hookline.example.toml);
-    /// environment variables and flags override it.
-    #[arg(long, env = "HOOKLINE_CONFIG")]
-    pub config: Option<PathBuf>,
-
-    #[command(flatten)]
-    pub database: DatabaseArgs,
-
-    /// Address to listen on (port 0 picks a free port).
-    #[arg(long, env = "HOOKLINE_LISTEN", default_value = "127.0.0.1:8080")]
-    pub listen: String,
-
-    /// Accepted webhook token(s), comma-separated. Default: a random token
-    /// generated on first start and kept in the database.
-    #[arg(
-        long,
-        env = "HOOKLINE_WEBHOOK_TOKEN",
-        value_delimiter = ',',
-        hide_env_values = true
-    )]
-    pub webhook_token: Vec<String>,
-
-    /// Accepted admin token(s) for the API and the pages, comma-separated.
-    /// Default: a random token generated on first start, kept in the
-    /// database and printed once.
-    #[arg(
-        long,
-        env = "HOOKLINE_ADMIN_TOKEN",
-        value_delimiter = ',',
-        hide_env_values = true
-    )]
-    pub admin_token: Vec<String>,
-
-    /// Largest webhook body accepted, in bytes.
-    #[arg(long, env = "HOOKLINE_MAX_BODY_BYTES", default_value_t = 1024 * 1024)]
-    pub max_body_bytes: usize,
-
-    /// A webhook body must arrive within this many seconds (408 after).
-    #[arg(long, env = "HOOKLINE_BODY_TIMEOUT_SECONDS", default_value_t = 10)]
-    pub body_timeout_seconds: u64,
-
-    #[command(flatten)]
-    pub mail: MailArgs,
-
-    #[command(flatten)]
-    pub templates: TemplateArgs,
-
-    /// hookline's address as users reach it, for links in emails
-    /// (default: http://LISTEN).
-    #[arg(long, env = "HOOKLINE_PUBLIC_URL")]
-    pub public_url: Option<String>,
-
-    /// Attempts to send an email before it is given up as dead.
-    #[arg(long, env = "HOOKLINE_SMTP_MAX_ATTEMPTS", default_value_t = 8)]
-    pub smtp_max_attempts: i32,
-
-    /// The first retry of a failed email waits this many seconds; each next
-    /// one twice as long (8 attempts over about a day by default).
-    #[arg(
-        long,
-        env = "HOOKLINE_SMTP_RETRY_BASE_SECONDS",
-        default_value_t = 340.0
-    )]
-    pub smtp_retry_base_seconds: f64,
-
-    /// How often the outbox looks for due emails besides being woken by
-    /// ingest, in milliseconds.
-    #[arg(long, env = "HOOKLINE_OUTBOX_POLL_MS", default_value_t = 1000)]
-    pub outbox_poll_ms: u64,
-
-    /// How long an email claimed for sending stays this instance's before
-    /// another may send it, in seconds; renewed while the send is under way.
-    /// A killed instance's emails go out from another after about this long.
-    #[arg(
-        long,
-        env = "HOOKLINE_OUTBOX_LEASE_SECONDS",
-        default_value_t = 60,
-        value_parser = clap::value_parser!(u64).range(1..=86_400)
-    )]
-    pub outbox_lease_seconds: u64,
-
-    /// How often the timer worker looks for due timers (time-based alerts),
-    /// in milliseconds.
-    #[arg(long, env = "HOOKLINE_TIMER_POLL_MS", default_value_t = 1000)]
-    pub timer_poll_ms: u64,
-
-    /// A timer overdue by more than this many seconds when hookline comes
-    /// to it (it was not running) is not sent on its own: such timers go
-    /// into one "missed while hookline was down" email per rule.
-    #[arg(
-        long,
-        env = "HOOKLINE_TIMER_MAX_LATENESS_SECONDS",
-        default_value_t = 3600
-    )]
-    pub timer_max_lateness_seconds: u64,
-
-    /// Delete events, conversations and emails older than this many days
-    /// (0: keep forever).
-    #[arg(long, env = "HOOKLINE_RETENTION_DAYS", default_value_t = 0)]
-    pub retention_days: u32,
-
-    /// How often the retention task runs, in seconds.
-    #[arg(
-        long,
-        env = "HOOKLINE_RETENTION_INTERVAL_SECONDS",
-        default_value_t = 3600
-    )]
-    pub retention_interval_seconds: u64,
-
-    /// Domains alert emails may go to, comma-separated (a domain admits its
-    /// subdomains); recipients elsewhere are skipped. Default: any domain.
-    #[arg(
-        long,
-        env = "HOOKLINE_ALLOWED_RECIPIENT_DOMAINS",
-        value_delimiter = ','
-    )]
-    pub allowed_recipient_domains: Vec<String>,
-
-    /// At most this many emails per recipient per hour over all rules;
-    /// more are suppressed (0: no cap).
-    #[arg(long, env = "HOOKLINE_RECIPIENT_HOURLY_CAP", default_value_t = 60)]
-    pub recipient_hourly_cap: u32,
-
-    /// When set, `/metrics` requires `Authorization: Bearer <this token>`
-    /// (at least 32 characters).
-    #[arg(long, env = "HOOKLINE_METRICS_TOKEN", hide_env_values = true)]
-    pub metrics_token: Option<String>,
-
-    /// SQLite: the bound on the write-ahead log file, in MiB. The log is
-    /// checkpointed and started over whenever it passes a third of it.
-    #[arg(
-        long,
-        env = "HOOKLINE_SQLITE_WAL_LIMIT_MB",
-        default_value_t = 64,
-        value_parser = clap::value_parser!(u64).range(1..=65_536)
-    )]
-    pub sqlite_wal_limit_mb: u64,
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum, serde::Deserialize, serde::Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum LogFormat {
-    Human,
-    Json,
+    pub settings: MailArgs,
 }

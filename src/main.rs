@@ -6,11 +6,13 @@ mod maintenance;
 mod memory;
 mod rules_cmd;
 mod serve;
+mod settings;
 
-use clap::{CommandFactory, FromArgMatches};
+use clap::Parser;
 use tracing_subscriber::EnvFilter;
 
-use crate::cli::{Cli, Command, ConfigCommand, LogFormat, WebhookTokenCommand};
+use crate::cli::{Cli, Command, ConfigCommand, Configured, WebhookTokenCommand};
+use crate::settings::{LogFormat, Settings};
 
 fn init_logging(format: LogFormat) {
     let filter = EnvFilter::try_from_env("HOOKLINE_LOG")
@@ -25,47 +27,39 @@ fn init_logging(format: LogFormat) {
     }
 }
 
+/// A command's settings, resolved, with logging started as they say.
+pub fn start<const G: u32>(args: &Configured<G>) -> anyhow::Result<Settings> {
+    let settings = args.resolve()?;
+    init_logging(settings.log_format);
+    Ok(settings)
+}
+
 fn run() -> anyhow::Result<()> {
-    let matches = Cli::command().get_matches();
-    let cli = Cli::from_arg_matches(&matches)?;
-    let mut log_format = cli.log_format;
-    match cli.command {
-        Command::Serve(mut args) => {
-            if let Some(sub) = matches.subcommand_matches("serve") {
-                config::apply(&mut args, sub, &matches, &mut log_format)?;
-            }
-            init_logging(log_format);
-            actix_web::rt::System::new().block_on(serve::serve(args))
+    match Cli::parse().command {
+        Command::Serve(args) => {
+            let settings = start(&args)?;
+            actix_web::rt::System::new().block_on(serve::serve(settings))
         }
-        Command::Config {
-            command: ConfigCommand::Show(mut args),
-        } => {
-            let sub = matches
-                .subcommand_matches("config")
-                .and_then(|c| c.subcommand_matches("show"));
-            if let Some(sub) = sub {
-                config::apply(&mut args, sub, &matches, &mut log_format)?;
+        Command::Config { command } => {
+            match command {
+                ConfigCommand::Show(args) => print!("{}", config::show(&args.resolve()?)),
+                ConfigCommand::Example => print!("{}", config::example()),
+                ConfigCommand::Table => print!("{}", config::markdown_table()),
             }
-            print!("{}", config::show(&args, log_format));
             Ok(())
         }
-        command => {
-            init_logging(log_format);
-            match command {
-                Command::Migrate(args) => serve::migrate(&args),
-                Command::Rules { command } => rules_cmd::run(command),
-                Command::Templates { command } => rules_cmd::templates(command),
-                Command::ResetAdminToken(args) => serve::reset_admin_token(&args),
-                Command::WebhookToken {
-                    command: WebhookTokenCommand::Show(args),
-                } => serve::show_webhook_token(&args),
-                Command::Purge { before, database } => maintenance::purge(&before, &database),
-                Command::Erase { visitor, database } => maintenance::erase(&visitor, &database),
-                Command::SendTestEmail(args) => {
-                    actix_web::rt::System::new().block_on(rules_cmd::send_test_email(args))
-                }
-                Command::Serve(_) | Command::Config { .. } => Ok(()),
-            }
+        Command::Migrate(args) => serve::migrate(&start(&args)?),
+        Command::Rules { command } => rules_cmd::run(command),
+        Command::Templates { command } => rules_cmd::templates(command),
+        Command::ResetAdminToken(args) => serve::reset_admin_token(&start(&args)?),
+        Command::WebhookToken {
+            command: WebhookTokenCommand::Show(args),
+        } => serve::show_webhook_token(&start(&args)?),
+        Command::Purge { before, settings } => maintenance::purge(&before, &start(&settings)?),
+        Command::Erase { visitor, settings } => maintenance::erase(&visitor, &start(&settings)?),
+        Command::SendTestEmail(args) => {
+            let settings = start(&args.settings)?;
+            actix_web::rt::System::new().block_on(rules_cmd::send_test_email(&args.to, &settings))
         }
     }
 }

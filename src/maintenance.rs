@@ -7,8 +7,8 @@ use chrono::{NaiveDate, NaiveDateTime};
 use hookline_storage::{retention, Database};
 use tokio::sync::watch;
 
-use crate::cli::DatabaseArgs;
 use crate::serve::open_existing_database;
+use crate::settings::Settings;
 
 /// `2024-01-31` (midnight UTC) or an RFC 3339 time.
 fn parse_cutoff(text: &str) -> anyhow::Result<NaiveDateTime> {
@@ -21,9 +21,9 @@ fn parse_cutoff(text: &str) -> anyhow::Result<NaiveDateTime> {
     bail!("--before {text:?} is not a date (2024-01-31) or an RFC 3339 time")
 }
 
-pub fn purge(before: &str, database: &DatabaseArgs) -> anyhow::Result<()> {
+pub fn purge(before: &str, settings: &Settings) -> anyhow::Result<()> {
     let cutoff = parse_cutoff(before)?;
-    let (db, _) = open_existing_database(database)?;
+    let (db, _) = open_existing_database(settings)?;
     let mut conn = db.dedicated_connection()?;
     let deleted = retention::purge_before(&mut conn, cutoff).context("purge failed")?;
     println!(
@@ -33,8 +33,8 @@ pub fn purge(before: &str, database: &DatabaseArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-pub fn erase(visitor: &str, database: &DatabaseArgs) -> anyhow::Result<()> {
-    let (db, _) = open_existing_database(database)?;
+pub fn erase(visitor: &str, settings: &Settings) -> anyhow::Result<()> {
+    let (db, _) = open_existing_database(settings)?;
     let mut conn = db.dedicated_connection()?;
     let erased =
         hookline_notifier::erase::erase_visitor(&mut conn, visitor).context("erase failed")?;

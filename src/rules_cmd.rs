@@ -1,21 +1,25 @@
 //! `hookline rules check|import|export|test` and `hookline send-test-email`.
 
+use std::path::Path;
 use std::sync::Arc;
 
 use anyhow::{bail, Context};
 use hookline_notifier::dry_run::{self, DryRun};
-use hookline_notifier::rules_store::check_all;
+use hookline_notifier::mailer::written_file;
+use hookline_notifier::rules_store::{check_all, check_each};
 use hookline_notifier::{
-    CompiledRule, Mailer, RecipientPolicy, Rendered, Rules, RulesFile, Templates,
+    CompiledRule, Mailer, RecipientPolicy, Rendered, Rules, RulesError, RulesFile, Templates,
 };
 
-use crate::cli::{DatabaseArgs, RulesCommand, TemplateArgs, TemplatesCommand, TestEmailArgs};
+use crate::cli::{RulesCommand, TemplatesCommand};
 use crate::serve::open_existing_database;
+use crate::settings::Settings;
+use crate::start;
 
 /// Loads the templates and renders each over every shipped sample, so that
 /// a template that cannot render fails here, not when an email is sent.
-pub fn load_templates(args: &TemplateArgs) -> anyhow::Result<Arc<Templates>> {
-    let templates = Templates::load(args.templates_dir.as_deref())
+pub fn load_templates(dir: Option<&Path>) -> anyhow::Result<Arc<Templates>> {
+    let templates = Templates::load(dir)
         .map_err(|e| anyhow::anyhow!(e))
         .context("failed to load the email templates")?;
     templates
@@ -53,35 +57,59 @@ fn events_of(
     }
 }
 
+/// `rules check`: every problem of the file at once. The warnings (a
+/// rule that never fires, mail that cannot go where it is addressed) on
+/// standard output; the errors, all of them, as the command's error.
+fn check(file: &Path, settings: &Settings) -> anyhow::Result<()> {
+    let templates = load_templates(settings.templates_dir.as_deref())?;
+    let policy = RecipientPolicy::new(&settings.allowed_recipient_domains, 0)
+        .map_err(|e| anyhow::anyhow!(e))?;
+    let text = std::fs::read_to_string(file)
+        .with_context(|| format!("failed to read {}", file.display()))?;
+    let parsed =
+        RulesFile::parse_each(&text).map_err(|e| anyhow::anyhow!("{}: {e}", file.display()))?;
+    let count = parsed.len();
+    let mut errors = Vec::new();
+    let mut defs = Vec::new();
+    for rule in parsed {
+        match rule {
+            Ok(def) => defs.push(def),
+            Err(error) => errors.push(error),
+        }
+    }
+    let (checked, invalid) = check_each(&templates, defs);
+    errors.extend(invalid.iter().map(|error| match error {
+        RulesError::Duplicate(name) => format!("two rules are named {name:?}"),
+        other => other.to_string(),
+    }));
+    for rule in &checked {
+        for warning in hookline_notifier::lint::warnings(&rule.def)
+            .into_iter()
+            .chain(recipient_warnings(rule, &policy))
+        {
+            println!("warning: rule {:?}: {warning}", rule.name());
+        }
+    }
+    if !errors.is_empty() {
+        bail!(
+            "{}: {} of {count} rule(s) invalid:\n  {}",
+            file.display(),
+            errors.len(),
+            errors.join("\n  ")
+        );
+    }
+    println!("{}: {count} rule(s), all valid", file.display());
+    Ok(())
+}
+
 pub fn run(command: RulesCommand) -> anyhow::Result<()> {
     match command {
-        RulesCommand::Check {
-            file,
-            templates,
-            allowed_recipient_domains,
-        } => {
-            let templates = load_templates(&templates)?;
-            let policy = RecipientPolicy::new(&allowed_recipient_domains, 0)
-                .map_err(|e| anyhow::anyhow!(e))?;
-            let rules = read_rules(&file)?;
-            let checked = check_all(&templates, rules.rule)
-                .map_err(|e| anyhow::anyhow!("{}: {e}", file.display()))?;
-            println!("{}: {} rule(s), all valid", file.display(), checked.len());
-            for rule in &checked {
-                for warning in recipient_warnings(rule, &policy) {
-                    println!("warning: rule {:?}: {warning}", rule.name());
-                }
-            }
-            Ok(())
-        }
-        RulesCommand::Import {
-            file,
-            database,
-            templates,
-        } => {
-            let templates = load_templates(&templates)?;
+        RulesCommand::Check { file, settings } => check(&file, &start(&settings)?),
+        RulesCommand::Import { file, settings } => {
+            let settings = start(&settings)?;
+            let templates = load_templates(settings.templates_dir.as_deref())?;
             let file_rules = read_rules(&file)?;
-            let (db, _) = open_existing_database(&database)?;
+            let (db, _) = open_existing_database(&settings)?;
             let rules = Rules::new(templates);
             let mut conn = db.dedicated_connection()?;
             let (created, updated) = rules
@@ -93,20 +121,22 @@ pub fn run(command: RulesCommand) -> anyhow::Result<()> {
             );
             Ok(())
         }
-        RulesCommand::Export { database } => export(&database),
+        RulesCommand::Export { settings } => export(&start(&settings)?),
         RulesCommand::Test {
             file,
             event,
             sample,
             conversation_state,
-            templates,
-            allowed_recipient_domains,
-            recipient_hourly_cap,
             json,
+            settings,
         } => {
-            let templates = load_templates(&templates)?;
-            let policy = RecipientPolicy::new(&allowed_recipient_domains, recipient_hourly_cap)
-                .map_err(|e| anyhow::anyhow!(e))?;
+            let settings = start(&settings)?;
+            let templates = load_templates(settings.templates_dir.as_deref())?;
+            let policy = RecipientPolicy::new(
+                &settings.allowed_recipient_domains,
+                settings.recipient_hourly_cap,
+            )
+            .map_err(|e| anyhow::anyhow!(e))?;
             let rules = read_rules(&file)?;
             let checked = check_all(&templates, rules.rule)
                 .map_err(|e| anyhow::anyhow!("{}: {e}", file.display()))?;
@@ -138,7 +168,7 @@ pub fn run(command: RulesCommand) -> anyhow::Result<()> {
 pub fn templates(command: TemplatesCommand) -> anyhow::Result<()> {
     match command {
         TemplatesCommand::List(args) => {
-            let templates = load_templates(&args)?;
+            let templates = load_templates(start(&args)?.templates_dir.as_deref())?;
             for name in templates.names() {
                 let origins: Vec<String> = templates
                     .parts(&name)
@@ -149,8 +179,8 @@ pub fn templates(command: TemplatesCommand) -> anyhow::Result<()> {
             }
             Ok(())
         }
-        TemplatesCommand::Show { name, templates } => {
-            let templates = load_templates(&templates)?;
+        TemplatesCommand::Show { name, settings } => {
+            let templates = load_templates(start(&settings)?.templates_dir.as_deref())?;
             known(&templates, &name)?;
             for (part, source, origin) in templates.parts(&name) {
                 println!("--- {name}.{part} ({origin})");
@@ -163,9 +193,9 @@ pub fn templates(command: TemplatesCommand) -> anyhow::Result<()> {
             event,
             sample,
             html,
-            templates,
+            settings,
         } => {
-            let templates = load_templates(&templates)?;
+            let templates = load_templates(start(&settings)?.templates_dir.as_deref())?;
             known(&templates, &name)?;
             let items = dry_run::items_of(events_of(event.as_deref(), sample.as_deref())?);
             let contexts = dry_run::template_contexts(&items, "my-rule", "agent@example.com", None);
@@ -182,7 +212,8 @@ pub fn templates(command: TemplatesCommand) -> anyhow::Result<()> {
             }
             Ok(())
         }
-        TemplatesCommand::Variables => {
+        TemplatesCommand::Variables(args) => {
+            start(&args)?;
             print!("{}", hookline_notifier::fields::template_reference());
             Ok(())
         }
@@ -219,8 +250,8 @@ fn recipient_warnings(rule: &CompiledRule, policy: &RecipientPolicy) -> Vec<Stri
     warnings
 }
 
-fn export(database: &DatabaseArgs) -> anyhow::Result<()> {
-    let (db, _) = open_existing_database(database)?;
+fn export(settings: &Settings) -> anyhow::Result<()> {
+    let (db, _) = open_existing_database(settings)?;
     let rules = Rules::new(Arc::new(
         Templates::built_in().map_err(|e| anyhow::anyhow!(e))?,
     ));
@@ -231,16 +262,18 @@ fn export(database: &DatabaseArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-pub async fn send_test_email(args: TestEmailArgs) -> anyhow::Result<()> {
+/// `send-test-email`: one email with the mail settings `serve` would use;
+/// says where it went (the SMTP server and its answer, or the `.eml` file).
+pub async fn send_test_email(to: &str, settings: &Settings) -> anyhow::Result<()> {
     let mailer = Mailer::new(
-        args.mail.smtp_url.as_deref(),
-        &args.mail.data_dir.join("outbox"),
+        settings.smtp_url.as_deref(),
+        &settings.data_dir.join("outbox"),
     )
     .map_err(|e| anyhow::anyhow!(e))?;
-    let from = args.mail.mail_from.parse().with_context(|| {
+    let from = settings.mail_from.parse().with_context(|| {
         format!(
-            "HOOKLINE_MAIL_FROM {:?} is not an address",
-            args.mail.mail_from
+            "mail_from (--mail-from / HOOKLINE_MAIL_FROM) {:?} is not an address",
+            settings.mail_from
         )
     })?;
     let email = Rendered {
@@ -249,15 +282,28 @@ pub async fn send_test_email(args: TestEmailArgs) -> anyhow::Result<()> {
         html: "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>hookline test email</title></head>\n<body><p>hookline can send email with these settings.</p></body></html>\n".to_owned(),
         reply_to: None,
     };
-    match mailer.send(&from, &args.to, &email, None).await {
-        Ok(answer) => {
-            println!("sent to {} via {}: {answer}", args.to, mailer.describe());
-            Ok(())
+    let sent = mailer.send(&from, to, &email, None).await;
+    match (sent, &mailer) {
+        (Ok(answer), Mailer::Smtp { shown, .. }) => {
+            println!("sent to {to} through {shown}; the server answered: {answer}");
         }
-        Err(error) => bail!(
-            "sending to {} via {} failed: {error}",
-            args.to,
-            mailer.describe()
-        ),
+        (Ok(answer), Mailer::Files { .. }) => {
+            let file = written_file(&answer)
+                .map(|f| f.display().to_string())
+                .unwrap_or(answer);
+            println!(
+                "no SMTP server is set (smtp_url / --smtp-url / HOOKLINE_SMTP_URL), so the email to {to} was written to {file}"
+            );
+        }
+        (Err(error), Mailer::Smtp { shown, .. }) => {
+            bail!("sending to {to} through {shown} failed: {error}")
+        }
+        (Err(error), Mailer::Files { dir, .. }) => {
+            bail!(
+                "writing the email to {to} into {} failed: {error}",
+                dir.display()
+            )
+        }
     }
+    Ok(())
 }

@@ -18,39 +18,39 @@ use hookline_storage::{
 };
 use tokio::sync::{watch, Notify};
 
-use crate::cli::{DatabaseArgs, ServeArgs};
 use crate::rules_cmd::load_templates;
+use crate::settings::Settings;
 
 /// Where the generated webhook token is kept.
 const WEBHOOK_TOKEN_SETTING: &str = "webhook_token";
 
 /// Opens the database and runs pending migrations.
-pub fn open_database(args: &DatabaseArgs) -> anyhow::Result<(Database, usize)> {
-    open_database_with(args, Options::default())
+pub fn open_database(settings: &Settings) -> anyhow::Result<(Database, usize)> {
+    open_database_with(settings, Options::default())
 }
 
 /// [`open_database`] for commands that work on the database `serve` made:
 /// a SQLite file that does not exist is an error, not a new empty database
 /// (which would answer, say, `rules export` with no rules).
-pub fn open_existing_database(args: &DatabaseArgs) -> anyhow::Result<(Database, usize)> {
-    let url =
-        hookline_storage::DatabaseUrl::parse(&args.database_url).map_err(|e| anyhow::anyhow!(e))?;
+pub fn open_existing_database(settings: &Settings) -> anyhow::Result<(Database, usize)> {
+    let url = hookline_storage::DatabaseUrl::parse(&settings.database_url)
+        .map_err(|e| anyhow::anyhow!(e))?;
     if url.backend == Backend::Sqlite && !std::path::Path::new(&url.target).exists() {
         anyhow::bail!(
             "no database at {}: set HOOKLINE_DATABASE_URL or --database-url to the database `hookline serve` uses (`hookline migrate` creates a new one)",
             url.target
         );
     }
-    open_database(args)
+    open_database(settings)
 }
 
 /// [`open_database`] with `options` (those `serve` takes).
 pub fn open_database_with(
-    args: &DatabaseArgs,
+    settings: &Settings,
     options: Options,
 ) -> anyhow::Result<(Database, usize)> {
-    let shown = redact_url(&args.database_url);
-    let db = Database::open_with(&args.database_url, options)
+    let shown = redact_url(&settings.database_url);
+    let db = Database::open_with(&settings.database_url, options)
         .with_context(|| format!("failed to open the database at {shown}"))?;
     let ran = db
         .migrate()
@@ -58,7 +58,7 @@ pub fn open_database_with(
     Ok((db, ran))
 }
 
-pub fn migrate(args: &DatabaseArgs) -> anyhow::Result<()> {
+pub fn migrate(args: &Settings) -> anyhow::Result<()> {
     let (_db, ran) = open_database(args)?;
     println!(
         "{}: {ran} migration(s) run; the schema is current",
@@ -178,7 +178,7 @@ fn admin_auth(
 }
 
 /// `hookline reset-admin-token`.
-pub fn reset_admin_token(args: &DatabaseArgs) -> anyhow::Result<()> {
+pub fn reset_admin_token(args: &Settings) -> anyhow::Result<()> {
     let (db, _) = open_existing_database(args)?;
     let mut conn = db.dedicated_connection()?;
     let token = tokens::generate();
@@ -217,7 +217,7 @@ fn webhook_tokens(db: &Database, configured: &[String]) -> anyhow::Result<(Token
 }
 
 /// `hookline webhook-token show`: the generated webhook token.
-pub fn show_webhook_token(args: &DatabaseArgs) -> anyhow::Result<()> {
+pub fn show_webhook_token(args: &Settings) -> anyhow::Result<()> {
     let (db, _) = open_existing_database(args)?;
     let mut conn = db.dedicated_connection()?;
     match settings::get(&mut conn, WEBHOOK_TOKEN_SETTING)? {
@@ -250,12 +250,11 @@ const RULES_RELOAD_EVERY: Duration = Duration::from_secs(2);
 /// How long shutdown waits for the email being sent.
 const WORKER_STOP_TIMEOUT: Duration = Duration::from_secs(35);
 
-pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
-    crate::config::validate(&args)?;
+pub async fn serve(args: Settings) -> anyhow::Result<()> {
     let options = Options {
         sqlite_wal_limit_bytes: args.sqlite_wal_limit_mb.saturating_mul(1024 * 1024),
     };
-    let (db, ran) = open_database_with(&args.database, options)?;
+    let (db, ran) = open_database_with(&args, options)?;
     let (tokens, source) = webhook_tokens(&db, &args.webhook_token)?;
     let (admin, admin_source) = admin_auth(&db, &args.admin_token, &tokens)?;
     let admin = Arc::new(admin);
@@ -273,11 +272,11 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     }
     let policy = RecipientPolicy::new(&args.allowed_recipient_domains, args.recipient_hourly_cap)
         .map_err(|e| anyhow::anyhow!(e))?;
-    let pages = hookline_receiver::page_templates(args.templates.templates_dir.as_deref())
+    let pages = hookline_receiver::page_templates(args.templates_dir.as_deref())
         .map_err(|e| anyhow::anyhow!(e))
         .context("failed to load the page templates")?;
 
-    let templates = load_templates(&args.templates)?;
+    let templates = load_templates(args.templates_dir.as_deref())?;
     let rules = Arc::new(Rules::new(Arc::clone(&templates)));
     {
         let mut conn = db.dedicated_connection()?;
@@ -309,16 +308,13 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let base = format!("http://{address}");
     let public_url = args.public_url.clone().unwrap_or_else(|| base.clone());
 
-    let mailer = Mailer::new(
-        args.mail.smtp_url.as_deref(),
-        &args.mail.data_dir.join("outbox"),
-    )
-    .map_err(|e| anyhow::anyhow!(e))
-    .context("failed to set up email")?;
-    let from = args.mail.mail_from.parse().with_context(|| {
+    let mailer = Mailer::new(args.smtp_url.as_deref(), &args.data_dir.join("outbox"))
+        .map_err(|e| anyhow::anyhow!(e))
+        .context("failed to set up email")?;
+    let from = args.mail_from.parse().with_context(|| {
         format!(
             "HOOKLINE_MAIL_FROM {:?} is not an email address",
-            args.mail.mail_from
+            args.mail_from
         )
     })?;
     let mut worker_settings = WorkerSettings::with_defaults(from);
@@ -331,8 +327,8 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
 
     println!("hookline {} listening on {base}", env!("CARGO_PKG_VERSION"));
     let database = match db.backend() {
-        Backend::Sqlite => format!("SQLite {}", redact_url(&args.database.database_url)),
-        Backend::Postgres => format!("PostgreSQL {}", redact_url(&args.database.database_url)),
+        Backend::Sqlite => format!("SQLite {}", redact_url(&args.database_url)),
+        Backend::Postgres => format!("PostgreSQL {}", redact_url(&args.database_url)),
     };
     println!("  database:       {database} ({ran} migration(s) run at start)");
     println!("  webhook URL:    {base}/webhooks/swiftsell");

@@ -6,6 +6,7 @@
 mod browser;
 mod contract;
 mod crash;
+mod email_page;
 mod errors;
 mod handshake;
 mod hardening;

@@ -270,3 +270,251 @@ fn an_unreachable_database_is_reported_once() {
         "{said}"
     );
 }
+
+/// `hookline ARGS` with these environment variables (and no token
+/// settings of the caller's).
+fn hookline_env(args: &[&str], env: &[(&str, &str)]) -> std::process::Output {
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_hookline"));
+    command
+        .args(args)
+        .env("HOOKLINE_LOG", "error")
+        .env_remove("HOOKLINE_DATABASE_URL")
+        .env_remove("HOOKLINE_CONFIG")
+        .env_remove("HOOKLINE_ADMIN_TOKEN")
+        .env_remove("HOOKLINE_WEBHOOK_TOKEN");
+    for (key, value) in env {
+        command.env(key, value);
+    }
+    command.output().unwrap()
+}
+
+#[test]
+fn every_database_command_takes_the_config_file_and_environment_like_serve() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("from-config.db");
+    let url = format!("sqlite://{}", db.display());
+    let config = dir.path().join("hookline.toml");
+    std::fs::write(&config, format!("database_url = \"{url}\"\n")).unwrap();
+    let config = config.to_str().unwrap();
+    let ok = |args: &[&str], env: &[(&str, &str)]| {
+        let output = hookline_env(args, env);
+        assert!(
+            output.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        String::from_utf8_lossy(&output.stdout).into_owned()
+    };
+    let migrated = ok(&["migrate", "--config", config], &[]);
+    assert!(migrated.contains(&url), "{migrated}");
+    assert!(db.exists());
+    let rules = dir.path().join("rules.toml");
+    std::fs::write(
+        &rules,
+        "[[rule]]\nname = \"from-config\"\non = [\"note\"]\nto = [\"lead@example.com\"]\ntemplate = \"generic\"\n",
+    )
+    .unwrap();
+    let imported = ok(
+        &[
+            "rules",
+            "import",
+            rules.to_str().unwrap(),
+            "--config",
+            config,
+        ],
+        &[],
+    );
+    assert!(imported.contains("1 rule(s) created"), "{imported}");
+    // The same database through the file, HOOKLINE_CONFIG, and
+    // HOOKLINE_DATABASE_URL: the imported rule, not an empty new database.
+    for (args, env) in [
+        (vec!["rules", "export", "--config", config], vec![]),
+        (vec!["rules", "export"], vec![("HOOKLINE_CONFIG", config)]),
+        (
+            vec!["rules", "export"],
+            vec![("HOOKLINE_DATABASE_URL", url.as_str())],
+        ),
+    ] {
+        let exported = ok(&args, &env);
+        assert!(
+            exported.contains("name = \"from-config\""),
+            "{args:?} {env:?}: {exported}"
+        );
+    }
+    let purged = ok(
+        &["purge", "--before", "2020-01-01", "--config", config],
+        &[],
+    );
+    assert!(purged.contains("0 events"), "{purged}");
+    let erased = ok(&["erase", "--visitor", "nobody", "--config", config], &[]);
+    assert!(
+        erased.contains("visitor nobody: deleted 0 events"),
+        "{erased}"
+    );
+    let token = ok(&["reset-admin-token", "--config", config], &[]);
+    assert!(!token.trim().is_empty());
+    // A flag beats the file: a database that is not there is refused,
+    // and not created.
+    let elsewhere = dir.path().join("elsewhere.db");
+    let flag_url = format!("sqlite://{}", elsewhere.display());
+    let output = hookline_env(
+        &[
+            "rules",
+            "export",
+            "--config",
+            config,
+            "--database-url",
+            &flag_url,
+        ],
+        &[],
+    );
+    assert!(!output.status.success());
+    let said = String::from_utf8_lossy(&output.stderr);
+    assert!(said.contains("no database at"), "{said}");
+    assert!(!elsewhere.exists());
+    // A setting out of range is named with where it came from, for any
+    // command that uses it; a command ignores the settings it does not use.
+    std::fs::write(dir.path().join("bad.toml"), "recipient_hourly_cap = -1\n").unwrap();
+    let bad = dir.path().join("bad.toml");
+    let bad = bad.to_str().unwrap();
+    let output = hookline_env(
+        &["rules", "check", "--config", bad, "/nonexistent.toml"],
+        &[],
+    );
+    let said = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        said.contains("recipient_hourly_cap (--recipient-hourly-cap / HOOKLINE_RECIPIENT_HOURLY_CAP) in the config file"),
+        "{said}"
+    );
+    ok(
+        &["rules", "export", "--config", bad, "--database-url", &url],
+        &[],
+    );
+}
+
+#[test]
+fn rules_check_reports_every_error_at_once_and_warns_with_suggestions() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("rules.toml");
+    std::fs::write(
+        &file,
+        r#"
+[[rule]]
+name = "misspelt-type"
+on = ["assigne_change"]
+to = ["lead@example.com"]
+template = "generic"
+
+[[rule]]
+name = "misspelt-field"
+on = ["assignee_change"]
+all = [{ field = "payload.to.typ", op = "eq", value = "user" }]
+to = ["lead@example.com"]
+template = "generic"
+
+[[rule]]
+name = "bad-operator"
+on = ["status"]
+all = [{ field = "payload.status", op = "equals", value = "Close" }]
+to = ["lead@example.com"]
+template = "generic"
+
+[[rule]]
+name = "unknown-key"
+onn = ["note"]
+to = ["lead@example.com"]
+template = "generic"
+
+[[rule]]
+name = "misspelt-type"
+on = ["note"]
+to = ["lead@example.com"]
+template = "nope"
+"#,
+    )
+    .unwrap();
+    let output = hookline_cli(&["rules", "check", file.to_str().unwrap()]);
+    assert_eq!(output.status.code(), Some(1));
+    let errors = String::from_utf8_lossy(&output.stderr);
+    for expected in [
+        "3 of 5 rule(s) invalid",
+        "rule 4 (\"unknown-key\"): unknown field `onn`",
+        "rule \"bad-operator\": all[0]: unknown operator \"equals\"",
+        "rule \"misspelt-type\": unknown template \"nope\"",
+    ] {
+        assert_eq!(errors.matches(expected).count(), 1, "{expected}: {errors}");
+    }
+    let warnings = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        warnings.contains("warning: rule \"misspelt-type\": on: unknown event type \"assigne_change\": did you mean `assignee_change`?"),
+        "{warnings}"
+    );
+    assert!(
+        warnings.contains("warning: rule \"misspelt-field\": all[0]: no assignee_change event hookline knows has the field payload.to.typ: did you mean `payload.to.type`?"),
+        "{warnings}"
+    );
+    // Without the bad rules: valid, with the warnings, exit 0.
+    let text = std::fs::read_to_string(&file).unwrap();
+    let good: String = text
+        .split("[[rule]]")
+        .take(3)
+        .collect::<Vec<_>>()
+        .join("[[rule]]");
+    std::fs::write(&file, good).unwrap();
+    let output = hookline_cli(&["rules", "check", file.to_str().unwrap()]);
+    let said = stdout(&output);
+    assert!(said.contains("2 rule(s), all valid"), "{said}");
+    assert_eq!(said.matches("did you mean").count(), 2, "{said}");
+}
+
+#[test]
+fn a_bad_postgres_url_is_reported_once() {
+    for url in [
+        "postgres://nobody@127.0.0.1:notaport/nothing",
+        "postgres://nobody@127.0.0.1:1/nothing",
+    ] {
+        let output = hookline_env(
+            &["rules", "export", "--database-url", url],
+            &[("HOOKLINE_LOG", "info")],
+        );
+        assert!(!output.status.success());
+        let said = String::from_utf8_lossy(&output.stderr);
+        // One error (libpq's own text may take two lines), said once.
+        assert!(said.starts_with("hookline: "), "{said}");
+        assert_eq!(said.matches("hookline").count(), 1, "{url}: {said}");
+        let cause = if url.contains("notaport") {
+            "invalid integer value \"notaport\""
+        } else {
+            "Connection refused"
+        };
+        assert_eq!(said.matches(cause).count(), 1, "{url}: {said}");
+    }
+}
+
+#[test]
+fn send_test_email_without_smtp_says_which_file_it_wrote() {
+    let dir = tempfile::tempdir().unwrap();
+    let output = hookline_env(
+        &[
+            "send-test-email",
+            "--to",
+            "ops@example.com",
+            "--data-dir",
+            dir.path().to_str().unwrap(),
+        ],
+        &[],
+    );
+    let said = stdout(&output);
+    assert!(!said.contains("via no SMTP"), "{said}");
+    let file = said
+        .trim()
+        .rsplit(" was written to ")
+        .next()
+        .unwrap_or_default();
+    assert!(
+        said.starts_with("no SMTP server is set (smtp_url / --smtp-url / HOOKLINE_SMTP_URL), so the email to ops@example.com was written to "),
+        "{said}"
+    );
+    let eml = std::fs::read_to_string(file).unwrap();
+    assert!(eml.contains("Subject: hookline test email"), "{eml}");
+}

@@ -12,6 +12,7 @@ pub mod erase;
 pub mod fields;
 pub mod hook;
 pub mod links;
+pub mod lint;
 pub mod mailer;
 mod path;
 pub mod policy;

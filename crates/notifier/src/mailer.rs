@@ -67,13 +67,6 @@ impl Mailer {
     }
 
     /// Sends one email; the server's answer (or the file written).
-    ///
-    /// Every email is marked as sent by a machine (`Auto-Submitted`,
-    /// `X-Auto-Response-Suppress`, so that out-of-office replies stay away)
-    /// and has its own `Message-ID` in the domain of the From address. The
-    /// emails about one conversation all refer to one (never sent) message
-    /// of it, `<conversation.HASH@DOMAIN>`, in `In-Reply-To` and
-    /// `References`: mail clients show them as one thread.
     pub async fn send(
         &self,
         from: &Mailbox,
@@ -81,6 +74,27 @@ impl Mailer {
         email: &Rendered,
         conversation: Option<&str>,
     ) -> Result<String, String> {
+        self.send_message(from, to, email, conversation)
+            .await
+            .map(|sent| sent.answer)
+    }
+
+    /// Sends one email: the server's answer (or the file written) and the
+    /// message exactly as it went, to keep.
+    ///
+    /// Every email is marked as sent by a machine (`Auto-Submitted`,
+    /// `X-Auto-Response-Suppress`, so that out-of-office replies stay away)
+    /// and has its own `Message-ID` in the domain of the From address. The
+    /// emails about one conversation all refer to one (never sent) message
+    /// of it, `<conversation.HASH@DOMAIN>`, in `In-Reply-To` and
+    /// `References`: mail clients show them as one thread.
+    pub async fn send_message(
+        &self,
+        from: &Mailbox,
+        to: &str,
+        email: &Rendered,
+        conversation: Option<&str>,
+    ) -> Result<Sent, String> {
         let to: Mailbox = to
             .parse()
             .map_err(|e| format!("bad recipient {to:?}: {e}"))?;
@@ -113,21 +127,42 @@ impl Mailer {
                 email.html.clone(),
             ))
             .map_err(|e| format!("cannot build the email: {e}"))?;
-        match self {
+        // The bytes the transport sends (lettre encodes every header and
+        // part to ASCII); too large ones are not kept.
+        let kept = String::from_utf8(message.formatted())
+            .ok()
+            .filter(|m| m.len() <= MAX_KEPT_BYTES);
+        let answer = match self {
             Mailer::Smtp { transport, .. } => {
                 let response = transport.send(message).await.map_err(|e| e.to_string())?;
                 let text: Vec<&str> = response.message().collect();
-                Ok(format!("{} {}", response.code(), text.join(" ")))
+                format!("{} {}", response.code(), text.join(" "))
             }
             Mailer::Files { transport, dir } => {
                 let id = transport.send(message).await.map_err(|e| e.to_string())?;
                 let path = dir.join(format!("{id}.eml"));
                 private(&path, 0o600)
                     .map_err(|e| format!("cannot restrict {}: {e}", path.display()))?;
-                Ok(format!("{WRITTEN_TO}{}", path.display()))
+                format!("{WRITTEN_TO}{}", path.display())
             }
-        }
+        };
+        Ok(Sent {
+            answer,
+            message: kept,
+        })
     }
+}
+
+/// The largest message kept for the Emails page: 1 MiB.
+pub const MAX_KEPT_BYTES: usize = 1024 * 1024;
+
+/// An email that went out.
+pub struct Sent {
+    /// The server's answer, or `written to PATH`.
+    pub answer: String,
+    /// The message as it was sent (headers and MIME parts); none when
+    /// larger than [`MAX_KEPT_BYTES`].
+    pub message: Option<String>,
 }
 
 const AUTO_SUBMITTED: HeaderName = HeaderName::new_from_ascii_str("Auto-Submitted");

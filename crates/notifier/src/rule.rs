@@ -168,6 +168,38 @@ impl RulesFile {
         toml::from_str(text).map_err(|e| e.to_string())
     }
 
+    /// Like [`RulesFile::parse`], but each rule on its own, so that every
+    /// bad rule of a file is named at once (`rule 2 ("x"): unknown field
+    /// ...`). A TOML syntax error is still the whole file's.
+    pub fn parse_each(text: &str) -> Result<Vec<Result<RuleDef, String>>, String> {
+        let mut table: toml::Table = toml::from_str(text).map_err(|e| e.to_string())?;
+        if table.contains_key("name") {
+            return Ok(vec![RuleDef::from_toml(text)]);
+        }
+        let rules = match table.remove("rule") {
+            None => Vec::new(),
+            Some(toml::Value::Array(rules)) => rules,
+            Some(_) => return Err("`rule` must be a list of tables ([[rule]])".to_owned()),
+        };
+        if let Some(key) = table.keys().next() {
+            return Err(format!("unknown field `{key}`, expected `rule`"));
+        }
+        Ok(rules
+            .into_iter()
+            .enumerate()
+            .map(|(i, value)| {
+                let name = value
+                    .get("name")
+                    .and_then(toml::Value::as_str)
+                    .map(|n| format!(" ({n:?})"))
+                    .unwrap_or_default();
+                value
+                    .try_into::<RuleDef>()
+                    .map_err(|e| format!("rule {}{name}: {}", i + 1, e.to_string().trim()))
+            })
+            .collect())
+    }
+
     /// TOML that parses back to the same rules.
     pub fn to_toml(&self) -> Result<String, String> {
         toml::to_string_pretty(self).map_err(|e| e.to_string())

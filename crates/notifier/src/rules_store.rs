@@ -413,6 +413,27 @@ pub fn check_all(
     Ok(compiled)
 }
 
+/// [`check_all`] that goes on after a bad rule: the rules that compile,
+/// and every problem (each bad rule, each name used twice).
+pub fn check_each(
+    templates: &Templates,
+    defs: Vec<RuleDef>,
+) -> (Vec<CompiledRule>, Vec<RulesError>) {
+    let mut names = std::collections::HashSet::new();
+    let mut compiled = Vec::new();
+    let mut errors = Vec::new();
+    for def in defs {
+        match CompiledRule::compile(def, None, templates) {
+            Ok(rule) if !names.insert(rule.name().to_owned()) => {
+                errors.push(RulesError::Duplicate(rule.name().to_owned()));
+            }
+            Ok(rule) => compiled.push(rule),
+            Err(error) => errors.push(error.into()),
+        }
+    }
+    (compiled, errors)
+}
+
 fn change<'a>(def: &'a RuleDef, json: &'a str) -> RuleChange<'a> {
     RuleChange {
         name: &def.name,

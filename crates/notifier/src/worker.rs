@@ -327,7 +327,7 @@ impl Worker {
             Ok(email) => {
                 // However slow the mail server, one send ends: the worker
                 // (and its health) must not hang on it.
-                let send = self.mailer.send(
+                let send = self.mailer.send_message(
                     &self.settings.from,
                     &notification.recipient,
                     email,
@@ -359,8 +359,8 @@ impl Worker {
             _ => self.stats.failed.fetch_add(1, Ordering::Relaxed),
         };
         match &result {
-            Ok(answer) => {
-                tracing::info!(id, to = %notification.recipient, rule = %notification.rule_name, %answer, "email sent")
+            Ok(sent) => {
+                tracing::info!(id, to = %notification.recipient, rule = %notification.rule_name, answer = %sent.answer, "email sent")
             }
             Err(error) => {
                 tracing::warn!(id, to = %notification.recipient, attempts, %error, outcome, "email not sent")
@@ -370,12 +370,13 @@ impl Worker {
             .blocking(move |conn| {
                 let now = hookline_storage::db_now(conn)?;
                 let recorded = match result {
-                    Ok(answer) => notifications::mark_sent(
+                    Ok(sent) => notifications::mark_sent(
                         conn,
                         id,
                         &worker,
                         subject.as_deref().unwrap_or_default(),
-                        &answer,
+                        &sent.answer,
+                        sent.message.as_deref(),
                         now,
                     )?,
                     Err(error) => {

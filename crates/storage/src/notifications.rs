@@ -243,6 +243,7 @@ pub fn mark_sent(
     worker: &str,
     subject: &str,
     smtp_response: &str,
+    message: Option<&str>,
     now: NaiveDateTime,
 ) -> QueryResult<bool> {
     diesel::update(claimed(id, worker))
@@ -250,6 +251,7 @@ pub fn mark_sent(
             notifications::status.eq(SENT),
             notifications::subject.eq(subject),
             notifications::smtp_response.eq(smtp_response),
+            notifications::message.eq(message),
             notifications::sent_at.eq(now),
             notifications::updated_at.eq(now),
             notifications::last_error.eq(None::<String>),
@@ -307,6 +309,17 @@ pub fn requeue(conn: &mut DbConnection, id: i64, now: NaiveDateTime) -> QueryRes
     ))
     .execute(conn)
     .map(|n| n > 0)
+}
+
+/// The message of a sent email as it went (none: not sent, sent before
+/// hookline kept messages, or too large to keep).
+pub fn message(conn: &mut DbConnection, id: i64) -> QueryResult<Option<String>> {
+    notifications::table
+        .find(id)
+        .select(notifications::message)
+        .first::<Option<String>>(conn)
+        .optional()
+        .map(Option::flatten)
 }
 
 pub fn get(conn: &mut DbConnection, id: i64) -> QueryResult<Option<Notification>> {

@@ -88,6 +88,7 @@ diesel::table! {
         created_at -> Timestamp,
         updated_at -> Timestamp,
         sent_at -> Nullable<Timestamp>,
+        message -> Nullable<Text>,
     }
 }
 

@@ -246,13 +246,13 @@ fn only_the_claiming_worker_records_a_result() {
         assert_eq!(claimed.len(), 1);
         let id = claimed[0].id;
         assert!(
-            !n::mark_sent(&mut conn, id, "worker-b", "s", "250 ok", now).unwrap(),
+            !n::mark_sent(&mut conn, id, "worker-b", "s", "250 ok", None, now).unwrap(),
             "{}",
             test_db.name()
         );
         assert!(!n::mark_failed(&mut conn, id, "worker-b", None, "boom", None, now).unwrap());
         assert_eq!(n::get(&mut conn, id).unwrap().unwrap().status, n::SENDING);
-        assert!(n::mark_sent(&mut conn, id, "worker-a", "s", "250 ok", now).unwrap());
+        assert!(n::mark_sent(&mut conn, id, "worker-a", "s", "250 ok", None, now).unwrap());
         assert_eq!(n::get(&mut conn, id).unwrap().unwrap().status, n::SENT);
         // A resend of a sent one works; of a queued one it does not.
         assert!(n::requeue(&mut conn, id, now).unwrap());

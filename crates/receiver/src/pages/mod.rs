@@ -3,6 +3,7 @@
 
 mod charts;
 mod conversations;
+mod email;
 mod events;
 mod login;
 mod notifications;
@@ -20,7 +21,7 @@ use crate::auth::Session;
 use crate::error::ApiError;
 use crate::AppState;
 
-const PAGES: [(&str, &str); 10] = [
+const PAGES: [(&str, &str); 11] = [
     (
         "header",
         include_str!("../../../../templates/pages/header.hbs"),
@@ -60,6 +61,10 @@ const PAGES: [(&str, &str); 10] = [
     (
         "overview",
         include_str!("../../../../templates/pages/overview.hbs"),
+    ),
+    (
+        "email",
+        include_str!("../../../../templates/pages/email.hbs"),
     ),
 ];
 const STYLE: &str = include_str!("../../../../templates/pages/style.css");

@@ -10,6 +10,7 @@ use crate::{views, AppState};
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/ui/notifications", web::get().to(list))
+        .route("/ui/notifications/{id}", web::get().to(super::email::show))
         .route("/ui/notifications/{id}/resend", web::post().to(resend));
 }
 
