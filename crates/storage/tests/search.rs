@@ -206,7 +206,7 @@ fn store_shuffled(conn: &mut DbConnection, count: usize) {
     for i in 0..count {
         let k = (i * 7_919) % count;
         let mut words = vec![format!("number{k}")];
-        if k % 2 == 0 {
+        if k.is_multiple_of(2) {
             words.push("common".to_owned());
         }
         if k < 3 {
@@ -278,7 +278,7 @@ fn searches_page_newest_first_whether_their_words_are_common_or_rare() {
         // A common word: each page is found among the newest events.
         assert_eq!(
             numbers_paged(&mut conn, "common", 97),
-            newest_first(&|k| k % 2 == 0),
+            newest_first(&|k| k.is_multiple_of(2)),
             "{name}"
         );
         // A rare word, only in the oldest events: the whole history.
@@ -293,7 +293,7 @@ fn searches_page_newest_first_whether_their_words_are_common_or_rare() {
         while search::index_pending(&mut conn, 500).unwrap() > 0 {}
         assert_eq!(
             numbers_paged(&mut conn, "common", 500),
-            newest_first(&|k| k % 2 == 0),
+            newest_first(&|k| k.is_multiple_of(2)),
             "{name}"
         );
         assert_eq!(numbers_paged(&mut conn, "number7", 50), [7], "{name}");
