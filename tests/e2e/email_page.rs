@@ -9,7 +9,7 @@ use serde_json::json;
 use crate::helpers::*;
 use crate::on_both_backends;
 use crate::smtp::SmtpServer;
-use hookline_storage::testing::TestDatabase;
+use hookline_testdb::TestDatabase;
 
 const HOSTILE: &str =
     "</pre><script>alert('text')</script><img src=x onerror=alert(2)> & \"quoted\"";

@@ -555,9 +555,14 @@ async fn search_finds_words_through_the_index(db: TestDatabase) {
             .map(|e| e["summary"].as_str().unwrap().to_owned())
             .collect()
     };
-    // The start of a word, in any case; an email address as its words.
-    let (status, body) = get(&app, "/api/v1/events?q=HIII").await;
+    // A whole word, or with `*` the start of one, in any case; an email
+    // address as its words.
+    let (status, body) = get(&app, "/api/v1/events?q=HIII*").await;
     assert_eq!(status, 200, "{body}");
+    assert_eq!(texts(&body), ["visitor: Hiiiii"]);
+    let (_, body) = get(&app, "/api/v1/events?q=HIII").await;
+    assert!(texts(&body).is_empty(), "no `*`, whole words only: {body}");
+    let (_, body) = get(&app, "/api/v1/events?q=HIIIII").await;
     assert_eq!(texts(&body), ["visitor: Hiiiii"]);
     let (_, body) = get(
         &app,
@@ -567,7 +572,7 @@ async fn search_finds_words_through_the_index(db: TestDatabase) {
     assert_eq!(texts(&body).len(), 1, "{body}");
     // Inside a word is not a word: found by a scan it would be, so this
     // also shows the answer came from the index.
-    let (_, body) = get(&app, "/api/v1/events?q=iiiii").await;
+    let (_, body) = get(&app, "/api/v1/events?q=iiiii*").await;
     assert!(texts(&body).is_empty(), "{body}");
     // Search syntax is read as words, never as operators or an error.
     for q in [

@@ -6,7 +6,7 @@ use serde_json::{json, Value};
 use crate::helpers::*;
 use crate::on_both_backends;
 use hookline_storage::notifications::{self, NewNotification};
-use hookline_storage::testing::TestDatabase;
+use hookline_testdb::TestDatabase;
 
 on_both_backends!(the_overview_shows_events_emails_waiting_conversations_and_reply_times);
 

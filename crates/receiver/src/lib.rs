@@ -1,6 +1,7 @@
 //! hookline's HTTP side (actix-web): the Swiftsell webhook endpoint and the
 //! rules API; the rest of the admin API and the pages come next.
 
+mod admin_work;
 pub mod api;
 pub mod auth;
 mod error;

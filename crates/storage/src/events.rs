@@ -255,18 +255,11 @@ pub struct EventFilter {
 /// Where the previous page ended: (occurred_at, id) of its last item.
 pub type EventCursor = (NaiveDateTime, i64);
 
-/// One page of events, newest first (by occurred_at, then id), after
-/// `cursor`. Keyset paging: a page deep in the history costs what the first
-/// does, and events arriving meanwhile do not shift pages.
-pub fn page(
-    conn: &mut DbConnection,
+/// `query` narrowed to the events `filter` selects, all but its `q`.
+fn with_filters<'a, ST: 'a>(
+    mut query: events::BoxedQuery<'a, crate::MultiBackend, ST>,
     filter: &EventFilter,
-    cursor: Option<EventCursor>,
-    limit: i64,
-) -> QueryResult<Vec<StoredEvent>> {
-    let mut query = events::table
-        .select(StoredEvent::as_select())
-        .into_boxed::<crate::MultiBackend>();
+) -> events::BoxedQuery<'a, crate::MultiBackend, ST> {
     if let Some(t) = &filter.event_type {
         query = query.filter(events::event_type.eq(t.clone()));
     }
@@ -297,24 +290,53 @@ pub fn page(
     if let Some(max) = filter.max_id {
         query = query.filter(events::id.le(max));
     }
+    query
+}
+
+/// `(occurred_at, id) < at` as a row-value comparison, so that both
+/// databases read the index range (occurred_at, id) directly; `a < x OR
+/// (a = x AND id < y)` made PostgreSQL filter instead.
+fn before((at, id): EventCursor, op: &str) -> crate::search::Predicate {
+    Box::new(
+        diesel::dsl::sql::<diesel::sql_types::Bool>(&format!(
+            "(events.occurred_at, events.id) {op} ("
+        ))
+        .bind::<diesel::sql_types::Timestamp, _>(at)
+        .sql(", ")
+        .bind::<diesel::sql_types::BigInt, _>(id)
+        .sql(")"),
+    )
+}
+
+/// One page of events, newest first (by occurred_at, then id), after
+/// `cursor`. Keyset paging: a page deep in the history costs what the first
+/// does, and events arriving meanwhile do not shift pages.
+pub fn page(
+    conn: &mut DbConnection,
+    filter: &EventFilter,
+    cursor: Option<EventCursor>,
+    limit: i64,
+) -> QueryResult<Vec<StoredEvent>> {
+    if let Some(q) = filter.q.as_deref() {
+        if let Some(page) = newest_window(conn, filter, q, cursor, limit)? {
+            return Ok(page);
+        }
+    }
+    let mut query = with_filters(
+        events::table
+            .select(StoredEvent::as_select())
+            .into_boxed::<crate::MultiBackend>(),
+        filter,
+    );
     let mut few_matches = false;
     if let Some(q) = filter.q.as_deref() {
-        if let Some(matches) = crate::search::predicate(conn, q) {
+        if let Some(matches) = crate::search::predicate(conn, q, None) {
             query = query.filter(matches);
             few_matches = crate::search::few_matches(conn, q)?;
         }
     }
-    if let Some((at, id)) = cursor {
-        // A row-value comparison, so that both databases read the index
-        // range (occurred_at, id) directly; `a < x OR (a = x AND id < y)`
-        // made PostgreSQL filter instead.
-        query = query.filter(
-            diesel::dsl::sql::<diesel::sql_types::Bool>("(events.occurred_at, events.id) < (")
-                .bind::<diesel::sql_types::Timestamp, _>(at)
-                .sql(", ")
-                .bind::<diesel::sql_types::BigInt, _>(id)
-                .sql(")"),
-        );
+    if let Some(cursor) = cursor {
+        query = query.filter(before(cursor, "<"));
     }
     query = if few_matches {
         let (at, id) = crate::search::unindexed_order(conn);
@@ -326,6 +348,71 @@ pub fn page(
         query.order((events::occurred_at.desc(), events::id.desc()))
     };
     query.limit(limit).load(conn)
+}
+
+/// The newest events a word search looks at first: when the page is found
+/// among them, it is the answer, and the search costs what reading these
+/// costs, however common its words are over the whole history.
+pub const SEARCH_WINDOW: i64 = 2_000;
+
+/// A search's page from the newest [`SEARCH_WINDOW`] events the other
+/// filters select (after `cursor`), if it is all there: full, or the window
+/// held every such event. None otherwise (rarer words): the caller searches
+/// the whole history. A common word's page is found here without reading
+/// every match (SQLite) or counting them (PostgreSQL).
+fn newest_window(
+    conn: &mut DbConnection,
+    filter: &EventFilter,
+    q: &str,
+    cursor: Option<EventCursor>,
+    limit: i64,
+) -> QueryResult<Option<Vec<StoredEvent>>> {
+    if crate::search::words(q).is_empty() {
+        return Ok(None);
+    }
+    let mut window = with_filters(
+        events::table
+            .select((events::occurred_at, events::id))
+            .into_boxed::<crate::MultiBackend>(),
+        filter,
+    );
+    if let Some(cursor) = cursor {
+        window = window.filter(before(cursor, "<"));
+    }
+    let window: Vec<(NaiveDateTime, i64)> = window
+        .order((events::occurred_at.desc(), events::id.desc()))
+        .limit(SEARCH_WINDOW)
+        .load(conn)?;
+    let (Some(&oldest), Some(low), Some(high)) = (
+        window.last(),
+        window.iter().map(|&(_, id)| id).min(),
+        window.iter().map(|&(_, id)| id).max(),
+    ) else {
+        return Ok(Some(Vec::new()));
+    };
+    let whole = (window.len() as i64) < SEARCH_WINDOW;
+    let Some(matches) = crate::search::predicate(conn, q, Some((low, high))) else {
+        return Ok(None);
+    };
+    let mut query = with_filters(
+        events::table
+            .select(StoredEvent::as_select())
+            .into_boxed::<crate::MultiBackend>(),
+        filter,
+    )
+    .filter(matches)
+    // The plain bound too: PostgreSQL estimates it from its statistics, the
+    // row value not, and then walks the time index instead of every match.
+    .filter(events::occurred_at.ge(oldest.0))
+    .filter(before(oldest, ">="));
+    if let Some(cursor) = cursor {
+        query = query.filter(before(cursor, "<"));
+    }
+    let page: Vec<StoredEvent> = query
+        .order((events::occurred_at.desc(), events::id.desc()))
+        .limit(limit)
+        .load(conn)?;
+    Ok((whole || page.len() as i64 >= limit).then_some(page))
 }
 
 /// The highest stored id (0 when empty).

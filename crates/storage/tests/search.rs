@@ -78,7 +78,7 @@ fn open(test_db: &TestDatabase) -> Database {
 }
 
 #[test]
-fn every_word_of_a_query_is_found_as_a_word_or_its_start() {
+fn every_word_of_a_query_is_found_as_a_whole_word_or_with_star_as_a_start() {
     for test_db in TestDatabase::each() {
         let db = open(&test_db);
         let mut conn = db.dedicated_connection().unwrap();
@@ -88,9 +88,13 @@ fn every_word_of_a_query_is_found_as_a_word_or_its_start() {
         assert_eq!(found(&mut conn, "alice@example.com"), [TEXTS[0]], "{name}");
         assert_eq!(found(&mut conn, "EXAMPLE"), [TEXTS[0]], "{name}: any case");
         assert_eq!(
-            found(&mut conn, "invo"),
+            found(&mut conn, "invo*"),
             sorted(&[TEXTS[0], TEXTS[1]]),
-            "{name}: a prefix"
+            "{name}: a prefix, asked for"
+        );
+        assert!(
+            found(&mut conn, "invo").is_empty(),
+            "{name}: without `*`, whole words only"
         );
         assert_eq!(
             found(&mut conn, "invoice late"),
@@ -185,5 +189,113 @@ fn deleted_events_leave_the_index() {
             .unwrap();
             assert_eq!(left.n, 1, "the purged event's words are gone");
         }
+    }
+}
+
+/// Stores `count` visitor messages whose times are not in the order of
+/// their ids (stored in a shuffled order of time): message `k` (by time)
+/// says "common" when `k` is even, "rare" for the three oldest, and its
+/// number.
+fn store_shuffled(conn: &mut DbConnection, count: usize) {
+    let fixture = std::fs::read_to_string(MESSAGE).unwrap();
+    let start = chrono::NaiveDate::from_ymd_opt(2023, 9, 1)
+        .unwrap()
+        .and_hms_opt(0, 0, 0)
+        .unwrap();
+    let mut prepared = Vec::new();
+    for i in 0..count {
+        let k = (i * 7_919) % count;
+        let mut words = vec![format!("number{k}")];
+        if k.is_multiple_of(2) {
+            words.push("common".to_owned());
+        }
+        if k < 3 {
+            words.push("rare".to_owned());
+        }
+        let mut value: serde_json::Value = serde_json::from_str(&fixture).unwrap();
+        let item = &mut value["events"][0];
+        item["event"]["payload"]["message"]["text"] = words.join(" ").into();
+        item["conversation"]["key"] = format!("shuffled-{}", k % 7).into();
+        item["timestamp"] = (start + chrono::Duration::seconds(k as i64))
+            .format("%Y-%m-%d %H:%M:%S")
+            .to_string()
+            .into();
+        let envelope = Envelope::from_value(value).unwrap();
+        prepared.push(prepare(&envelope.events[0], Utc::now()));
+        if prepared.len() == 500 {
+            ingest::store_group(conn, &[&prepared]).unwrap();
+            prepared.clear();
+        }
+    }
+    ingest::store_group(conn, &[&prepared]).unwrap();
+}
+
+/// Every page of `q`, followed by cursor: the numbers of the messages, in
+/// the order given.
+fn numbers_paged(conn: &mut DbConnection, q: &str, limit: i64) -> Vec<usize> {
+    let filter = events::EventFilter {
+        q: Some(q.to_owned()),
+        ..Default::default()
+    };
+    let mut numbers = Vec::new();
+    let mut cursor = None;
+    loop {
+        let page = events::page(conn, &filter, cursor, limit).unwrap();
+        for event in &page {
+            let raw: serde_json::Value = serde_json::from_str(&event.raw).unwrap();
+            let text = raw["event"]["payload"]["message"]["text"].as_str().unwrap();
+            numbers.push(
+                text["number".len()..]
+                    .split(' ')
+                    .next()
+                    .unwrap()
+                    .parse()
+                    .unwrap(),
+            );
+        }
+        match page.last() {
+            Some(last) if page.len() as i64 == limit => cursor = Some((last.occurred_at, last.id)),
+            _ => return numbers,
+        }
+    }
+}
+
+#[test]
+fn searches_page_newest_first_whether_their_words_are_common_or_rare() {
+    // More events than the newest window a search looks at first, stored
+    // out of time order, half of them indexed (SQLite), half found by the
+    // scan of the unindexed tail.
+    let count = 2 * events::SEARCH_WINDOW as usize + 101;
+    for test_db in TestDatabase::each() {
+        let db = open(&test_db);
+        let mut conn = db.dedicated_connection().unwrap();
+        store_shuffled(&mut conn, count);
+        search::index_pending(&mut conn, count as i64 / 2).unwrap();
+        let name = test_db.name();
+        let newest_first = |keep: &dyn Fn(usize) -> bool| -> Vec<usize> {
+            (0..count).rev().filter(|k| keep(*k)).collect()
+        };
+        // A common word: each page is found among the newest events.
+        assert_eq!(
+            numbers_paged(&mut conn, "common", 97),
+            newest_first(&|k| k.is_multiple_of(2)),
+            "{name}"
+        );
+        // A rare word, only in the oldest events: the whole history.
+        assert_eq!(numbers_paged(&mut conn, "rare", 50), [2, 1, 0], "{name}");
+        assert_eq!(
+            numbers_paged(&mut conn, "rare common", 50),
+            [2, 0],
+            "{name}"
+        );
+        assert!(numbers_paged(&mut conn, "absent", 50).is_empty(), "{name}");
+        // The same answers once everything is indexed.
+        while search::index_pending(&mut conn, 500).unwrap() > 0 {}
+        assert_eq!(
+            numbers_paged(&mut conn, "common", 500),
+            newest_first(&|k| k.is_multiple_of(2)),
+            "{name}"
+        );
+        assert_eq!(numbers_paged(&mut conn, "number7", 50), [7], "{name}");
     }
 }

@@ -46,7 +46,7 @@ pub const FILTERS: [Param; 10] = [
     param(
         "q",
         Kind::Text,
-        "Words in the summary or the raw JSON (message text, notes, addresses): every word of q must be a word there or the start of one, in any case. A q without a letter or digit is refused (400).",
+        "Words in the summary or the raw JSON (message text, notes, addresses): every word of q must be a word there, in any case; a word followed by * (invo*) matches any word starting so. A q without a letter or digit is refused (400).",
     ),
 ];
 

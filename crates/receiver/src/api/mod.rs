@@ -141,13 +141,7 @@ pub async fn with_db<T: Send + 'static>(
     f: impl FnOnce(&mut hookline_storage::DbConnection) -> Result<T, ApiError> + Send + 'static,
 ) -> Result<T, ApiError> {
     let state = state.clone();
-    // Admin work runs on all cores but one, so that however many heavy
-    // reads admins send at once, webhooks keep a core.
-    let _permit = admin_work()
-        .acquire()
-        .await
-        .map_err(|_| ApiError::unavailable("the server is shutting down"))?;
-    web::block(move || {
+    crate::admin_work::run(move || {
         let mut conn = state.db.conn().map_err(|e| {
             tracing::error!(error = %e, "no database connection");
             ApiError::unavailable("the database is unavailable; retry later")
@@ -156,15 +150,6 @@ pub async fn with_db<T: Send + 'static>(
     })
     .await
     .map_err(|_| ApiError::unavailable("the server is shutting down"))?
-}
-
-/// Admin database work at once: one less than the cores (at least one).
-fn admin_work() -> &'static tokio::sync::Semaphore {
-    static PERMITS: std::sync::OnceLock<tokio::sync::Semaphore> = std::sync::OnceLock::new();
-    PERMITS.get_or_init(|| {
-        let cores = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get);
-        tokio::sync::Semaphore::new(cores.saturating_sub(1).max(1))
-    })
 }
 
 /// A database error inside a handler: logged, `503` to the caller.

@@ -58,7 +58,7 @@ pub async fn with_conn<T: Send + 'static>(
         + 'static,
 ) -> Result<T, ApiError> {
     let state = state.clone();
-    web::block(move || {
+    crate::admin_work::run(move || {
         let mut conn = state.db.conn().map_err(|e| {
             tracing::error!(error = %e, "no database connection");
             ApiError::unavailable("the database is unavailable; retry later")
