@@ -17,9 +17,9 @@ use hookline_notifier::{
     Worker,
 };
 use hookline_storage::notifications::{self as outbox, NewNotification, Notification};
-use hookline_testdb::TestDatabase;
 use hookline_storage::timers as store;
 use hookline_storage::{db_now, prepare_value, skew_process_clock, Database, Ingestor};
+use hookline_testdb::TestDatabase;
 use serde_json::{json, Value};
 use tokio::sync::Notify;
 
