@@ -467,10 +467,13 @@ async fn export_streams_100000_events_in_constant_memory(db: TestDatabase) {
     }
     let before = anon_rss_kb(app.pid());
     let mut peak = before;
+    // This test is about memory, not speed: a loaded machine (the suite's
+    // own parallel tests) took the export past the client's usual 30 s.
     let mut response = app
         .client
         .get(format!("{}/api/v1/export", app.base))
         .bearer_auth(ADMIN_TOKEN)
+        .timeout(std::time::Duration::from_secs(300))
         .send()
         .await
         .unwrap();
@@ -514,6 +517,7 @@ async fn export_streams_100000_events_in_constant_memory(db: TestDatabase) {
             app.base
         ))
         .bearer_auth(ADMIN_TOKEN)
+        .timeout(std::time::Duration::from_secs(300))
         .send()
         .await
         .unwrap()

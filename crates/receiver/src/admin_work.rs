@@ -1,24 +1,18 @@
 //! Admin database work (history pages and API, searches, rule previews) on
-//! threads of its own, at a lower CPU priority than webhooks.
+//! threads of its own.
 //!
 //! An admin's heaviest reads are CPU work: a preview evaluates a rule over
-//! tens of thousands of stored events, a search page reads and serialises
-//! hundreds. On a small machine they competed for the same cores as the
-//! webhook path (HTTP workers, the writer thread) and took its p99 up
-//! several-fold. Here they run on as many threads as there are cores (at
-//! least two, so that one long preview does not hold up every page), so at
-//! most that many run at once, each thread at nice [`ADMIN_NICE`] (Linux):
-//! when webhooks need the CPU the scheduler gives it to them first, and
-//! when the machine is idle admin work runs at full speed. Webhooks never
-//! wait for these threads.
+//! thousands of stored events, a search page reads and serialises hundreds.
+//! They run on one thread less than the cores (at least one), so that
+//! however many admins send at once, webhooks keep a core; the rest wait
+//! their turn in order. (Before, `with_db` ran on actix's shared blocking
+//! pool behind a semaphore, and the rule endpoints, previews among them, on
+//! that pool unbounded.) A lower CPU priority for these threads (nice 10)
+//! was tried and left out: nice is machine-wide, so on a busy host admin
+//! work crawled behind every other process, not only behind webhooks, and a
+//! 100,000-event export timed out under the test suite's parallel load.
 
 use std::sync::{mpsc, Mutex, OnceLock};
-
-/// The nice value of admin threads (Linux; 0 is the default, 19 the
-/// lowest). At 10 an admin thread weighs about a tenth of a webhook thread
-/// when both want a core, so a busy ingest slows admin pages rather than
-/// the reverse, without starving them.
-pub const ADMIN_NICE: i32 = 10;
 
 type Job = Box<dyn FnOnce() + Send>;
 
@@ -56,10 +50,7 @@ fn queue() -> &'static Mutex<mpsc::Sender<Job>> {
             let jobs = std::sync::Arc::clone(&jobs);
             let spawned = std::thread::Builder::new()
                 .name(format!("hookline-admin-{n}"))
-                .spawn(move || {
-                    lower_priority();
-                    work_loop(&jobs);
-                });
+                .spawn(move || work_loop(&jobs));
             if let Err(error) = spawned {
                 tracing::error!(%error, "cannot start an admin thread");
             }
@@ -68,11 +59,12 @@ fn queue() -> &'static Mutex<mpsc::Sender<Job>> {
     })
 }
 
-/// How many admin threads run: the cores, at least two.
+/// How many admin threads run: one less than the cores, at least one.
 pub fn threads() -> usize {
     std::thread::available_parallelism()
-        .map_or(2, std::num::NonZeroUsize::get)
-        .max(2)
+        .map_or(1, std::num::NonZeroUsize::get)
+        .saturating_sub(1)
+        .max(1)
 }
 
 fn work_loop(jobs: &Mutex<mpsc::Receiver<Job>>) {
@@ -89,45 +81,16 @@ fn work_loop(jobs: &Mutex<mpsc::Receiver<Job>>) {
     }
 }
 
-/// Lowers the calling thread's CPU priority to [`ADMIN_NICE`] (Linux: nice
-/// is per thread). Elsewhere, or if refused, admin work runs at normal
-/// priority, bounded in number all the same.
-#[cfg(target_os = "linux")]
-#[allow(unsafe_code)]
-pub fn lower_priority() {
-    // SAFETY: setpriority and gettid only read their integer arguments;
-    // raising one's own nice value needs no privilege.
-    let result =
-        unsafe { libc::setpriority(libc::PRIO_PROCESS, libc::gettid() as libc::id_t, ADMIN_NICE) };
-    if result != 0 {
-        tracing::warn!(
-            error = %std::io::Error::last_os_error(),
-            "cannot lower the admin threads' priority"
-        );
-    }
-}
-
-#[cfg(not(target_os = "linux"))]
-pub fn lower_priority() {}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    #[cfg(target_os = "linux")]
     #[actix_web::test]
-    async fn work_runs_on_a_low_priority_admin_thread_and_answers() {
-        let (name, nice) = run(|| {
-            let name = std::thread::current().name().map(str::to_owned);
-            // SAFETY: getpriority reads its integer arguments only.
-            #[allow(unsafe_code)]
-            let nice = unsafe { libc::getpriority(libc::PRIO_PROCESS, 0) };
-            (name, nice)
-        })
-        .await
-        .unwrap_or_else(|_| panic!("the admin threads stopped"));
+    async fn work_runs_on_an_admin_thread_and_answers() {
+        let name = run(|| std::thread::current().name().map(str::to_owned))
+            .await
+            .unwrap_or_else(|_| panic!("the admin threads stopped"));
         assert!(name.is_some_and(|n| n.starts_with("hookline-admin-")));
-        assert_eq!(nice, ADMIN_NICE);
     }
 
     #[actix_web::test]

@@ -13,6 +13,8 @@ use crate::error::ApiError;
 #[derive(Clone, Copy, Debug)]
 pub enum Kind {
     Text,
+    /// Text to search for: it must hold a word (a letter or digit).
+    Words,
     Integer,
     /// An RFC 3339 timestamp.
     Time,
@@ -41,6 +43,11 @@ pub enum CursorKind {
 /// refused), and no NUL character (PostgreSQL cannot hold one, so no stored
 /// text has it; such a value is refused by name).
 pub const NON_BLANK: &str = "^[^\\u0000]*[^\\u0000 \\t\\n\\f\\r][^\\u0000]*$";
+
+/// The pattern of a search text ([`Kind::Words`]): it holds a letter or
+/// digit (`[^\W_]`, in the Unicode sense of the tools that read the
+/// document), and no NUL character.
+pub const WORDS: &str = "^[^\\u0000]*[^\\W_][^\\u0000]*$";
 
 /// The longest cursor read, in hex digits.
 pub const MAX_CURSOR_HEX: usize = 1024;
@@ -192,6 +199,12 @@ fn parse_time(name: &str, value: &str) -> Result<NaiveDateTime, ApiError> {
 fn check(spec: &Param, value: &str) -> Result<(), ApiError> {
     match spec.kind {
         Kind::Text | Kind::Cursor(_) => Ok(()),
+        // Only words are indexed: anything else would read every event.
+        Kind::Words if hookline_storage::search::words(value).is_empty() => Err(bad(
+            spec.name,
+            "needs a letter or digit (the search finds words)".to_owned(),
+        )),
+        Kind::Words => Ok(()),
         Kind::Integer => value
             .parse::<i64>()
             .map(|_| ())

@@ -96,18 +96,7 @@ async fn export(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResp
 
     let (sender, receiver) = tokio::sync::mpsc::channel::<Result<Bytes, std::io::Error>>(4);
     let db = state.db.clone();
-    // A long export is admin work too: on a thread of its own (it streams
-    // for as long as the client reads), at the admin threads' priority.
-    let spawned = std::thread::Builder::new()
-        .name("hookline-export".to_owned())
-        .spawn(move || {
-            crate::admin_work::lower_priority();
-            produce(db, filter, csv, sender);
-        });
-    if let Err(error) = spawned {
-        tracing::error!(%error, "export: cannot start its thread");
-        return Err(ApiError::unavailable("the server is busy; retry later"));
-    }
+    tokio::task::spawn_blocking(move || produce(db, filter, csv, sender));
     let stream = futures_util::stream::unfold(receiver, |mut receiver| async move {
         receiver.recv().await.map(|chunk| (chunk, receiver))
     });

@@ -9,7 +9,7 @@ mod schemas;
 use actix_web::{web, HttpResponse};
 use serde_json::{json, Map, Value};
 
-use crate::params::{Kind, Param, MAX_CURSOR_HEX, NON_BLANK};
+use crate::params::{Kind, Param, MAX_CURSOR_HEX, NON_BLANK, WORDS};
 use crate::AppState;
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
@@ -269,6 +269,7 @@ fn cursor_pattern(kind: crate::params::CursorKind) -> String {
 fn schema(kind: Kind) -> Value {
     match kind {
         Kind::Text => json!({"type": "string", "pattern": NON_BLANK}),
+        Kind::Words => json!({"type": "string", "pattern": WORDS}),
         Kind::Cursor(cursor) => {
             json!({"type": "string", "pattern": cursor_pattern(cursor), "maxLength": MAX_CURSOR_HEX})
         }
