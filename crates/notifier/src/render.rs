@@ -30,22 +30,6 @@ fn clock(at: NaiveDateTime) -> String {
     at.format("%H:%M:%S").to_string()
 }
 
-/// A human duration: `2h 5m`, `3m 12s`.
-fn human(seconds: i64) -> String {
-    let (d, h, m, s) = (
-        seconds / 86_400,
-        seconds % 86_400 / 3_600,
-        seconds % 3_600 / 60,
-        seconds % 60,
-    );
-    match (d, h, m) {
-        (0, 0, 0) => format!("{s}s"),
-        (0, 0, _) => format!("{m}m {s}s"),
-        (0, _, _) => format!("{h}h {m}m"),
-        _ => format!("{d}d {h}h"),
-    }
-}
-
 /// The events of a conversation before the notified one that templates
 /// show, each oldest first.
 #[derive(Default)]
@@ -271,7 +255,7 @@ fn duration(c: &Conversation, until: NaiveDateTime) -> Option<String> {
     let start = c.created_at.unwrap_or(c.first_event_at);
     let end = c.closed_at.unwrap_or(until);
     let seconds = (end - start).num_seconds();
-    (seconds >= 0).then(|| human(seconds))
+    (seconds >= 0).then(|| crate::timers::human(seconds))
 }
 
 /// Message types that carry a file link (the only ones whose stored JSON
