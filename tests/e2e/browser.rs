@@ -349,6 +349,36 @@ async fn an_admin_logs_in_reads_the_conversation_filters_and_edits_rules() {
     browser.screenshot("notifications").await;
     assert_accessible(&browser, &axe, "notifications").await;
 
+    // One email as it was sent: subject, text part, headers.
+    let sent = app
+        .with_db(|c| {
+            hookline_storage::notifications::all(c)
+                .unwrap()
+                .into_iter()
+                .find(|n| n.status == "sent")
+                .expect("a sent email")
+        })
+        .await;
+    browser
+        .goto(&format!("{}/ui/notifications/{}", app.base, sent.id))
+        .await;
+    let subject = browser.text("#email-subject").await;
+    assert_eq!(Some(subject.as_str()), sent.subject.as_deref());
+    assert!(
+        browser
+            .text("#email-text")
+            .await
+            .contains("himanshu@swiftsell.biz"),
+        "the text part is shown"
+    );
+    let headers = browser.text("#email-headers").await;
+    assert!(
+        headers.contains("Message-ID") && headers.contains("Auto-Submitted"),
+        "{headers}"
+    );
+    browser.screenshot("email").await;
+    assert_accessible(&browser, &axe, "email").await;
+
     // Visitor text is shown as text, never run.
     browser
         .goto(&format!("{}/ui/conversations/xss-conversation", app.base))

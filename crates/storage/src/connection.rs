@@ -40,7 +40,9 @@ macro_rules! per_backend {
 /// snapshot, that upgrade fails at once with "database is locked", busy
 /// timeout or not. Any transaction that reads before it writes (maintenance,
 /// admin writes) must come through here. Waiting for the lock up front
-/// honours the busy timeout: it queues behind the writer's current commit.
+/// honours the busy timeout: it queues behind the writer's current commit,
+/// and the ingest writer lets it go first between two groups
+/// (`crate::gate`), so it gets its turn under sustained ingest too.
 pub fn write_transaction<T, E>(
     conn: &mut DbConnection,
     f: impl FnOnce(&mut DbConnection) -> Result<T, E>,
@@ -48,12 +50,10 @@ pub fn write_transaction<T, E>(
 where
     E: From<diesel::result::Error>,
 {
-    use diesel::connection::{AnsiTransactionManager, TransactionManager};
+    use diesel::connection::TransactionManager;
     type Manager = DbConnection;
     match conn {
-        DbConnection::Sqlite(c) => {
-            AnsiTransactionManager::begin_transaction_sql(c, "BEGIN IMMEDIATE")?
-        }
+        DbConnection::Sqlite(c) => crate::gate::begin_immediate(c)?,
         DbConnection::Pg(_) => {
             <Manager as TransactionManager<DbConnection>>::begin_transaction(conn)?
         }

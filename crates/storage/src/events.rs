@@ -317,9 +317,13 @@ pub fn page(
     cursor: Option<EventCursor>,
     limit: i64,
 ) -> QueryResult<Vec<StoredEvent>> {
+    let mut rare = false;
     if let Some(q) = filter.q.as_deref() {
-        if let Some(page) = newest_window(conn, filter, q, cursor, limit)? {
-            return Ok(page);
+        rare = crate::search::rare(conn, q)?;
+        if !rare {
+            if let Some(page) = newest_window(conn, filter, q, cursor, limit)? {
+                return Ok(page);
+            }
         }
     }
     let mut query = with_filters(
@@ -332,7 +336,7 @@ pub fn page(
     if let Some(q) = filter.q.as_deref() {
         if let Some(matches) = crate::search::predicate(conn, q, None) {
             query = query.filter(matches);
-            few_matches = crate::search::few_matches(conn, q)?;
+            few_matches = rare || crate::search::few_matches(conn, q)?;
         }
     }
     if let Some(cursor) = cursor {

@@ -10,6 +10,7 @@ mod connection;
 pub mod conversations;
 mod error;
 pub mod events;
+mod gate;
 pub mod health;
 pub mod ingest;
 pub mod migrations;

@@ -201,6 +201,7 @@ fn run(
         conn: None,
         hook,
         search_paused_until: None,
+        turns: crate::gate::Turns::default(),
     };
     // SQLite's search index is filled here, while nothing waits (see
     // `crate::search`); at start, in case events wait from before.
@@ -250,6 +251,9 @@ fn run(
 /// writer holds no lock: the one moment a reset of the log does not have
 /// to win the write lock from it.
 fn between_writes(writer: &mut Writer<'_>, reset_wal: &WalReset) {
+    if let Some(DbConnection::Sqlite(conn)) = writer.conn.as_mut() {
+        writer.turns.let_maintenance_in(conn);
+    }
     reset_wal.groups.fetch_add(1, Ordering::Relaxed);
     if reset_wal.wanted.swap(false, Ordering::Relaxed) && !writer.reset_wal() {
         // Another checkpoint was running: try again after the next write.
@@ -265,6 +269,8 @@ struct Writer<'a> {
     hook: &'a dyn IngestHook,
     /// After a failed search-index batch, none until then.
     search_paused_until: Option<std::time::Instant>,
+    /// SQLite: maintenance's turns between groups.
+    turns: crate::gate::Turns,
 }
 
 impl Writer<'_> {
