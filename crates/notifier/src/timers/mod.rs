@@ -322,12 +322,19 @@ impl CompiledTimer {
                     .and_then(|n| directory.calendar(n))
                     .map(|(def, _)| def.clone())
             };
-            let material = serde_json::json!({
+            let mut material = serde_json::json!({
                 "timer": timer, "to": def.to, "template": def.template,
-                "calendar": shared(&timer.calendar), "quiet_hours": shared(&timer.quiet_hours),
                 "case_sensitive": def.case_sensitive,
                 "allow_visitor_recipients": def.allow_visitor_recipients,
             });
+            // Only when there are any: the fingerprint of a rule with
+            // calendars of its own stays what it was before named ones
+            // existed, so an upgrade re-computes no armed timer.
+            let (calendar, quiet) = (shared(&timer.calendar), shared(&timer.quiet_hours));
+            if calendar.is_some() || quiet.is_some() {
+                material["shared"] =
+                    serde_json::json!({"calendar": calendar, "quiet_hours": quiet});
+            }
             let digest = Sha256::digest(material.to_string().as_bytes());
             digest[..12].iter().map(|b| format!("{b:02x}")).collect()
         };
