@@ -337,3 +337,42 @@ quiet_hours = "nights"
         );
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_held_email_counts_for_the_throttle() {
+    for db in TestDatabase::each() {
+        let name = db.name();
+        let s = Setup::new(db);
+        let mut conn = s.db.conn().unwrap();
+        s.rules
+            .put_calendar(&mut conn, "today", calendar(all_of_today()))
+            .unwrap();
+        let lead = RecipientDef {
+            email: "lead@example.com".to_owned(),
+            quiet_hours: Some("today".to_owned()),
+        };
+        s.rules.put_recipient(&mut conn, lead).unwrap();
+        s.add_rule(json!({
+            "name": "visitor-wrote", "on": ["message"], "to": ["lead@example.com"],
+            "template": "generic", "throttle": "10m",
+        }));
+        s.post(vec![message("c1", None, "hello?", 5)]).await;
+        s.post(vec![message("c1", None, "anyone?", 1)]).await;
+        let rows = s.notifications();
+        let statuses: Vec<&str> = rows.iter().map(|n| n.status.as_str()).collect();
+        assert_eq!(
+            statuses,
+            [notifications::HELD, notifications::SUPPRESSED],
+            "{name}: {rows:#?}"
+        );
+        assert!(
+            rows[1]
+                .reason
+                .as_deref()
+                .unwrap_or_default()
+                .starts_with("throttled"),
+            "{name}: {:?}",
+            rows[1].reason
+        );
+    }
+}
