@@ -89,6 +89,11 @@ async fn delete(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     let name = path.into_inner();
+    // A name no calendar can have (a NUL, say, which PostgreSQL cannot
+    // even compare) names none.
+    if hookline_notifier::directory::check_name(&name).is_err() {
+        return Err(ApiError::not_found(format!("no calendar {name:?}")));
+    }
     let shown = name.clone();
     let deleted = with_conn(&state, move |conn, rules| {
         Ok(rules.delete_calendar(conn, &name)?)
@@ -155,6 +160,9 @@ async fn delete_recipient(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     let email = path.into_inner();
+    if hookline_notifier::directory::normalize_email(&email).is_err() {
+        return Err(ApiError::not_found(format!("no recipient {email:?}")));
+    }
     let shown = email.clone();
     let deleted = with_conn(&state, move |conn, rules| {
         Ok(rules.delete_recipient(conn, &email)?)
