@@ -4,6 +4,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use anyhow::{bail, Context};
+use hookline_notifier::directory::Directory;
 use hookline_notifier::dry_run::{self, DryRun};
 use hookline_notifier::mailer::written_file;
 use hookline_notifier::rules_store::{check_all, check_each};
@@ -70,6 +71,14 @@ fn check(file: &Path, settings: &Settings) -> anyhow::Result<()> {
         RulesFile::parse_each(&text).map_err(|e| anyhow::anyhow!("{}: {e}", file.display()))?;
     let count = parsed.len();
     let mut errors = Vec::new();
+    // The file's calendars and recipients: a rule naming a calendar finds
+    // it here.
+    let (calendars, recipients) =
+        RulesFile::shared_parts(&text).map_err(|e| anyhow::anyhow!("{}: {e}", file.display()))?;
+    let directory = Directory::new(&calendars, &recipients).unwrap_or_else(|error| {
+        errors.push(error);
+        Directory::new(&calendars, &[]).unwrap_or_default()
+    });
     let mut defs = Vec::new();
     for rule in parsed {
         match rule {
@@ -77,7 +86,7 @@ fn check(file: &Path, settings: &Settings) -> anyhow::Result<()> {
             Err(error) => errors.push(error),
         }
     }
-    let (checked, invalid) = check_each(&templates, defs);
+    let (checked, invalid) = check_each(&templates, &directory, defs);
     errors.extend(invalid.iter().map(|error| match error {
         RulesError::Duplicate(name) => format!("two rules are named {name:?}"),
         other => other.to_string(),
@@ -98,7 +107,16 @@ fn check(file: &Path, settings: &Settings) -> anyhow::Result<()> {
             errors.join("\n  ")
         );
     }
-    println!("{}: {count} rule(s), all valid", file.display());
+    if calendars.is_empty() && recipients.is_empty() {
+        println!("{}: {count} rule(s), all valid", file.display());
+    } else {
+        println!(
+            "{}: {count} rule(s), {} calendar(s), {} recipient(s), all valid",
+            file.display(),
+            calendars.len(),
+            recipients.len()
+        );
+    }
     Ok(())
 }
 
@@ -112,13 +130,20 @@ pub fn run(command: RulesCommand) -> anyhow::Result<()> {
             let (db, _) = open_existing_database(&settings)?;
             let rules = Rules::new(templates);
             let mut conn = db.dedicated_connection()?;
+            let (calendars, recipients) = (file_rules.calendar.len(), file_rules.recipient.len());
             let (created, updated) = rules
-                .import(&mut conn, file_rules.rule)
+                .import_file(&mut conn, file_rules)
                 .map_err(|e| anyhow::anyhow!("{}: {e}; nothing was changed", file.display()))?;
             println!(
                 "{}: {created} rule(s) created, {updated} replaced",
                 file.display()
             );
+            if calendars + recipients > 0 {
+                println!(
+                    "{}: {calendars} calendar(s) and {recipients} recipient(s) stored",
+                    file.display()
+                );
+            }
             Ok(())
         }
         RulesCommand::Export { settings } => export(&start(&settings)?),
@@ -138,7 +163,9 @@ pub fn run(command: RulesCommand) -> anyhow::Result<()> {
             )
             .map_err(|e| anyhow::anyhow!(e))?;
             let rules = read_rules(&file)?;
-            let checked = check_all(&templates, rules.rule)
+            let directory = Directory::new(&rules.calendar, &rules.recipient)
+                .map_err(|e| anyhow::anyhow!("{}: {e}", file.display()))?;
+            let checked = check_all(&templates, &directory, rules.rule)
                 .map_err(|e| anyhow::anyhow!("{}: {e}", file.display()))?;
             let items = dry_run::items_of(events_of(event.as_deref(), sample.as_deref())?);
             let state = conversation_state.as_deref().map(read_json).transpose()?;

@@ -21,6 +21,7 @@ mod notify;
 mod ops;
 mod overview;
 mod pages;
+mod quiet_hours;
 mod rules_cli;
 mod rules_conflict;
 mod rules_writing;

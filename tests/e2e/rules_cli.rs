@@ -33,6 +33,15 @@ async fn export_then_import_reproduces_the_rules(db: TestDatabase) {
     });
     let (status, body) = app.api(Method::POST, "/api/v1/rules", Some(custom)).await;
     assert_eq!(status, 201, "{body}");
+    // A recipient with quiet hours: the shipped example calendar.
+    let (status, body) = app
+        .api(
+            Method::PUT,
+            "/api/v1/recipients/lead@example.com",
+            Some(json!({"quiet_hours": "support-hours"})),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
     let exported = stdout(&hookline_cli(&[
         "rules",
         "export",
@@ -49,12 +58,20 @@ async fn export_then_import_reproduces_the_rules(db: TestDatabase) {
     let file = dir.path().join("rules.toml");
     std::fs::write(&file, &exported).unwrap();
     let file = file.to_str().unwrap();
-    // The two default rules, the two disabled timer examples, vip-closed.
+    // The two default rules, the two disabled timer examples (one naming
+    // the shipped calendar), vip-closed; the calendar and the recipient.
     assert!(
-        exported.contains("[rule.timer]") && exported.contains("[rule.timer.calendar]"),
+        exported.contains("[rule.timer]")
+            && exported.contains("calendar = \"support-hours\"")
+            && exported.contains("[[calendar]]")
+            && exported.contains("[[recipient]]"),
         "{exported}"
     );
-    assert!(stdout(&hookline_cli(&["rules", "check", file])).contains("5 rule(s), all valid"));
+    let checked = stdout(&hookline_cli(&["rules", "check", file]));
+    assert!(
+        checked.contains("5 rule(s), 1 calendar(s), 1 recipient(s), all valid"),
+        "{checked}"
+    );
 
     let other = TestDatabase::sqlite();
     stdout(&hookline_cli(&["migrate", "--database-url", &other.url]));
@@ -66,6 +83,10 @@ async fn export_then_import_reproduces_the_rules(db: TestDatabase) {
         &other.url,
     ]));
     assert!(imported.contains("5 rule(s) created"), "{imported}");
+    assert!(
+        imported.contains("1 calendar(s) and 1 recipient(s) stored"),
+        "{imported}"
+    );
     let again = stdout(&hookline_cli(&[
         "rules",
         "export",
@@ -124,6 +145,21 @@ async fn a_bad_rules_file_is_rejected_precisely_and_changes_nothing(db: TestData
     assert_eq!(
         before, after,
         "the good rule of the bad file was not imported either"
+    );
+
+    // A rule naming a calendar the file does not define: the likely name.
+    std::fs::write(
+        file,
+        "[[calendar]]\nname = \"office\"\ntime_zone = \"UTC\"\nhours = { mon = [\"09:00-17:00\"] }\n\n\
+         [[rule]]\nname = \"w\"\nto = [\"lead@example.com\"]\ntemplate = \"waiting\"\n\
+         [rule.timer]\nafter = \"5m\"\nclock = \"business\"\ncalendar = \"ofice\"\nstart = { on = [\"message\"] }\n",
+    )
+    .unwrap();
+    let message =
+        String::from_utf8_lossy(&hookline_cli(&["rules", "check", file]).stderr).into_owned();
+    assert!(
+        message.contains("unknown calendar \"ofice\": did you mean `office`?"),
+        "{message}"
     );
 
     // A TOML syntax error names the line; an unknown key names the key.

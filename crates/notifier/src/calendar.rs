@@ -25,6 +25,50 @@ pub struct CalendarDef {
     pub holidays: Vec<String>,
 }
 
+/// Where a timer rule's calendar or quiet hours come from: the name of a
+/// shared calendar (`calendar = "support-berlin"`) or a table of its own.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(untagged)]
+pub enum CalendarRef {
+    Named(String),
+    Inline(CalendarDef),
+}
+
+impl CalendarRef {
+    /// The shared calendar's name, if it is one.
+    pub fn name(&self) -> Option<&str> {
+        match self {
+            CalendarRef::Named(name) => Some(name.trim()),
+            CalendarRef::Inline(_) => None,
+        }
+    }
+}
+
+/// A name or a table; written by hand so that a mistake inside the table
+/// is named (`unknown field ...`) rather than "no variant matched".
+impl<'de> Deserialize<'de> for CalendarRef {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<CalendarRef, D::Error> {
+        struct Visitor;
+        impl<'de> serde::de::Visitor<'de> for Visitor {
+            type Value = CalendarRef;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a calendar's name or a table with time_zone, hours and holidays")
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<CalendarRef, E> {
+                Ok(CalendarRef::Named(v.to_owned()))
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                map: A,
+            ) -> Result<CalendarRef, A::Error> {
+                CalendarDef::deserialize(serde::de::value::MapAccessDeserializer::new(map))
+                    .map(CalendarRef::Inline)
+            }
+        }
+        d.deserialize_any(Visitor)
+    }
+}
+
 const DAYS: [&str; 7] = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"];
 
 /// The most days [`Calendar::add`] looks ahead before giving up (a

@@ -91,6 +91,17 @@ impl CompiledRule {
         id: Option<i64>,
         templates: &Templates,
     ) -> Result<CompiledRule, RuleError> {
+        CompiledRule::compile_in(def, id, templates, &crate::directory::Directory::default())
+    }
+
+    /// [`CompiledRule::compile`] with the named calendars a timer rule may
+    /// refer to.
+    pub fn compile_in(
+        def: RuleDef,
+        id: Option<i64>,
+        templates: &Templates,
+        directory: &crate::directory::Directory,
+    ) -> Result<CompiledRule, RuleError> {
         let name = def.name.trim();
         if name.is_empty() {
             return Err(RuleError::new(&def.name, "the name is empty"));
@@ -109,7 +120,7 @@ impl CompiledRule {
                     ..def.clone()
                 };
                 Some(Arc::new(crate::timers::CompiledTimer::compile(
-                    &def, section, templates,
+                    &def, section, templates, directory,
                 )?))
             }
             None => None,

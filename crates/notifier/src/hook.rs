@@ -21,6 +21,8 @@ pub struct HookStats {
     pub evaluations: AtomicU64,
     pub matches: AtomicU64,
     pub queued: AtomicU64,
+    /// Emails held for their recipient's quiet hours.
+    pub held: AtomicU64,
     pub suppressed: AtomicU64,
     pub skipped: AtomicU64,
     /// Rules that failed on an event (a panic or a database error of their
@@ -66,6 +68,7 @@ impl IngestHook for NotifierHook {
             return Ok(());
         }
         let now = hookline_storage::now();
+        let directory = self.rules.directory();
         crate::timers::apply(conn, stored, &set)?;
         for new in stored {
             let event = &new.item.event;
@@ -119,7 +122,8 @@ impl IngestHook for NotifierHook {
                 // rolled the whole transaction back: a full disk) fails the
                 // group, as any storage error does.
                 let queued = conn.transaction(|conn| {
-                    queue(self, conn, rule, new.id, key, recipients, now).map_err(Savepoint::Rule)
+                    queue(self, conn, &directory, rule, new.id, key, recipients, now)
+                        .map_err(Savepoint::Rule)
                 });
                 match queued {
                     Ok(()) => {}
@@ -202,12 +206,15 @@ fn record_error(
     )
 }
 
-/// Writes one notification per recipient: queued; skipped (no valid
-/// recipient, or one outside the allowed domains); or suppressed (the
-/// rule's throttle, or the recipient's hourly cap), each with the reason.
+/// Writes one notification per recipient: queued; held (inside the
+/// recipient's quiet hours, until they end); skipped (no valid recipient,
+/// or one outside the allowed domains); or suppressed (the rule's throttle,
+/// or the recipient's hourly cap), each with the reason.
+#[allow(clippy::too_many_arguments)]
 fn queue(
     hook: &NotifierHook,
     conn: &mut DbConnection,
+    directory: &crate::directory::Directory,
     rule: &CompiledRule,
     event_id: i64,
     conversation_key: Option<&str>,
@@ -215,10 +222,17 @@ fn queue(
     now: chrono::NaiveDateTime,
 ) -> QueryResult<()> {
     for recipient in recipients {
+        let mut next_attempt_at = now;
         let (recipient, status, reason) = match recipient {
             Err((recipient, reason)) => (recipient, notifications::SKIPPED, Some(reason)),
             Ok(address) => match decide(hook, conn, rule, conversation_key, &address, now)? {
-                Ok(()) => (address, notifications::QUEUED, None),
+                Ok(()) => match crate::directory::hold(conn, directory, &address)? {
+                    Some((until, reason)) => {
+                        next_attempt_at = until;
+                        (address, notifications::HELD, Some(reason))
+                    }
+                    None => (address, notifications::QUEUED, None),
+                },
                 Err((status, reason)) => (address, status, Some(reason)),
             },
         };
@@ -227,11 +241,12 @@ fn queue(
                 QUEUED_HERE.with(|queued| queued.set(true));
                 &hook.stats.queued
             }
+            notifications::HELD => &hook.stats.held,
             notifications::SUPPRESSED => &hook.stats.suppressed,
             _ => &hook.stats.skipped,
         };
         counter.fetch_add(1, Ordering::Relaxed);
-        let queued = status == notifications::QUEUED;
+        let pending = status == notifications::QUEUED || status == notifications::HELD;
         notifications::insert(
             conn,
             &NewNotification {
@@ -243,7 +258,7 @@ fn queue(
                 template: rule.def.template.clone(),
                 status: status.to_owned(),
                 reason,
-                next_attempt_at: queued.then_some(now),
+                next_attempt_at: pending.then_some(next_attempt_at),
                 created_at: now,
                 updated_at: now,
             },

@@ -5,6 +5,8 @@
 pub mod calendar;
 mod condition;
 pub mod context;
+pub mod directory;
+pub mod directory_store;
 pub mod dry_run;
 mod duration;
 pub mod engine;

@@ -148,12 +148,17 @@ pub const FIELD_ROOTS: [&str; 8] = [
     "event",
 ];
 
-/// A rules file: `[[rule]]` tables.
+/// A rules file: `[[rule]]` tables, and the `[[calendar]]`s and
+/// `[[recipient]]`s they share (see [`crate::directory`]).
 #[derive(Debug, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RulesFile {
     #[serde(default)]
     pub rule: Vec<RuleDef>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub calendar: Vec<crate::directory::NamedCalendar>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub recipient: Vec<crate::directory::RecipientDef>,
 }
 
 impl RulesFile {
@@ -163,16 +168,23 @@ impl RulesFile {
     pub fn parse(text: &str) -> Result<RulesFile, String> {
         let table: toml::Table = toml::from_str(text).map_err(|e| e.to_string())?;
         if table.contains_key("name") {
-            return RuleDef::from_toml(text).map(|rule| RulesFile { rule: vec![rule] });
+            return RuleDef::from_toml(text).map(|rule| RulesFile {
+                rule: vec![rule],
+                ..RulesFile::default()
+            });
         }
         toml::from_str(text).map_err(|e| e.to_string())
     }
 
     /// Like [`RulesFile::parse`], but each rule on its own, so that every
     /// bad rule of a file is named at once (`rule 2 ("x"): unknown field
-    /// ...`). A TOML syntax error is still the whole file's.
+    /// ...`). A TOML syntax error is still the whole file's; so is a bad
+    /// `[[calendar]]` or `[[recipient]]` (read them with
+    /// [`RulesFile::shared_parts`]).
     pub fn parse_each(text: &str) -> Result<Vec<Result<RuleDef, String>>, String> {
         let mut table: toml::Table = toml::from_str(text).map_err(|e| e.to_string())?;
+        table.remove("calendar");
+        table.remove("recipient");
         if table.contains_key("name") {
             return Ok(vec![RuleDef::from_toml(text)]);
         }
@@ -198,6 +210,28 @@ impl RulesFile {
                     .map_err(|e| format!("rule {}{name}: {}", i + 1, e.to_string().trim()))
             })
             .collect())
+    }
+
+    /// The file's `[[calendar]]`s and `[[recipient]]`s, whatever its rules
+    /// hold.
+    pub fn shared_parts(
+        text: &str,
+    ) -> Result<
+        (
+            Vec<crate::directory::NamedCalendar>,
+            Vec<crate::directory::RecipientDef>,
+        ),
+        String,
+    > {
+        #[derive(Deserialize)]
+        struct Parts {
+            #[serde(default)]
+            calendar: Vec<crate::directory::NamedCalendar>,
+            #[serde(default)]
+            recipient: Vec<crate::directory::RecipientDef>,
+        }
+        let parts: Parts = toml::from_str(text).map_err(|e| e.to_string())?;
+        Ok((parts.calendar, parts.recipient))
     }
 
     /// TOML that parses back to the same rules.

@@ -9,6 +9,7 @@ use hookline_storage::rules::{self, RuleChange, RuleRow};
 use hookline_storage::{settings, DbConnection};
 use serde::Serialize;
 
+use crate::directory::Directory;
 use crate::engine::{CompiledRule, RuleSet};
 use crate::rule::{RuleDef, RuleError, RulesFile};
 use crate::templates::Templates;
@@ -70,6 +71,7 @@ template = "waiting"
 [rule.timer]
 after = "10m"
 clock = "business"
+calendar = "support-hours"
 start = { on = ["message"], all = [{ field = "payload.message_by.type", op = "eq", value = "visitor" }] }
 stop = [
   { on = ["message"], all = [{ field = "payload.message_by.type", op = "eq", value = "user" }] },
@@ -77,7 +79,8 @@ stop = [
 ]
 escalate = [{ at = "20m", to = ["support-lead@example.com"] }]
 
-[rule.timer.calendar]
+[[calendar]]
+name = "support-hours"
 time_zone = "Europe/Berlin"
 hours = { mon = ["09:00-12:30", "13:30-17:30"], tue = ["09:00-12:30", "13:30-17:30"], wed = ["09:00-12:30", "13:30-17:30"], thu = ["09:00-12:30", "13:30-17:30"], fri = ["09:00-12:30", "13:30-17:00"] }
 holidays = ["2026-12-24", "2026-12-25", "2026-12-26", "2027-01-01"]
@@ -100,6 +103,14 @@ pub enum RulesError {
     Duplicate(String),
     #[error("{0}")]
     File(String),
+    /// A calendar or recipient that is not valid (or names a calendar
+    /// that does not exist).
+    #[error("{0}")]
+    InvalidCalendar(String),
+    /// A calendar that rules or recipients still use: the message names
+    /// them.
+    #[error("{0}")]
+    InUse(String),
     #[error("database: {0}")]
     Database(#[from] hookline_storage::diesel::result::Error),
 }
@@ -129,6 +140,8 @@ fn utc<S: serde::Serializer>(at: &chrono::NaiveDateTime, s: S) -> Result<S::Ok, 
 pub struct Rules {
     templates: Arc<Templates>,
     set: RwLock<Arc<RuleSet>>,
+    /// The named calendars and recipients, loaded with the rules.
+    pub(crate) directory: RwLock<Arc<Directory>>,
     version: Mutex<Option<String>>,
 }
 
@@ -137,6 +150,7 @@ impl Rules {
         Rules {
             templates,
             set: RwLock::new(Arc::new(RuleSet::default())),
+            directory: RwLock::new(Arc::new(Directory::default())),
             version: Mutex::new(None),
         }
     }
@@ -153,15 +167,28 @@ impl Rules {
             .unwrap_or_default()
     }
 
-    /// Validates a rule without storing it.
+    /// The named calendars and recipients in force.
+    pub fn directory(&self) -> Arc<Directory> {
+        self.directory
+            .read()
+            .map(|d| Arc::clone(&d))
+            .unwrap_or_default()
+    }
+
+    /// Validates a rule without storing it (a named calendar must be one
+    /// of those loaded).
     pub fn compile(&self, def: RuleDef, id: Option<i64>) -> Result<CompiledRule, RuleError> {
-        CompiledRule::compile(def, id, &self.templates)
+        CompiledRule::compile_in(def, id, &self.templates, &self.directory())
     }
 
     /// Loads every rule from the database. A stored rule that no longer
     /// compiles (its template was removed, say) is left out and logged.
     pub fn reload(&self, conn: &mut DbConnection) -> Result<usize, RulesError> {
         let version = rules::version(conn)?;
+        let directory = crate::directory_store::load(conn)?;
+        if let Ok(mut current) = self.directory.write() {
+            *current = Arc::new(directory);
+        }
         let rows = rules::all(conn)?;
         let mut compiled = Vec::new();
         for row in rows {
@@ -186,10 +213,14 @@ impl Rules {
     /// After a change made here: reloads, then brings armed timers in line
     /// (those of deleted or disabled rules cancelled, those of edited timer
     /// rules re-computed).
-    fn changed(&self, conn: &mut DbConnection) -> Result<usize, RulesError> {
+    pub(crate) fn changed(&self, conn: &mut DbConnection) -> Result<usize, RulesError> {
         let count = self.reload(conn)?;
         let set = self.current();
-        hookline_storage::write_transaction(conn, |conn| crate::timers::reconcile(conn, &set))?;
+        let directory = self.directory();
+        hookline_storage::write_transaction(conn, |conn| {
+            crate::timers::reconcile(conn, &set)?;
+            crate::directory_store::reschedule_held(conn, &directory)
+        })?;
         Ok(count)
     }
 
@@ -237,24 +268,28 @@ impl Rules {
         self.seed_timer_examples(conn)
     }
 
-    /// Adds [`TIMER_EXAMPLES`], disabled, once (a rule of the same name an
-    /// operator made is left as it is).
+    /// Adds [`TIMER_EXAMPLES`] (the rules disabled, and the calendar they
+    /// share), once (a rule or calendar of the same name an operator made
+    /// is left as it is).
     fn seed_timer_examples(&self, conn: &mut DbConnection) -> Result<(), RulesError> {
         if settings::get(conn, TIMER_EXAMPLES_SEEDED)?.is_some() {
             return Ok(());
         }
-        let mut examples = RulesFile::parse(TIMER_EXAMPLES)
-            .map_err(RulesError::File)?
-            .rule;
+        let mut examples = RulesFile::parse(TIMER_EXAMPLES).map_err(RulesError::File)?;
         let mut taken = Vec::new();
-        for example in &examples {
+        for example in &examples.rule {
             if rules::by_name(conn, &example.name)?.is_some() {
                 taken.push(example.name.clone());
             }
         }
-        examples.retain(|e| !taken.contains(&e.name));
-        if !examples.is_empty() {
-            self.import(conn, examples)?;
+        examples.rule.retain(|e| !taken.contains(&e.name));
+        self.reload_if_changed(conn)?;
+        let directory = self.directory();
+        examples
+            .calendar
+            .retain(|c| directory.calendar(&c.name).is_none());
+        if !examples.rule.is_empty() {
+            self.import_file(conn, examples)?;
         }
         settings::put(conn, TIMER_EXAMPLES_SEEDED, "1")?;
         Ok(())
@@ -307,6 +342,7 @@ impl Rules {
     }
 
     pub fn create(&self, conn: &mut DbConnection, def: RuleDef) -> Result<RuleView, RulesError> {
+        self.reload_if_changed(conn)?;
         let rule = self.compile(def, None)?;
         if rules::by_name(conn, rule.name())?.is_some() {
             return Err(RulesError::Duplicate(rule.name().to_owned()));
@@ -333,6 +369,7 @@ impl Rules {
                 format!("\"id\" is {other} but this is rule {id}: leave \"id\" out or give this rule's own"),
             )));
         }
+        self.reload_if_changed(conn)?;
         let rule = self.compile(def, Some(id))?;
         if let Some(other) = rules::by_name(conn, rule.name())? {
             if other.id != id {
@@ -359,7 +396,27 @@ impl Rules {
         conn: &mut DbConnection,
         defs: Vec<RuleDef>,
     ) -> Result<(usize, usize), RulesError> {
-        let compiled = check_all(&self.templates, defs)?;
+        self.import_file(
+            conn,
+            RulesFile {
+                rule: defs,
+                ..RulesFile::default()
+            },
+        )
+    }
+
+    /// Validates a whole rules file (its calendars and recipients over
+    /// the stored ones, then every rule), then stores it all in one
+    /// transaction: a file with one bad entry changes nothing. Returns the
+    /// rules (created, updated).
+    pub fn import_file(
+        &self,
+        conn: &mut DbConnection,
+        file: RulesFile,
+    ) -> Result<(usize, usize), RulesError> {
+        self.reload_if_changed(conn)?;
+        let directory = crate::directory_store::overlay(&self.directory(), &file)?;
+        let compiled = check_all(&self.templates, &directory, file.rule)?;
         let jsons: Vec<String> = compiled
             .iter()
             .map(|r| serde_json::to_string(&r.def).unwrap_or_default())
@@ -369,7 +426,10 @@ impl Rules {
             .zip(&jsons)
             .map(|(rule, json)| change(&rule.def, json))
             .collect();
-        let counts = rules::upsert_all(conn, &changes)?;
+        let counts = hookline_storage::write_transaction(conn, |conn| {
+            crate::directory_store::store(conn, &file.calendar, &file.recipient)?;
+            rules::upsert_all_in(conn, &changes)
+        })?;
         self.changed(conn)?;
         Ok(counts)
     }
@@ -380,7 +440,12 @@ impl Rules {
             .iter()
             .map(definition)
             .collect::<Result<Vec<_>, _>>()?;
-        Ok(RulesFile { rule })
+        let (calendar, recipient) = crate::directory_store::export(conn)?;
+        Ok(RulesFile {
+            rule,
+            calendar,
+            recipient,
+        })
     }
 }
 
@@ -399,12 +464,13 @@ fn name_taken(error: hookline_storage::diesel::result::Error, name: &str) -> Rul
 /// names its rule.
 pub fn check_all(
     templates: &Templates,
+    directory: &Directory,
     defs: Vec<RuleDef>,
 ) -> Result<Vec<CompiledRule>, RulesError> {
     let mut names = std::collections::HashSet::new();
     let mut compiled = Vec::new();
     for def in defs {
-        let rule = CompiledRule::compile(def, None, templates)?;
+        let rule = CompiledRule::compile_in(def, None, templates, directory)?;
         if !names.insert(rule.name().to_owned()) {
             return Err(RulesError::Duplicate(rule.name().to_owned()));
         }
@@ -417,13 +483,14 @@ pub fn check_all(
 /// and every problem (each bad rule, each name used twice).
 pub fn check_each(
     templates: &Templates,
+    directory: &Directory,
     defs: Vec<RuleDef>,
 ) -> (Vec<CompiledRule>, Vec<RulesError>) {
     let mut names = std::collections::HashSet::new();
     let mut compiled = Vec::new();
     let mut errors = Vec::new();
     for def in defs {
-        match CompiledRule::compile(def, None, templates) {
+        match CompiledRule::compile_in(def, None, templates, directory) {
             Ok(rule) if !names.insert(rule.name().to_owned()) => {
                 errors.push(RulesError::Duplicate(rule.name().to_owned()));
             }
@@ -444,7 +511,7 @@ fn change<'a>(def: &'a RuleDef, json: &'a str) -> RuleChange<'a> {
 }
 
 /// The stored definition, with the row's name and enabled flag.
-fn definition(row: &RuleRow) -> Result<RuleDef, RuleError> {
+pub(crate) fn definition(row: &RuleRow) -> Result<RuleDef, RuleError> {
     let mut def: RuleDef = serde_json::from_str(&row.definition)
         .map_err(|e| RuleError::new(&row.name, format!("stored definition is unreadable: {e}")))?;
     def.name = row.name.clone();

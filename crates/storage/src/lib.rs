@@ -8,6 +8,7 @@
 mod clock;
 mod connection;
 pub mod conversations;
+pub mod directory;
 mod error;
 pub mod events;
 mod gate;

@@ -18,13 +18,16 @@ pub const SKIPPED: &str = "skipped";
 /// The rule itself failed on this event (the reason says how); the event
 /// was stored all the same.
 pub const ERROR: &str = "error";
+/// Due inside its recipient's quiet hours: goes at `next_attempt_at`
+/// (written from the database's clock), when they end.
+pub const HELD: &str = "held";
 
 /// The statuses of notifications that will not go out (again) by themselves.
 pub const FINAL: [&str; 5] = [SENT, DEAD, SUPPRESSED, SKIPPED, ERROR];
 
 /// Every status, for filters and metrics.
-pub const STATUSES: [&str; 8] = [
-    QUEUED, SENDING, SENT, FAILED, DEAD, SUPPRESSED, SKIPPED, ERROR,
+pub const STATUSES: [&str; 9] = [
+    QUEUED, HELD, SENDING, SENT, FAILED, DEAD, SUPPRESSED, SKIPPED, ERROR,
 ];
 
 #[derive(Clone, Debug, PartialEq, Insertable)]
@@ -83,7 +86,7 @@ pub fn recently_notified(
     recipient: &str,
     since: NaiveDateTime,
 ) -> QueryResult<bool> {
-    let active = [QUEUED, SENDING, SENT, FAILED];
+    let active = [QUEUED, HELD, SENDING, SENT, FAILED];
     let recent = notifications::table
         .filter(notifications::rule_name.eq(rule_name))
         .filter(notifications::recipient.eq(recipient))
@@ -102,7 +105,7 @@ pub fn recently_notified(
 }
 
 /// Emails to `recipient` created after `since` that went or will go out
-/// (queued, sending, sent, failed, dead), over every rule.
+/// (queued, held, sending, sent, failed, dead), over every rule.
 pub fn count_to_recipient_since(
     conn: &mut DbConnection,
     recipient: &str,
@@ -111,7 +114,7 @@ pub fn count_to_recipient_since(
     notifications::table
         .filter(notifications::recipient.eq(recipient))
         .filter(notifications::created_at.gt(since))
-        .filter(notifications::status.eq_any([QUEUED, SENDING, SENT, FAILED, DEAD]))
+        .filter(notifications::status.eq_any([QUEUED, HELD, SENDING, SENT, FAILED, DEAD]))
         .count()
         .get_result(conn)
 }
@@ -154,8 +157,8 @@ struct ClaimedId {
     id: i64,
 }
 
-/// Claims up to `limit` notifications that are due (queued, failed and due
-/// for retry, or claimed by a worker whose lease ran out), for `worker`
+/// Claims up to `limit` notifications that are due (queued, held until a
+/// time that has come, failed and due for retry, or claimed by a worker whose lease ran out), for `worker`
 /// until `lease_until`. Each claim counts as an attempt. On PostgreSQL rows
 /// another worker holds are skipped (`FOR UPDATE SKIP LOCKED`); SQLite has
 /// one writer at a time, so its UPDATE is atomic as it is.
@@ -163,7 +166,8 @@ struct ClaimedId {
 /// `now` is the database's clock ([`crate::db_now`]), as are the retry
 /// times and leases the worker writes. A `queued` row is due at once,
 /// whatever its `next_attempt_at`: ingest stamps that with its own process
-/// clock, which may run ahead of the database's.
+/// clock, which may run ahead of the database's. A `held` row's time comes
+/// from the database's clock, and it waits for it.
 pub fn claim_due(
     conn: &mut DbConnection,
     worker: &str,
@@ -172,7 +176,7 @@ pub fn claim_due(
     limit: i32,
 ) -> QueryResult<Vec<Notification>> {
     const DUE: &str = "(status = 'queued' \
-                        OR (status = 'failed' AND next_attempt_at <= $3) \
+                        OR (status IN ('failed', 'held') AND next_attempt_at <= $3) \
                         OR (status = 'sending' AND claimed_until < $3))";
     let sql = match conn {
         DbConnection::Pg(_) => format!(
@@ -427,4 +431,36 @@ pub fn oldest_pending(conn: &mut DbConnection) -> QueryResult<Option<NaiveDateTi
         .filter(notifications::status.eq_any([QUEUED, SENDING, FAILED]))
         .select(diesel::dsl::min(notifications::created_at))
         .first(conn)
+}
+
+/// The held notifications (recipient, id), to re-compute when quiet hours
+/// change.
+pub fn held(conn: &mut DbConnection) -> QueryResult<Vec<(String, i64)>> {
+    notifications::table
+        .filter(notifications::status.eq(HELD))
+        .select((notifications::recipient, notifications::id))
+        .load(conn)
+}
+
+/// Moves a held notification to `until` with `reason`, or, with `None`
+/// (its recipient's quiet hours are gone), makes it due now.
+pub fn reschedule_held(
+    conn: &mut DbConnection,
+    id: i64,
+    until: Option<NaiveDateTime>,
+    reason: &str,
+    now: NaiveDateTime,
+) -> QueryResult<bool> {
+    diesel::update(
+        notifications::table
+            .find(id)
+            .filter(notifications::status.eq(HELD)),
+    )
+    .set((
+        notifications::next_attempt_at.eq(until.unwrap_or(now)),
+        notifications::reason.eq(reason),
+        notifications::updated_at.eq(now),
+    ))
+    .execute(conn)
+    .map(|n| n > 0)
 }

@@ -37,7 +37,7 @@ fn now() -> NaiveDateTime {
 }
 
 /// Marks the rules as changed (call inside the changing transaction).
-fn bump_version(conn: &mut DbConnection) -> QueryResult<()> {
+pub(crate) fn bump_version(conn: &mut DbConnection) -> QueryResult<()> {
     let version = chrono::Utc::now().timestamp_micros().to_string();
     settings::put(conn, VERSION_SETTING, &version)
 }
@@ -120,7 +120,16 @@ pub fn upsert_all(
     conn: &mut DbConnection,
     changes: &[RuleChange<'_>],
 ) -> QueryResult<(usize, usize)> {
-    write_transaction(conn, |conn| {
+    write_transaction(conn, |conn| upsert_all_in(conn, changes))
+}
+
+/// [`upsert_all`] inside the caller's write transaction (an import that
+/// also stores calendars and recipients).
+pub fn upsert_all_in(
+    conn: &mut DbConnection,
+    changes: &[RuleChange<'_>],
+) -> QueryResult<(usize, usize)> {
+    {
         let (mut created, mut updated) = (0, 0);
         for change in changes {
             match by_name(conn, change.name)? {
@@ -140,5 +149,5 @@ pub fn upsert_all(
         }
         bump_version(conn)?;
         Ok((created, updated))
-    })
+    }
 }

@@ -100,11 +100,31 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    calendars (name) {
+        name -> Text,
+        definition -> Text,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    recipients (email) {
+        email -> Text,
+        quiet_hours -> Nullable<Text>,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
 diesel::allow_tables_to_appear_in_same_query!(
     events,
     conversations,
     settings,
     rules,
     notifications,
-    admin_sessions
+    admin_sessions,
+    calendars,
+    recipients
 );

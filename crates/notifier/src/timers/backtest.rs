@@ -279,7 +279,13 @@ mod tests {
     fn timer(rule: Value) -> CompiledTimer {
         let def: RuleDef = serde_json::from_value(rule).unwrap();
         let templates = Templates::built_in().unwrap();
-        CompiledTimer::compile(&def, def.timer.as_ref().unwrap(), &templates).unwrap()
+        CompiledTimer::compile(
+            &def,
+            def.timer.as_ref().unwrap(),
+            &templates,
+            &crate::directory::Directory::default(),
+        )
+        .unwrap()
     }
 
     fn waiting(rearm: &str) -> CompiledTimer {

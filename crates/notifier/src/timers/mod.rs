@@ -29,8 +29,9 @@ use chrono::NaiveDateTime;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::calendar::{Calendar, CalendarDef};
+use crate::calendar::{Calendar, CalendarRef};
 use crate::condition::Condition;
+use crate::directory::Directory;
 use crate::duration::parse_duration;
 use crate::engine::CompiledRule;
 use crate::rule::{ConditionDef, RuleDef, RuleError};
@@ -60,13 +61,14 @@ pub struct TimerDef {
     /// hours of `calendar` count.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub clock: Option<String>,
-    /// The business calendar `clock = "business"` counts in.
+    /// The business calendar `clock = "business"` counts in: a shared
+    /// calendar's name or a table of its own.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub calendar: Option<CalendarDef>,
+    pub calendar: Option<CalendarRef>,
     /// Hours in which no email goes out: one due then is held (status
-    /// `held`) and sent when they end.
+    /// `held`) and sent when they end. A shared calendar's name or a table.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub quiet_hours: Option<CalendarDef>,
+    pub quiet_hours: Option<CalendarRef>,
     /// `keep_first` (the default: the clock runs from the first start
     /// event of the episode, e.g. the oldest unanswered message) or
     /// `restart` (each start event begins a new episode).
@@ -193,6 +195,7 @@ impl CompiledTimer {
         def: &RuleDef,
         timer: &TimerDef,
         templates: &Templates,
+        directory: &Directory,
     ) -> Result<CompiledTimer, RuleError> {
         let fail = |problem: String| RuleError::new(&def.name, problem);
         if !def.on.is_empty() || !def.all.is_empty() || !def.any.is_empty() {
@@ -230,9 +233,7 @@ impl CompiledTimer {
                     "timer.calendar is given but timer.clock is not \"business\": say clock = \"business\" to count only its hours, or leave the calendar out".to_owned(),
                 ))
             }
-            (Some("business"), Some(def)) => Some(
-                Calendar::compile(def).map_err(|p| fail(format!("timer.calendar: {p}")))?,
-            ),
+            (Some("business"), Some(def)) => Some(resolve(def, directory, "timer.calendar").map_err(fail)?),
             (Some("business"), None) => {
                 return Err(fail(
                     "timer.clock \"business\" needs timer.calendar (time_zone, hours, holidays)"
@@ -248,7 +249,7 @@ impl CompiledTimer {
         let quiet = timer
             .quiet_hours
             .as_ref()
-            .map(|def| Calendar::compile(def).map_err(|p| fail(format!("timer.quiet_hours: {p}"))))
+            .map(|def| resolve(def, directory, "timer.quiet_hours").map_err(fail))
             .transpose()?;
         let parse = |written: &str, place: &str| -> Result<Duration, RuleError> {
             let at = parse_duration(written).map_err(|p| fail(format!("{place}: {p}")))?;
@@ -313,11 +314,27 @@ impl CompiledTimer {
         }
         let fingerprint = {
             use sha2::{Digest, Sha256};
-            let material = serde_json::json!({
+            // A shared calendar by its content: editing it re-computes the
+            // armed timers of every rule that uses it.
+            let shared = |r: &Option<CalendarRef>| {
+                r.as_ref()
+                    .and_then(CalendarRef::name)
+                    .and_then(|n| directory.calendar(n))
+                    .map(|(def, _)| def.clone())
+            };
+            let mut material = serde_json::json!({
                 "timer": timer, "to": def.to, "template": def.template,
                 "case_sensitive": def.case_sensitive,
                 "allow_visitor_recipients": def.allow_visitor_recipients,
             });
+            // Only when there are any: the fingerprint of a rule with
+            // calendars of its own stays what it was before named ones
+            // existed, so an upgrade re-computes no armed timer.
+            let (calendar, quiet) = (shared(&timer.calendar), shared(&timer.quiet_hours));
+            if calendar.is_some() || quiet.is_some() {
+                material["shared"] =
+                    serde_json::json!({"calendar": calendar, "quiet_hours": quiet});
+            }
             let digest = Sha256::digest(material.to_string().as_bytes());
             digest[..12].iter().map(|b| format!("{b:02x}")).collect()
         };
@@ -330,6 +347,14 @@ impl CompiledTimer {
             quiet,
             fingerprint,
         })
+    }
+
+    /// The shared calendars it names (`calendar`, `quiet_hours`).
+    pub fn calendar_names(timer: &TimerDef) -> Vec<&str> {
+        [&timer.calendar, &timer.quiet_hours]
+            .into_iter()
+            .filter_map(|r| r.as_ref().and_then(CalendarRef::name))
+            .collect()
     }
 
     /// When step `index` is due for an episode started at `started_at`.
@@ -345,5 +370,17 @@ impl CompiledTimer {
     /// Whether any trigger listens to `event_type`.
     pub fn listens_to(&self, event_type: &str) -> bool {
         self.start.listens_to(event_type) || self.stop.iter().any(|t| t.listens_to(event_type))
+    }
+}
+
+/// A calendar as written: a shared calendar's name, looked up, or a table,
+/// compiled; the error names `place`.
+fn resolve(r: &CalendarRef, directory: &Directory, place: &str) -> Result<Calendar, String> {
+    match r {
+        CalendarRef::Named(name) => directory
+            .calendar(name)
+            .map(|(_, calendar)| calendar.clone())
+            .ok_or_else(|| format!("{place}: {}", directory.unknown(name.trim()))),
+        CalendarRef::Inline(def) => Calendar::compile(def).map_err(|p| format!("{place}: {p}")),
     }
 }

@@ -353,11 +353,13 @@ fn decide(
     Ok(Ok(()))
 }
 
-/// Writes the outbox rows for `recipients`; how many were queued.
+/// Writes the outbox rows for `recipients`; how many were queued (or held
+/// for quiet hours: they go when those end).
 #[allow(clippy::too_many_arguments)]
 fn queue(
     conn: &mut DbConnection,
     policy: &RecipientPolicy,
+    directory: &crate::directory::Directory,
     rule: &CompiledRule,
     rule_id: i64,
     template: &str,
@@ -369,14 +371,21 @@ fn queue(
 ) -> QueryResult<usize> {
     let mut queued = 0;
     for recipient in recipients {
+        let mut next_attempt_at = now;
         let (recipient, status, reason) = match recipient {
             Err((recipient, reason)) => (recipient, notifications::SKIPPED, reason),
             Ok(address) => match decide(conn, policy, &address, now)? {
-                Ok(()) => (address, notifications::QUEUED, note.to_owned()),
+                Ok(()) => match crate::directory::hold(conn, directory, &address)? {
+                    Some((until, held)) => {
+                        next_attempt_at = until;
+                        (address, notifications::HELD, format!("{note}; {held}"))
+                    }
+                    None => (address, notifications::QUEUED, note.to_owned()),
+                },
                 Err((status, reason)) => (address, status, format!("{note}; {reason}")),
             },
         };
-        let is_queued = status == notifications::QUEUED;
+        let is_queued = status == notifications::QUEUED || status == notifications::HELD;
         queued += usize::from(is_queued);
         notifications::insert(
             conn,
@@ -389,7 +398,7 @@ fn queue(
                 template: template.to_owned(),
                 status: status.to_owned(),
                 reason: Some(reason),
-                next_attempt_at: is_queued.then_some(now),
+                next_attempt_at: is_queued.then_some(next_attempt_at),
                 created_at: now,
                 updated_at: now,
             },
@@ -490,6 +499,7 @@ fn fire_in(
     let queued = queue(
         conn,
         policy,
+        &rules.directory(),
         &rule,
         timer.rule_id,
         &step.rule.def.template,
@@ -555,6 +565,7 @@ fn summarise_in(
         queued += queue(
             conn,
             policy,
+            &rules.directory(),
             &rule,
             rule_id,
             &first.rule.def.template,

@@ -157,11 +157,14 @@ async fn an_email_due_in_quiet_hours_is_held_until_they_end() {
 fn the_shipped_timer_examples_compile_and_are_disabled() {
     let file = hookline_notifier::RulesFile::parse(hookline_notifier::rules_store::TIMER_EXAMPLES)
         .unwrap();
-    let rules = Rules::new(Arc::new(Templates::built_in().unwrap()));
+    let templates = Templates::built_in().unwrap();
     assert_eq!(file.rule.len(), 2);
-    for def in file.rule {
-        assert!(!def.enabled, "{}", def.name);
-        let compiled = rules.compile(def, None).unwrap();
-        assert!(compiled.timer.is_some());
-    }
+    assert!(file.rule.iter().all(|def| !def.enabled));
+    // The business-hours example names the calendar the file defines.
+    let directory =
+        hookline_notifier::directory::Directory::new(&file.calendar, &file.recipient).unwrap();
+    let compiled =
+        hookline_notifier::rules_store::check_all(&templates, &directory, file.rule).unwrap();
+    assert!(compiled.iter().all(|rule| rule.timer.is_some()));
+    assert!(compiled[1].timer.as_ref().unwrap().calendar.is_some());
 }

@@ -161,4 +161,5 @@ fn handover(key: &str, agent: &str, seconds_ago: i64) -> Value {
 
 mod definitions;
 mod episodes;
+mod named;
 mod preview;

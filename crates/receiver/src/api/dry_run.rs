@@ -61,7 +61,7 @@ pub async fn handler(
             Some(defs) => defs,
             None => rules.list(conn)?.into_iter().map(|v| v.rule).collect(),
         };
-        let compiled = check_all(rules.templates(), defs)?;
+        let compiled = check_all(rules.templates(), &rules.directory(), defs)?;
         let run = DryRun {
             rules: &compiled,
             policy: &policy,

@@ -1,6 +1,7 @@
 //! The admin JSON API under `/api/v1`: every route needs
 //! `Authorization: Bearer <admin token>`.
 
+pub mod calendars;
 pub mod conversations;
 mod dry_run;
 mod erase;
@@ -29,6 +30,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             .configure(conversations::routes)
             .configure(notifications::routes)
             .configure(rules::routes)
+            .configure(calendars::routes)
             .configure(timers::routes)
             .configure(overview::routes)
             .configure(export::routes)

@@ -39,6 +39,14 @@ impl From<RulesError> for ApiError {
                 ApiError::new(StatusCode::CONFLICT, "duplicate_rule", error.to_string())
             }
             RulesError::File(message) => ApiError::bad_request("invalid_rule", message),
+            RulesError::InvalidCalendar(message) => ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "invalid_calendar",
+                message,
+            ),
+            RulesError::InUse(message) => {
+                ApiError::new(StatusCode::CONFLICT, "calendar_in_use", message)
+            }
             RulesError::Database(e) => {
                 tracing::error!(error = %e, "rules: database error");
                 ApiError::unavailable("the database is unavailable; retry later")

@@ -46,6 +46,11 @@ async fn page(state: &web::Data<AppState>, session: &Session, mut extra: Value) 
     let rules: Vec<RuleView> = with_conn(state, |conn, rules| Ok(rules.list(conn)?))
         .await
         .unwrap_or_default();
+    let (calendars, recipients) = with_conn(state, |conn, rules| {
+        Ok((rules.calendars(conn)?, rules.recipients(conn)?))
+    })
+    .await
+    .unwrap_or_default();
     let fired = crate::api::with_db(state, |conn| {
         hookline_storage::overview::last_fired(conn).map_err(crate::api::db_error)
     })
@@ -67,6 +72,8 @@ async fn page(state: &web::Data<AppState>, session: &Session, mut extra: Value) 
     if let Value::Object(map) = &mut extra {
         map.insert("title".into(), json!("Rules"));
         map.insert("rules".into(), json!(rules));
+        map.insert("calendars".into(), json!(calendars));
+        map.insert("recipients".into(), json!(recipients));
         map.entry("action").or_insert(json!("/ui/rules"));
         // The new-rule form starts empty (Save must not submit a rule the
         // admin did not write); the example sits beside it.

@@ -4,6 +4,7 @@
 //! status it can answer; `tests/e2e/contract.rs` runs Schemathesis against
 //! the real server with this document.
 
+mod directory;
 mod schemas;
 
 use actix_web::{web, HttpResponse};
@@ -23,6 +24,10 @@ enum PathParam {
     Id,
     /// `{key}`: a conversation key.
     Key,
+    /// `{name}`: a calendar's name.
+    Name,
+    /// `{email}`: a recipient's address.
+    Email,
 }
 
 /// The success answer of an operation.
@@ -51,8 +56,10 @@ struct Route {
 
 const ID: Option<(&str, PathParam)> = Some(("id", PathParam::Id));
 const KEY: Option<(&str, PathParam)> = Some(("key", PathParam::Key));
+const NAME: Option<(&str, PathParam)> = Some(("name", PathParam::Name));
+const EMAIL: Option<(&str, PathParam)> = Some(("email", PathParam::Email));
 
-const ROUTES: [Route; 19] = [
+const ROUTES: [Route; 25] = [
     Route {
         method: "post",
         path: "/erase",
@@ -236,6 +243,66 @@ const ROUTES: [Route; 19] = [
     },
     Route {
         method: "get",
+        path: "/calendars",
+        summary: "Every named business calendar, with the rules and recipients that use it.",
+        params: &[],
+        path_param: None,
+        body: None,
+        success: Success::Json(200, "CalendarList"),
+        errors: &[],
+    },
+    Route {
+        method: "put",
+        path: "/calendars/{name}",
+        summary: "Create or replace a calendar (422: not a valid calendar, named in the message); the armed timers of the rules using it are re-computed.",
+        params: &[],
+        path_param: NAME,
+        body: Some(("NamedCalendar", true)),
+        success: Success::Json(200, "SavedCalendar"),
+        errors: &[400, 422],
+    },
+    Route {
+        method: "delete",
+        path: "/calendars/{name}",
+        summary: "Delete a calendar (409 while rules or recipients use it, named in the message).",
+        params: &[],
+        path_param: NAME,
+        body: None,
+        success: Success::NoContent,
+        errors: &[404, 409],
+    },
+    Route {
+        method: "get",
+        path: "/recipients",
+        summary: "Every recipient with quiet hours of its own.",
+        params: &[],
+        path_param: None,
+        body: None,
+        success: Success::Json(200, "RecipientList"),
+        errors: &[],
+    },
+    Route {
+        method: "put",
+        path: "/recipients/{email}",
+        summary: "Create or replace a recipient: its quiet hours, a calendar's name (422: not an address, or no such calendar). Emails to it due inside them are held until they end.",
+        params: &[],
+        path_param: EMAIL,
+        body: Some(("RecipientBody", true)),
+        success: Success::Json(200, "Recipient"),
+        errors: &[400, 422],
+    },
+    Route {
+        method: "delete",
+        path: "/recipients/{email}",
+        summary: "Delete a recipient; its held emails go at once.",
+        params: &[],
+        path_param: EMAIL,
+        body: None,
+        success: Success::NoContent,
+        errors: &[404],
+    },
+    Route {
+        method: "get",
         path: "/export",
         summary: "The filtered events as NDJSON (one EventDetail per line) or CSV, streamed.",
         params: &super::export::PARAMS,
@@ -286,6 +353,10 @@ fn path_schema(kind: PathParam) -> Value {
     match kind {
         PathParam::Id => json!({"type": "integer", "format": "int64"}),
         PathParam::Key => json!({"type": "string", "minLength": 1}),
+        PathParam::Name => directory::calendar_name(),
+        PathParam::Email => {
+            json!({"type": "string", "format": "email", "minLength": 3, "maxLength": 320})
+        }
     }
 }
 
@@ -294,8 +365,8 @@ fn error_description(status: u16) -> &'static str {
         400 => "A malformed request: the parameter or key at fault is named in the message",
         401 => "Missing or wrong admin token",
         404 => "No such item",
-        409 => "Conflicts with what is stored (a rule name taken, an email already queued)",
-        422 => "Well-formed, but the rule does not compile (unknown template, bad recipient, bad condition...)",
+        409 => "Conflicts with what is stored (a rule name taken, an email already queued, a calendar in use)",
+        422 => "Well-formed, but the rule, calendar or recipient is not valid (unknown template or calendar, bad recipient, bad condition...)",
         503 => "Database unavailable; retry after Retry-After seconds",
         _ => "Error",
     }

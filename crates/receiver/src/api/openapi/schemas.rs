@@ -201,8 +201,8 @@ pub fn all(templates: &[String]) -> Value {
             "stop": {"type": "array", "items": reference("Trigger")},
             "after": {"type": "string", "description": "30s, 5m, 2h, 1d (at most 30 days)."},
             "clock": {"type": "string", "enum": ["wall", "business"], "default": "wall"},
-            "calendar": reference("Calendar"),
-            "quiet_hours": reference("Calendar"),
+            "calendar": {"oneOf": [super::directory::calendar_name(), reference("Calendar")]},
+            "quiet_hours": {"oneOf": [super::directory::calendar_name(), reference("Calendar")]},
             "rearm": {"type": "string", "enum": ["keep_first", "restart"], "default": "keep_first"},
             "escalate": {"type": "array", "maxItems": 10, "items": {"type": "object", "additionalProperties": false, "required": ["at", "to"], "properties": {
                 "at": {"type": "string"},
@@ -230,6 +230,7 @@ pub fn all(templates: &[String]) -> Value {
         }}));
     schemas.insert("TimerPage".into(), page("Timer"));
     overview(&mut schemas);
+    super::directory::schemas(&mut schemas);
     schemas.insert("Rule".into(), rule(templates));
     schemas.insert("SavedRule".into(), saved_rule(templates));
     schemas.insert("RuleList".into(), json!({"type": "object", "required": ["items"], "properties": {"items": {"type": "array", "items": reference("SavedRule")}}}));
