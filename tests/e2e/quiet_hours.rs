@@ -135,6 +135,20 @@ async fn calendars_are_shared_by_name_through_the_api(db: TestDatabase) {
             .contains("IANA"),
         "{body}"
     );
+    // A body naming another calendar than the path: 422, both names given.
+    let (status, body) = app
+        .api(
+            Method::PUT,
+            "/api/v1/calendars/office",
+            Some(json!({"name": "shop", "time_zone": "UTC", "hours": {}})),
+        )
+        .await;
+    assert_eq!(status, 422, "{body}");
+    let message = body["message"].as_str().unwrap_or_default();
+    assert!(
+        message.contains("\"shop\"") && message.contains("\"office\""),
+        "{body}"
+    );
     let rule = |calendar: &str| {
         json!({
             "name": "waiting", "to": ["lead@example.com"], "template": "waiting",

@@ -1,6 +1,7 @@
 //! `/api/v1/calendars` and `/api/v1/recipients`: named business calendars
 //! that timer rules share, and recipients with quiet hours of their own.
 
+use actix_web::http::StatusCode;
 use actix_web::{web, HttpResponse};
 use hookline_notifier::calendar::CalendarDef;
 use hookline_notifier::directory::RecipientDef;
@@ -63,7 +64,8 @@ async fn put(
         true,
     )?;
     if let Some(other) = body.name.as_deref().filter(|n| *n != name) {
-        return Err(ApiError::bad_request(
+        return Err(ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
             "invalid_calendar",
             format!("\"name\" is {other:?} but the path names {name:?}: leave \"name\" out or give the same"),
         ));
@@ -139,7 +141,8 @@ async fn put_recipient(
         .as_deref()
         .filter(|e| !e.trim().eq_ignore_ascii_case(email.trim()))
     {
-        return Err(ApiError::bad_request(
+        return Err(ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
             "invalid_recipient",
             format!("\"email\" is {other:?} but the path names {email:?}: leave \"email\" out or give the same"),
         ));

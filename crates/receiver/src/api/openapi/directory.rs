@@ -11,12 +11,23 @@ fn reference(name: &str) -> Value {
     json!({"$ref": format!("#/components/schemas/{name}")})
 }
 
+/// `schema`, with null allowed too (the same as leaving the key out).
+fn nullable(mut schema: Value) -> Value {
+    schema["nullable"] = json!(true);
+    schema
+}
+
 pub fn schemas(schemas: &mut Map<String, Value>) {
-    let hours = json!({"type": "object", "description": "Day (mon..sun) to ranges \"HH:MM-HH:MM\" (24:00 ends the day).", "additionalProperties": {"type": "array", "items": {"type": "string", "pattern": "^\\d\\d:\\d\\d-\\d\\d:\\d\\d$"}}});
+    let ranges = json!({"type": "array", "items": {"type": "string", "pattern": "^\\d\\d:\\d\\d-\\d\\d:\\d\\d$"}});
+    let days: Map<String, Value> = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+        .into_iter()
+        .map(|day| (day.to_owned(), ranges.clone()))
+        .collect();
+    let hours = json!({"type": "object", "description": "Day (mon..sun) to ranges \"HH:MM-HH:MM\" (24:00 ends the day); days left out are closed.", "additionalProperties": false, "properties": days});
     let holidays = json!({"type": "array", "items": {"type": "string", "format": "date"}});
     schemas.insert("NamedCalendar".into(), json!({"type": "object", "additionalProperties": false, "required": ["time_zone", "hours"], "description": "A calendar; \"name\", when given, must be the path's.", "properties": {
-        "name": calendar_name(),
-        "time_zone": {"type": "string", "description": "An IANA time zone, e.g. Europe/Berlin."},
+        "name": nullable(calendar_name()),
+        "time_zone": {"type": "string", "pattern": "^[^\\u0000]*$", "description": "An IANA time zone, e.g. Europe/Berlin."},
         "hours": hours,
         "holidays": holidays,
         "rules": {"type": "array", "items": {"type": "string"}, "description": "Shown by GET; ignored."},
@@ -39,7 +50,7 @@ pub fn schemas(schemas: &mut Map<String, Value>) {
     schemas.insert(
         "RecipientBody".into(),
         json!({"type": "object", "additionalProperties": false, "properties": {
-            "email": {"type": "string", "description": "When given, must be the path's."},
+            "email": {"type": "string", "nullable": true, "pattern": "^[^\\u0000]*$", "description": "When given, must be the path's; null: left out."},
             "quiet_hours": quiet,
         }}),
     );
