@@ -14,6 +14,7 @@ pub mod hook;
 pub mod links;
 pub mod lint;
 pub mod mailer;
+mod outbox;
 mod path;
 pub mod policy;
 pub mod preview;
