@@ -27,13 +27,13 @@ pub mod timers;
 pub mod worker;
 
 pub use condition::{Lookups, Op};
-pub use duration::parse_duration;
+pub use duration::{parse_duration, DurationError};
 pub use engine::{CompiledRule, RuleSet};
 pub use hook::NotifierHook;
-pub use mailer::Mailer;
-pub use policy::RecipientPolicy;
+pub use mailer::{Mailer, MailerError};
+pub use policy::{NotADomain, RecipientPolicy};
 pub use rule::{ConditionDef, RuleDef, RuleError, RulesFile};
 pub use rules_store::{RuleView, Rules, RulesError, DEFAULT_RULES};
-pub use templates::{Rendered, Templates};
+pub use templates::{Rendered, TemplateError, Templates};
 pub use timers::{TimerSettings, TimerStats, TimerWorker};
 pub use worker::{Worker, WorkerSettings};
