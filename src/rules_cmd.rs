@@ -20,9 +20,7 @@ use crate::start;
 /// Loads the templates and renders each over every shipped sample, so that
 /// a template that cannot render fails here, not when an email is sent.
 pub fn load_templates(dir: Option<&Path>) -> anyhow::Result<Arc<Templates>> {
-    let templates = Templates::load(dir)
-        .map_err(|e| anyhow::anyhow!(e))
-        .context("failed to load the email templates")?;
+    let templates = Templates::load(dir).context("failed to load the email templates")?;
     templates
         .check(&hookline_notifier::dry_run::sample_contexts())
         .map_err(|errors| anyhow::anyhow!("{}", errors.join("\n")))
@@ -63,8 +61,7 @@ fn events_of(
 /// standard output; the errors, all of them, as the command's error.
 fn check(file: &Path, settings: &Settings) -> anyhow::Result<()> {
     let templates = load_templates(settings.templates_dir.as_deref())?;
-    let policy = RecipientPolicy::new(&settings.allowed_recipient_domains, 0)
-        .map_err(|e| anyhow::anyhow!(e))?;
+    let policy = RecipientPolicy::new(&settings.allowed_recipient_domains, 0)?;
     let text = std::fs::read_to_string(file)
         .with_context(|| format!("failed to read {}", file.display()))?;
     let parsed =
@@ -160,8 +157,7 @@ pub fn run(command: RulesCommand) -> anyhow::Result<()> {
             let policy = RecipientPolicy::new(
                 &settings.allowed_recipient_domains,
                 settings.recipient_hourly_cap,
-            )
-            .map_err(|e| anyhow::anyhow!(e))?;
+            )?;
             let rules = read_rules(&file)?;
             let directory = Directory::new(&rules.calendar, &rules.recipient)
                 .map_err(|e| anyhow::anyhow!("{}: {e}", file.display()))?;
@@ -229,9 +225,7 @@ pub fn templates(command: TemplatesCommand) -> anyhow::Result<()> {
             let Some(context) = contexts.last() else {
                 bail!("the file has no events");
             };
-            let email = templates
-                .render(&name, context)
-                .map_err(|e| anyhow::anyhow!(e))?;
+            let email = templates.render(&name, context)?;
             println!("Subject: {}\n", email.subject);
             print!("{}", email.text);
             if html {
@@ -279,9 +273,7 @@ fn recipient_warnings(rule: &CompiledRule, policy: &RecipientPolicy) -> Vec<Stri
 
 fn export(settings: &Settings) -> anyhow::Result<()> {
     let (db, _) = open_existing_database(settings)?;
-    let rules = Rules::new(Arc::new(
-        Templates::built_in().map_err(|e| anyhow::anyhow!(e))?,
-    ));
+    let rules = Rules::new(Arc::new(Templates::built_in()?));
     let mut conn = db.dedicated_connection()?;
     let file = rules.export(&mut conn)?;
     let text = file.to_toml().map_err(|e| anyhow::anyhow!(e))?;
@@ -295,8 +287,7 @@ pub async fn send_test_email(to: &str, settings: &Settings) -> anyhow::Result<()
     let mailer = Mailer::new(
         settings.smtp_url.as_deref(),
         &settings.data_dir.join("outbox"),
-    )
-    .map_err(|e| anyhow::anyhow!(e))?;
+    )?;
     let from = settings.mail_from.parse().with_context(|| {
         format!(
             "mail_from (--mail-from / HOOKLINE_MAIL_FROM) {:?} is not an address",

@@ -270,8 +270,7 @@ pub async fn serve(args: Settings) -> anyhow::Result<()> {
             "HOOKLINE_METRICS_TOKEN (metrics_token)",
         )?;
     }
-    let policy = RecipientPolicy::new(&args.allowed_recipient_domains, args.recipient_hourly_cap)
-        .map_err(|e| anyhow::anyhow!(e))?;
+    let policy = RecipientPolicy::new(&args.allowed_recipient_domains, args.recipient_hourly_cap)?;
     let pages = hookline_receiver::page_templates(args.templates_dir.as_deref())
         .map_err(|e| anyhow::anyhow!(e))
         .context("failed to load the page templates")?;
@@ -309,7 +308,6 @@ pub async fn serve(args: Settings) -> anyhow::Result<()> {
     let public_url = args.public_url.clone().unwrap_or_else(|| base.clone());
 
     let mailer = Mailer::new(args.smtp_url.as_deref(), &args.data_dir.join("outbox"))
-        .map_err(|e| anyhow::anyhow!(e))
         .context("failed to set up email")?;
     let from = args.mail_from.parse().with_context(|| {
         format!(

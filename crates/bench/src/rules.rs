@@ -48,7 +48,7 @@ fn rules(templates: &Templates) -> anyhow::Result<Vec<CompiledRule>> {
 }
 
 pub fn run() -> anyhow::Result<()> {
-    let templates = Arc::new(Templates::built_in().map_err(|e| anyhow::anyhow!(e))?);
+    let templates = Arc::new(Templates::built_in()?);
     let set = RuleSet::new(rules(&templates)?);
     let raw = std::fs::read_to_string(concat!(
         env!("CARGO_MANIFEST_DIR"),

@@ -59,9 +59,7 @@ struct Setup {
 fn setup(url: &str, with_rule: Option<&str>) -> anyhow::Result<Setup> {
     let db = Database::open(url)?;
     db.migrate()?;
-    let rules = Arc::new(Rules::new(Arc::new(
-        Templates::built_in().map_err(|e| anyhow::anyhow!(e))?,
-    )));
+    let rules = Arc::new(Rules::new(Arc::new(Templates::built_in()?)));
     let mut conn = db.dedicated_connection()?;
     if let Some(after) = with_rule {
         rules.create(&mut conn, rule(after)?)?;

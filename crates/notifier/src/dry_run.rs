@@ -315,7 +315,7 @@ impl DryRun<'_> {
                     let (subject, text, template_error) =
                         match self.templates.render(&rule.def.template, &template_context) {
                             Ok(r) => (Some(r.subject), Some(r.text), None),
-                            Err(e) => (None, None, Some(e)),
+                            Err(e) => (None, None, Some(e.to_string())),
                         };
                     emails.push(EmailOutcome {
                         recipient: address,

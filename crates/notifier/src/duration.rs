@@ -2,11 +2,26 @@
 
 use std::time::Duration;
 
+/// Why a text is not a duration (the message names the text).
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum DurationError {
+    #[error("empty duration")]
+    Empty,
+    #[error("{0:?} is not a duration: use e.g. 30s, 10m, 1h30m, 2d")]
+    UnknownUnit(String),
+    #[error("{text:?} is not a duration: a number must come before {unit:?}")]
+    NoNumber { text: String, unit: char },
+    #[error("{0:?} is too long a duration")]
+    TooLong(String),
+    #[error("{text:?} is not a duration: {number} needs a unit (s, m, h, d)")]
+    NoUnit { text: String, number: String },
+}
+
 /// Parses `90s`, `10m`, `1h30m`, `2d`. Units: s, m, h, d.
-pub fn parse_duration(text: &str) -> Result<Duration, String> {
+pub fn parse_duration(text: &str) -> Result<Duration, DurationError> {
     let text = text.trim();
     if text.is_empty() {
-        return Err("empty duration".to_owned());
+        return Err(DurationError::Empty);
     }
     let mut total: u64 = 0;
     let mut number = String::new();
@@ -20,18 +35,15 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
             'm' => 60,
             'h' => 3_600,
             'd' => 86_400,
-            _ => {
-                return Err(format!(
-                    "{text:?} is not a duration: use e.g. 30s, 10m, 1h30m, 2d"
-                ))
-            }
+            _ => return Err(DurationError::UnknownUnit(text.to_owned())),
         };
         if number.is_empty() {
-            return Err(format!(
-                "{text:?} is not a duration: a number must come before {c:?}"
-            ));
+            return Err(DurationError::NoNumber {
+                text: text.to_owned(),
+                unit: c,
+            });
         }
-        let too_long = || format!("{text:?} is too long a duration");
+        let too_long = || DurationError::TooLong(text.to_owned());
         let value: u64 = number.parse().map_err(|_| too_long())?;
         total = value
             .checked_mul(unit)
@@ -40,9 +52,10 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
         number.clear();
     }
     if !number.is_empty() {
-        return Err(format!(
-            "{text:?} is not a duration: {number} needs a unit (s, m, h, d)"
-        ));
+        return Err(DurationError::NoUnit {
+            text: text.to_owned(),
+            number,
+        });
     }
     Ok(Duration::from_secs(total))
 }
@@ -70,7 +83,7 @@ mod tests {
             "18446744073709551615s1s",
         ] {
             let error = parse_duration(huge).unwrap_err();
-            assert!(error.contains("too long"), "{huge}: {error}");
+            assert!(error.to_string().contains("too long"), "{huge}: {error}");
         }
         assert_eq!(
             parse_duration("100000000d"),

@@ -5,13 +5,14 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
-use hookline_storage::diesel::{Connection, QueryResult};
+use hookline_storage::diesel::QueryResult;
 use hookline_storage::notifications::{self, NewNotification};
 use hookline_storage::{DbConnection, IngestHook, NewlyStored};
 use tokio::sync::Notify;
 
 use crate::context::{evaluation_context, EventFacts, ItemSource};
 use crate::engine::CompiledRule;
+use crate::outbox::{rule_failed, GroupOutbox};
 use crate::policy::RecipientPolicy;
 use crate::rules_store::Rules;
 
@@ -70,6 +71,8 @@ impl IngestHook for NotifierHook {
         let now = hookline_storage::now();
         let directory = self.rules.directory();
         crate::timers::apply(conn, stored, &set)?;
+        // The group's emails, written together after its last rule.
+        let mut outbox = GroupOutbox::default();
         for new in stored {
             let event = &new.item.event;
             if !set.listens_to(&event.event_type) {
@@ -94,67 +97,45 @@ impl IngestHook for NotifierHook {
                 self.stats.evaluations.fetch_add(1, Ordering::Relaxed);
                 let key = event.conversation_key.as_deref();
                 // A rule never stops ingest: a panic while evaluating it, or
-                // a database error of its own, is recorded as an `error`
+                // the database refusing its rows, is recorded as an `error`
                 // notification and the event is stored all the same.
                 let evaluated = contained(|| {
                     rule.matches_in(&mut lookups)
                         .then(|| rule.recipients(&context))
                 });
+                let start = outbox.mark();
                 let recipients = match evaluated {
                     Ok(None) => continue,
                     Ok(Some(recipients)) => recipients,
                     Err(panic) => {
-                        record_error(
-                            self,
-                            conn,
+                        outbox.push(rule_failed(
+                            &self.stats,
                             rule,
                             new.id,
                             key,
                             &format!("evaluating it panicked: {panic}"),
                             now,
-                        )?;
+                        ));
+                        outbox.close(start, rule, new.id, key, true);
                         continue;
                     }
                 };
                 self.stats.matches.fetch_add(1, Ordering::Relaxed);
-                // A savepoint: a failure of this rule's own undoes its rows
-                // only. A failure of the savepoint itself (SQLite may have
-                // rolled the whole transaction back: a full disk) fails the
-                // group, as any storage error does.
-                let queued = conn.transaction(|conn| {
-                    queue(self, conn, &directory, rule, new.id, key, recipients, now)
-                        .map_err(Savepoint::Rule)
-                });
-                match queued {
-                    Ok(()) => {}
-                    Err(Savepoint::Rule(error)) => {
-                        let problem = format!("queueing its emails failed: {error}");
-                        record_error(self, conn, rule, new.id, key, &problem, now)?;
-                    }
-                    Err(Savepoint::Transaction(error)) => return Err(error),
-                }
+                queue(
+                    self, conn, &mut outbox, &directory, rule, new.id, key, recipients, now,
+                )?;
+                outbox.close(start, rule, new.id, key, false);
             }
         }
-        Ok(())
+        // A rule whose rows the database refuses gets an `error` row
+        // instead (see `GroupOutbox::write`).
+        outbox.write(conn, &self.stats, now)
     }
 
     fn committed(&self) {
         if QUEUED_HERE.with(|queued| queued.replace(false)) {
             self.wake.notify_one();
         }
-    }
-}
-
-/// Why a rule's savepoint failed: an error of the rule's own work, or of
-/// the savepoint (the transaction around it).
-enum Savepoint {
-    Rule(hookline_storage::diesel::result::Error),
-    Transaction(hookline_storage::diesel::result::Error),
-}
-
-impl From<hookline_storage::diesel::result::Error> for Savepoint {
-    fn from(error: hookline_storage::diesel::result::Error) -> Savepoint {
-        Savepoint::Transaction(error)
     }
 }
 
@@ -169,51 +150,15 @@ fn contained<T>(f: impl FnOnce() -> T) -> Result<T, String> {
     })
 }
 
-/// Records that `rule` failed on event `event_id`: a notification with
-/// status `error`, a log line and a metric. Fails only when even that
-/// cannot be written (then the database itself is failing, and the group
-/// is retried or answered 503).
-fn record_error(
-    hook: &NotifierHook,
-    conn: &mut DbConnection,
-    rule: &CompiledRule,
-    event_id: i64,
-    conversation_key: Option<&str>,
-    problem: &str,
-    now: chrono::NaiveDateTime,
-) -> QueryResult<()> {
-    hook.stats.errors.fetch_add(1, Ordering::Relaxed);
-    tracing::error!(rule = rule.name(), event_id, %problem, "a rule failed; the event is stored");
-    let reason: String = format!("rule failed: {problem}")
-        .chars()
-        .take(2_000)
-        .collect();
-    notifications::insert(
-        conn,
-        &NewNotification {
-            rule_id: rule.id,
-            rule_name: rule.name().to_owned(),
-            event_id: Some(event_id),
-            conversation_key: conversation_key.map(str::to_owned),
-            recipient: String::new(),
-            template: rule.def.template.clone(),
-            status: notifications::ERROR.to_owned(),
-            reason: Some(reason),
-            next_attempt_at: None,
-            created_at: now,
-            updated_at: now,
-        },
-    )
-}
-
-/// Writes one notification per recipient: queued; held (inside the
-/// recipient's quiet hours, until they end); skipped (no valid recipient,
-/// or one outside the allowed domains); or suppressed (the rule's throttle,
-/// or the recipient's hourly cap), each with the reason.
+/// Adds one notification per recipient to the group's outbox: queued;
+/// held (inside the recipient's quiet hours, until they end); skipped (no
+/// valid recipient, or one outside the allowed domains); or suppressed (the
+/// rule's throttle, or the recipient's hourly cap), each with the reason.
 #[allow(clippy::too_many_arguments)]
 fn queue(
     hook: &NotifierHook,
     conn: &mut DbConnection,
+    outbox: &mut GroupOutbox<'_>,
     directory: &crate::directory::Directory,
     rule: &CompiledRule,
     event_id: i64,
@@ -225,7 +170,8 @@ fn queue(
         let mut next_attempt_at = now;
         let (recipient, status, reason) = match recipient {
             Err((recipient, reason)) => (recipient, notifications::SKIPPED, Some(reason)),
-            Ok(address) => match decide(hook, conn, rule, conversation_key, &address, now)? {
+            Ok(address) => match decide(hook, conn, outbox, rule, conversation_key, &address, now)?
+            {
                 Ok(()) => match crate::directory::hold(conn, directory, &address)? {
                     Some((until, reason)) => {
                         next_attempt_at = until;
@@ -247,31 +193,30 @@ fn queue(
         };
         counter.fetch_add(1, Ordering::Relaxed);
         let pending = status == notifications::QUEUED || status == notifications::HELD;
-        notifications::insert(
-            conn,
-            &NewNotification {
-                rule_id: rule.id,
-                rule_name: rule.name().to_owned(),
-                event_id: Some(event_id),
-                conversation_key: conversation_key.map(str::to_owned),
-                recipient,
-                template: rule.def.template.clone(),
-                status: status.to_owned(),
-                reason,
-                next_attempt_at: pending.then_some(next_attempt_at),
-                created_at: now,
-                updated_at: now,
-            },
-        )?;
+        outbox.push(NewNotification {
+            rule_id: rule.id,
+            rule_name: rule.name().to_owned(),
+            event_id: Some(event_id),
+            conversation_key: conversation_key.map(str::to_owned),
+            recipient,
+            template: rule.def.template.clone(),
+            status: status.to_owned(),
+            reason,
+            next_attempt_at: pending.then_some(next_attempt_at),
+            created_at: now,
+            updated_at: now,
+        });
     }
     Ok(())
 }
 
 /// Whether an email to `address` may be queued: `Err((status, reason))`
-/// when the recipient policy skips it or a limit suppresses it.
+/// when the recipient policy skips it or a limit suppresses it. The limits
+/// count the stored emails and the group's own.
 fn decide(
     hook: &NotifierHook,
     conn: &mut DbConnection,
+    outbox: &mut GroupOutbox<'_>,
     rule: &CompiledRule,
     conversation_key: Option<&str>,
     address: &str,
@@ -285,7 +230,7 @@ fn decide(
             .ok()
             .and_then(|window| now.checked_sub_signed(window))
             .unwrap_or(chrono::NaiveDateTime::MIN);
-        if notifications::recently_notified(conn, rule.name(), conversation_key, address, since)? {
+        if outbox.recently_notified(conn, rule.name(), conversation_key, address, since)? {
             let window = rule.def.throttle.clone().unwrap_or_default();
             return Ok(Err((
                 notifications::SUPPRESSED,
@@ -296,7 +241,7 @@ fn decide(
     let cap = hook.policy.hourly_cap;
     if cap > 0 {
         let since = now - chrono::Duration::hours(1);
-        let sent = notifications::count_to_recipient_since(conn, address, since)?;
+        let sent = outbox.count_to_recipient_since(conn, address, since)?;
         if sent >= i64::from(cap) {
             return Ok(Err((
                 notifications::SUPPRESSED,

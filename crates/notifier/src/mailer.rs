@@ -13,6 +13,41 @@ use crate::templates::Rendered;
 /// How long one SMTP conversation may take.
 const SMTP_TIMEOUT: Duration = Duration::from_secs(30);
 
+/// Why the transport could not be set up, or an email not sent. The
+/// messages are what users see (start-up, `hookline email test`, and an
+/// email's recorded error).
+#[derive(Debug, thiserror::Error)]
+pub enum MailerError {
+    /// `shown` is the URL without its password.
+    #[error("bad SMTP URL {shown}: {error}")]
+    BadUrl {
+        shown: String,
+        error: lettre::transport::smtp::Error,
+    },
+    #[error("cannot create {}: {error}", .dir.display())]
+    CreateFolder { dir: PathBuf, error: std::io::Error },
+    /// Setting the owner-only permissions of the outbox folder or an
+    /// email file failed.
+    #[error("cannot restrict {}: {error}", .path.display())]
+    Restrict {
+        path: PathBuf,
+        error: std::io::Error,
+    },
+    #[error("bad recipient {to:?}: {error}")]
+    BadRecipient {
+        to: String,
+        error: lettre::address::AddressError,
+    },
+    #[error("cannot build the email: {0}")]
+    Build(lettre::error::Error),
+    /// The SMTP server refused the email, or could not be reached.
+    #[error("{0}")]
+    Smtp(lettre::transport::smtp::Error),
+    /// Writing the `.eml` file failed.
+    #[error("{0}")]
+    File(lettre::transport::file::Error),
+}
+
 pub enum Mailer {
     Smtp {
         transport: AsyncSmtpTransport<Tokio1Executor>,
@@ -28,11 +63,14 @@ impl Mailer {
     /// SMTP when `smtp_url` is given (`smtp://`, `smtps://`,
     /// `smtp://...?tls=required`, with credentials), else `.eml` files in
     /// `outbox_dir`.
-    pub fn new(smtp_url: Option<&str>, outbox_dir: &Path) -> Result<Mailer, String> {
+    pub fn new(smtp_url: Option<&str>, outbox_dir: &Path) -> Result<Mailer, MailerError> {
         match smtp_url.map(str::trim).filter(|u| !u.is_empty()) {
             Some(url) => {
                 let transport = AsyncSmtpTransport::<Tokio1Executor>::from_url(url)
-                    .map_err(|e| format!("bad SMTP URL {}: {e}", redact(url)))?
+                    .map_err(|error| MailerError::BadUrl {
+                        shown: redact(url),
+                        error,
+                    })?
                     .timeout(Some(SMTP_TIMEOUT))
                     .build();
                 Ok(Mailer::Smtp {
@@ -41,12 +79,16 @@ impl Mailer {
                 })
             }
             None => {
-                std::fs::create_dir_all(outbox_dir)
-                    .map_err(|e| format!("cannot create {}: {e}", outbox_dir.display()))?;
+                std::fs::create_dir_all(outbox_dir).map_err(|error| MailerError::CreateFolder {
+                    dir: outbox_dir.to_owned(),
+                    error,
+                })?;
                 // Emails hold visitors' messages: only hookline's user may
                 // read them.
-                private(outbox_dir, 0o700)
-                    .map_err(|e| format!("cannot restrict {}: {e}", outbox_dir.display()))?;
+                private(outbox_dir, 0o700).map_err(|error| MailerError::Restrict {
+                    path: outbox_dir.to_owned(),
+                    error,
+                })?;
                 Ok(Mailer::Files {
                     transport: AsyncFileTransport::new(outbox_dir),
                     dir: outbox_dir.to_owned(),
@@ -73,7 +115,7 @@ impl Mailer {
         to: &str,
         email: &Rendered,
         conversation: Option<&str>,
-    ) -> Result<String, String> {
+    ) -> Result<String, MailerError> {
         self.send_message(from, to, email, conversation)
             .await
             .map(|sent| sent.answer)
@@ -94,10 +136,11 @@ impl Mailer {
         to: &str,
         email: &Rendered,
         conversation: Option<&str>,
-    ) -> Result<Sent, String> {
-        let to: Mailbox = to
-            .parse()
-            .map_err(|e| format!("bad recipient {to:?}: {e}"))?;
+    ) -> Result<Sent, MailerError> {
+        let to: Mailbox = to.parse().map_err(|error| MailerError::BadRecipient {
+            to: to.to_owned(),
+            error,
+        })?;
         let domain = from.email.domain().to_owned();
         let unique: u128 = rand::random();
         let mut builder = Message::builder()
@@ -126,7 +169,7 @@ impl Mailer {
                 email.text.clone(),
                 email.html.clone(),
             ))
-            .map_err(|e| format!("cannot build the email: {e}"))?;
+            .map_err(MailerError::Build)?;
         // The bytes the transport sends (lettre encodes every header and
         // part to ASCII); too large ones are not kept.
         let kept = String::from_utf8(message.formatted())
@@ -134,15 +177,17 @@ impl Mailer {
             .filter(|m| m.len() <= MAX_KEPT_BYTES);
         let answer = match self {
             Mailer::Smtp { transport, .. } => {
-                let response = transport.send(message).await.map_err(|e| e.to_string())?;
+                let response = transport.send(message).await.map_err(MailerError::Smtp)?;
                 let text: Vec<&str> = response.message().collect();
                 format!("{} {}", response.code(), text.join(" "))
             }
             Mailer::Files { transport, dir } => {
-                let id = transport.send(message).await.map_err(|e| e.to_string())?;
+                let id = transport.send(message).await.map_err(MailerError::File)?;
                 let path = dir.join(format!("{id}.eml"));
-                private(&path, 0o600)
-                    .map_err(|e| format!("cannot restrict {}: {e}", path.display()))?;
+                private(&path, 0o600).map_err(|error| MailerError::Restrict {
+                    path: path.clone(),
+                    error,
+                })?;
                 format!("{WRITTEN_TO}{}", path.display())
             }
         };

@@ -6,6 +6,11 @@
 /// The default [`RecipientPolicy::hourly_cap`].
 pub const DEFAULT_HOURLY_CAP: u32 = 60;
 
+/// A configured allowed domain that is not a domain (as written).
+#[derive(Debug, thiserror::Error)]
+#[error("allowed_recipient_domains: {0:?} is not a domain (write e.g. example.com)")]
+pub struct NotADomain(pub String);
+
 /// Allowed domains and the per-recipient rate.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct RecipientPolicy {
@@ -30,7 +35,7 @@ impl RecipientPolicy {
     /// `domains` as configured (`example.com`, `@example.com` and
     /// surrounding spaces are all accepted); an entry that is not a domain
     /// is an error naming it.
-    pub fn new(domains: &[String], hourly_cap: u32) -> Result<RecipientPolicy, String> {
+    pub fn new(domains: &[String], hourly_cap: u32) -> Result<RecipientPolicy, NotADomain> {
         let mut allowed_domains = Vec::new();
         for written in domains {
             let domain = written.trim().trim_start_matches('@').to_lowercase();
@@ -44,9 +49,7 @@ impl RecipientPolicy {
                         && label.chars().all(|c| c.is_alphanumeric() || c == '-')
                 });
             if !valid {
-                return Err(format!(
-                    "allowed_recipient_domains: {written:?} is not a domain (write e.g. example.com)"
-                ));
+                return Err(NotADomain(written.clone()));
             }
             if !allowed_domains.contains(&domain) {
                 allowed_domains.push(domain);
@@ -120,7 +123,7 @@ mod tests {
         assert!(any.any_domain());
         assert!(any.check_domain("x@anything.example").is_ok());
         let error = RecipientPolicy::new(&["not a domain".into()], 60).unwrap_err();
-        assert!(error.contains("\"not a domain\""), "{error}");
+        assert!(error.to_string().contains("\"not a domain\""), "{error}");
         assert!(RecipientPolicy::new(&["localhost".into()], 60).is_err());
     }
 }

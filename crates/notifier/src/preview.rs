@@ -445,7 +445,8 @@ impl Previewer<'_> {
         Ok(self
             .rules
             .templates()
-            .render_subject(&rule.def.template, &context))
+            .render_subject(&rule.def.template, &context)
+            .map_err(|error| error.to_string()))
     }
 }
 

@@ -55,6 +55,59 @@ pub struct Rendered {
     pub reply_to: Option<String>,
 }
 
+/// Why templates could not be loaded, reloaded or rendered. The messages
+/// are what users see (the CLI, the log, dry runs and previews).
+#[derive(Debug, thiserror::Error)]
+pub enum TemplateError {
+    #[error("cannot read the templates folder {}: {error}", .dir.display())]
+    ReadFolder { dir: PathBuf, error: std::io::Error },
+    #[error("{0}")]
+    ReadEntry(std::io::Error),
+    #[error("cannot read {}: {error}", .path.display())]
+    ReadFile {
+        path: PathBuf,
+        error: std::io::Error,
+    },
+    /// A template (`NAME.PART`) that does not compile.
+    #[error("template {key}: {error}")]
+    Compile {
+        key: String,
+        error: Box<handlebars::TemplateError>,
+    },
+    /// A new template in the folder without all three parts.
+    #[error("template {name:?} in {} lacks {}", .dir.display(), files(.name, .missing))]
+    Incomplete {
+        name: String,
+        dir: PathBuf,
+        missing: Vec<&'static str>,
+    },
+    #[error("unknown template {0:?}")]
+    Unknown(String),
+    /// A part (`NAME.PART`) that fails to render (strict mode: a missing
+    /// value is an error).
+    #[error("template {key}: {error}")]
+    Render {
+        key: String,
+        error: Box<handlebars::RenderError>,
+    },
+    /// A reloaded folder lost a template a rule in force uses.
+    #[error("template {0:?} is used by a rule in force and is no longer there")]
+    NoLongerThere(String),
+    /// A reloaded folder has templates that fail on the samples (one
+    /// message each).
+    #[error("{}", .0.join("; "))]
+    FailOnSamples(Vec<String>),
+}
+
+/// `NAME.PART.hbs` for each of `parts`, comma-separated.
+fn files(name: &str, parts: &[&str]) -> String {
+    parts
+        .iter()
+        .map(|part| format!("{name}.{part}.hbs"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 /// One loaded set of templates.
 struct Registry {
     /// HTML bodies: everything from the context is HTML-escaped.
@@ -77,7 +130,7 @@ impl std::fmt::Debug for Registry {
 impl Registry {
     /// The built-in templates, then every `NAME.PART.hbs` in `dir` (a new
     /// template needs all three parts; an override may replace one).
-    fn load(dir: Option<&Path>) -> Result<Registry, String> {
+    fn load(dir: Option<&Path>) -> Result<Registry, TemplateError> {
         let mut html = Handlebars::new();
         html.set_strict_mode(true);
         let mut text = Handlebars::new();
@@ -101,12 +154,14 @@ impl Registry {
         Ok(templates)
     }
 
-    fn load_dir(&mut self, dir: &Path) -> Result<(), String> {
-        let entries = std::fs::read_dir(dir)
-            .map_err(|e| format!("cannot read the templates folder {}: {e}", dir.display()))?;
+    fn load_dir(&mut self, dir: &Path) -> Result<(), TemplateError> {
+        let entries = std::fs::read_dir(dir).map_err(|error| TemplateError::ReadFolder {
+            dir: dir.to_owned(),
+            error,
+        })?;
         let mut found: BTreeSet<(String, String)> = BTreeSet::new();
         for entry in entries {
-            let path = entry.map_err(|e| e.to_string())?.path();
+            let path = entry.map_err(TemplateError::ReadEntry)?.path();
             let Some(file) = path.file_name().and_then(|f| f.to_str()) else {
                 continue;
             };
@@ -119,8 +174,11 @@ impl Registry {
             if !PARTS.contains(&part) {
                 continue;
             }
-            let source = std::fs::read_to_string(&path)
-                .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+            let source =
+                std::fs::read_to_string(&path).map_err(|error| TemplateError::ReadFile {
+                    path: path.clone(),
+                    error,
+                })?;
             self.register(name, part, &source, &path.display().to_string())?;
             found.insert((name.to_owned(), part.to_owned()));
         }
@@ -128,21 +186,17 @@ impl Registry {
             if self.names.contains(name) {
                 continue;
             }
-            let missing: Vec<&str> = PARTS
+            let missing: Vec<&'static str> = PARTS
                 .iter()
                 .copied()
                 .filter(|p| !found.contains(&(name.clone(), (*p).to_owned())))
                 .collect();
             if !missing.is_empty() {
-                return Err(format!(
-                    "template {name:?} in {} lacks {}",
-                    dir.display(),
-                    missing
-                        .iter()
-                        .map(|p| format!("{name}.{p}.hbs"))
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                ));
+                return Err(TemplateError::Incomplete {
+                    name: name.clone(),
+                    dir: dir.to_owned(),
+                    missing,
+                });
             }
             self.names.insert(name.clone());
         }
@@ -155,7 +209,7 @@ impl Registry {
         part: &str,
         source: &str,
         origin: &str,
-    ) -> Result<(), String> {
+    ) -> Result<(), TemplateError> {
         self.sources.insert(
             (name.to_owned(), part.to_owned()),
             (source.to_owned(), origin.to_owned()),
@@ -168,7 +222,10 @@ impl Registry {
         };
         registry
             .register_template_string(&key, source)
-            .map_err(|e| format!("template {key}: {e}"))
+            .map_err(|error| TemplateError::Compile {
+                key,
+                error: Box::new(error),
+            })
     }
 
     fn has(&self, name: &str) -> bool {
@@ -193,14 +250,18 @@ impl Registry {
         }
     }
 
-    fn render(&self, name: &str, context: &Value) -> Result<Rendered, String> {
+    fn render(&self, name: &str, context: &Value) -> Result<Rendered, TemplateError> {
         if !self.has(name) {
-            return Err(format!("unknown template {name:?}"));
+            return Err(TemplateError::Unknown(name.to_owned()));
         }
         let render = |registry: &Handlebars<'static>, part: &str| {
+            let key = format!("{name}.{part}");
             registry
-                .render(&format!("{name}.{part}"), context)
-                .map_err(|e| format!("template {name}.{part}: {e}"))
+                .render(&key, context)
+                .map_err(|error| TemplateError::Render {
+                    key,
+                    error: Box::new(error),
+                })
         };
         Ok(Rendered {
             subject: one_line(&render(&self.text, "subject")?),
@@ -210,11 +271,15 @@ impl Registry {
         })
     }
 
-    fn render_subject(&self, name: &str, context: &Value) -> Result<String, String> {
+    fn render_subject(&self, name: &str, context: &Value) -> Result<String, TemplateError> {
+        let key = format!("{name}.subject");
         self.text
-            .render(&format!("{name}.subject"), context)
+            .render(&key, context)
             .map(|s| one_line(&s))
-            .map_err(|e| format!("template {name}.subject: {e}"))
+            .map_err(|error| TemplateError::Render {
+                key,
+                error: Box::new(error),
+            })
     }
 }
 
@@ -259,13 +324,13 @@ impl std::fmt::Debug for Templates {
 
 impl Templates {
     /// The built-in templates only.
-    pub fn built_in() -> Result<Templates, String> {
+    pub fn built_in() -> Result<Templates, TemplateError> {
         Templates::load(None)
     }
 
     /// The built-in templates, then every `NAME.PART.hbs` in `dir` (a new
     /// template needs all three parts; an override may replace one).
-    pub fn load(dir: Option<&Path>) -> Result<Templates, String> {
+    pub fn load(dir: Option<&Path>) -> Result<Templates, TemplateError> {
         let before = stamp(dir);
         Ok(Templates {
             current: RwLock::new(Arc::new(Registry::load(dir)?)),
@@ -292,7 +357,7 @@ impl Templates {
         &self,
         contexts: impl FnOnce() -> Vec<(String, Value)>,
         needed: &[String],
-    ) -> Result<bool, String> {
+    ) -> Result<bool, TemplateError> {
         let Some(dir) = &self.dir else {
             return Ok(false);
         };
@@ -308,13 +373,11 @@ impl Templates {
         }
         let registry = Registry::load(Some(dir))?;
         if let Some(missing) = needed.iter().find(|name| !registry.has(name)) {
-            return Err(format!(
-                "template {missing:?} is used by a rule in force and is no longer there"
-            ));
+            return Err(TemplateError::NoLongerThere(missing.clone()));
         }
         registry
             .check(&contexts())
-            .map_err(|errors| errors.join("; "))?;
+            .map_err(TemplateError::FailOnSamples)?;
         if let Ok(mut current) = self.current.write() {
             *current = Arc::new(registry);
         }
@@ -350,12 +413,12 @@ impl Templates {
     }
 
     /// Renders the template `name` over `context`.
-    pub fn render(&self, name: &str, context: &Value) -> Result<Rendered, String> {
+    pub fn render(&self, name: &str, context: &Value) -> Result<Rendered, TemplateError> {
         self.get().render(name, context)
     }
 
     /// Renders only the subject (rule previews).
-    pub fn render_subject(&self, name: &str, context: &Value) -> Result<String, String> {
+    pub fn render_subject(&self, name: &str, context: &Value) -> Result<String, TemplateError> {
         self.get().render_subject(name, context)
     }
 }
@@ -443,7 +506,7 @@ mod tests {
         std::fs::remove_file(dir.join("mine.html.hbs")).unwrap();
         std::fs::write(dir.join("half.subject.hbs"), "s").unwrap();
         let error = Templates::load(Some(&dir)).unwrap_err();
-        assert!(error.contains("half.html.hbs"), "{error}");
+        assert!(error.to_string().contains("half.html.hbs"), "{error}");
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }

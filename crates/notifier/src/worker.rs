@@ -313,7 +313,7 @@ impl Worker {
             Ok(templates
                 .render(&n.template, &context)
                 .map(|email| Rendered { reply_to, ..email })
-                .map_err(|e| (e, true)))
+                .map_err(|e| (e.to_string(), true)))
         })
         .await
         .map_err(|e| (format!("cannot load what the email shows: {e}"), false))?
@@ -334,7 +334,7 @@ impl Worker {
                     notification.conversation_key.as_deref(),
                 );
                 match tokio::time::timeout(SEND_TIMEOUT, send).await {
-                    Ok(result) => result,
+                    Ok(result) => result.map_err(|error| error.to_string()),
                     Err(_) => Err(format!(
                         "the mail server did not finish within {} s",
                         SEND_TIMEOUT.as_secs()

@@ -42,11 +42,7 @@ struct Now {
 /// SQLite): what due times and leases are compared with, so that a process
 /// whose clock is off neither fires early nor late.
 pub fn db_now(conn: &mut DbConnection) -> QueryResult<NaiveDateTime> {
-    let sql = match conn {
-        DbConnection::Pg(_) => "SELECT (clock_timestamp() AT TIME ZONE 'UTC')::timestamp(6) AS now",
-        DbConnection::Sqlite(_) => "SELECT strftime('%Y-%m-%d %H:%M:%f', 'now') AS now",
-    };
-    diesel::sql_query(sql)
+    diesel::sql_query(crate::backend::now_sql(conn))
         .get_result::<Now>(conn)
         .map(|row| row.now)
 }

@@ -18,19 +18,6 @@ pub enum DbConnection {
     Sqlite(SqliteConnection),
 }
 
-/// Runs `$body` with `$c` bound to the concrete connection, for the few
-/// queries that do not compile through the enum (upserts, row locks,
-/// multi-row inserts). The body is written once and compiled per backend.
-#[macro_export]
-macro_rules! per_backend {
-    ($conn:expr, $c:ident => $body:expr) => {
-        match $conn {
-            $crate::DbConnection::Pg($c) => $body,
-            $crate::DbConnection::Sqlite($c) => $body,
-        }
-    };
-}
-
 /// Runs `f` in a transaction that holds the write lock from its first
 /// statement: `BEGIN IMMEDIATE` on SQLite, a plain transaction on
 /// PostgreSQL (row locks are taken as rows are written).

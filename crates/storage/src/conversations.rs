@@ -4,8 +4,9 @@
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
+use crate::backend::batched;
 use crate::schema::conversations;
-use crate::{per_backend, DbConnection};
+use crate::{lock_for_update, per_backend, DbConnection};
 
 pub use hookline_model::conversation::{Conversation, Created, Observation, CLOSED, OPEN};
 
@@ -143,9 +144,10 @@ pub fn observe_in_order(
     let mut keys: Vec<&str> = observations.iter().map(|o| o.key.as_str()).collect();
     keys.sort_unstable();
     keys.dedup();
-    let mut stored: HashMap<String, Conversation> = HashMap::new();
-    match conn {
-        DbConnection::Pg(c) => {
+    let stored: Vec<Conversation> = batched(
+        conn,
+        |c| {
+            let mut stored = Vec::with_capacity(keys.len());
             for chunk in keys.chunks(500) {
                 let rows: Vec<ConversationRow> = conversations::table
                     .filter(conversations::key.eq_any(chunk))
@@ -153,20 +155,24 @@ pub fn observe_in_order(
                     .select(ConversationRow::as_select())
                     .for_update()
                     .load(c)?;
-                stored.extend(rows.into_iter().map(|c| (c.key.clone(), c.into())));
+                stored.extend(rows.into_iter().map(Conversation::from));
             }
-        }
-        // One cached statement per key: SQLite has no round trips to save,
-        // and a statement with as many parameters as keys had to be
-        // compiled anew for every group.
-        DbConnection::Sqlite(_) => {
-            for key in keys {
-                if let Some(row) = get(conn, key)? {
-                    stored.insert(row.key.clone(), row);
-                }
+            Ok(stored)
+        },
+        // One cached statement per key: a statement with as many
+        // parameters as keys had to be compiled anew for every group.
+        |conn| {
+            let mut stored = Vec::with_capacity(keys.len());
+            for key in &keys {
+                stored.extend(get(conn, key)?);
             }
-        }
-    }
+            Ok(stored)
+        },
+    )?;
+    let mut stored: HashMap<String, Conversation> = stored
+        .into_iter()
+        .map(|conversation| (conversation.key.clone(), conversation))
+        .collect();
     let mut fresh: BTreeMap<&str, (Conversation, Vec<&Observation>)> = BTreeMap::new();
     let mut states = Vec::with_capacity(observations.len());
     for obs in observations {
@@ -205,9 +211,10 @@ fn insert_new<'a>(
     new: impl Iterator<Item = &'a Conversation>,
 ) -> QueryResult<std::collections::HashSet<String>> {
     let rows: Vec<ConversationRow> = new.map(row).collect();
-    let mut created = std::collections::HashSet::with_capacity(rows.len());
-    match conn {
-        DbConnection::Pg(c) => {
+    batched(
+        conn,
+        |c| {
+            let mut created = std::collections::HashSet::with_capacity(rows.len());
             for chunk in rows.chunks(100) {
                 let keys: Vec<String> = diesel::insert_into(conversations::table)
                     .values(chunk)
@@ -217,21 +224,25 @@ fn insert_new<'a>(
                     .get_results(c)?;
                 created.extend(keys);
             }
-        }
-        DbConnection::Sqlite(c) => {
-            for new in rows {
-                let inserted = diesel::insert_into(conversations::table)
-                    .values(&new)
-                    .on_conflict(conversations::key)
-                    .do_nothing()
-                    .execute(c)?;
+            Ok(created)
+        },
+        |conn| {
+            let mut created = std::collections::HashSet::with_capacity(rows.len());
+            for new in &rows {
+                let inserted = per_backend!(&mut *conn, c => {
+                    diesel::insert_into(conversations::table)
+                        .values(new)
+                        .on_conflict(conversations::key)
+                        .do_nothing()
+                        .execute(c)
+                })?;
                 if inserted == 1 {
-                    created.insert(new.key);
+                    created.insert(new.key.clone());
                 }
             }
-        }
-    }
-    Ok(created)
+            Ok(created)
+        },
+    )
 }
 
 /// Writes conversations this transaction has locked. On PostgreSQL, one
@@ -240,8 +251,9 @@ fn insert_new<'a>(
 fn save_all(conn: &mut DbConnection, changed: &[Conversation]) -> QueryResult<()> {
     use conversations::dsl as c;
     use diesel::upsert::excluded;
-    match conn {
-        DbConnection::Pg(pg) => {
+    batched(
+        conn,
+        |pg| {
             for chunk in changed.chunks(100) {
                 let rows: Vec<ConversationRow> = chunk.iter().map(row).collect();
                 diesel::insert_into(conversations::table)
@@ -275,26 +287,27 @@ fn save_all(conn: &mut DbConnection, changed: &[Conversation]) -> QueryResult<()
                     .execute(pg)?;
             }
             Ok(())
-        }
-        DbConnection::Sqlite(_) => changed
-            .iter()
-            .try_for_each(|conversation| save(conn, conversation)),
-    }
+        },
+        |conn| {
+            changed
+                .iter()
+                .try_for_each(|conversation| save(conn, conversation))
+        },
+    )
 }
 
 /// The stored conversation, locked for the rest of the transaction on
 /// PostgreSQL (SQLite's writer already holds the database lock).
 fn locked(conn: &mut DbConnection, key: &str) -> QueryResult<Option<Conversation>> {
-    let table = conversations::table.find(key);
-    match conn {
-        DbConnection::Pg(c) => table
-            .select(ConversationRow::as_select())
-            .for_update()
-            .first::<ConversationRow>(c)
-            .optional()
-            .map(|row| row.map(Conversation::from)),
-        DbConnection::Sqlite(_) => get(conn, key),
-    }
+    // No `LIMIT` (the key is unique): see [`get`].
+    let rows: Vec<ConversationRow> = lock_for_update!(
+        conn,
+        conversations::table
+            .find(key)
+            .select(ConversationRow::as_select()),
+        |query, c| query.load(c)
+    )?;
+    Ok(rows.into_iter().next().map(Conversation::from))
 }
 
 /// Writes one conversation, on the backend's own connection: through the

@@ -81,9 +81,10 @@ pub fn insert_new<'a>(
     new: impl Iterator<Item = &'a NewEvent>,
 ) -> QueryResult<crate::ingest::Inserted> {
     let new: Vec<&NewEvent> = new.collect();
-    let mut inserted = crate::ingest::Inserted::with_capacity(new.len());
-    match conn {
-        DbConnection::Pg(c) => {
+    crate::backend::batched(
+        conn,
+        |c| {
+            let mut inserted = crate::ingest::Inserted::with_capacity(new.len());
             for chunk in new.chunks(INSERT_CHUNK) {
                 let rows: Vec<(String, i64)> = diesel::insert_into(events::table)
                     .values(chunk.to_vec())
@@ -93,16 +94,18 @@ pub fn insert_new<'a>(
                     .get_results(c)?;
                 inserted.extend(rows);
             }
-        }
-        DbConnection::Sqlite(_) => {
-            for event in new {
+            Ok(inserted)
+        },
+        |conn| {
+            let mut inserted = crate::ingest::Inserted::with_capacity(new.len());
+            for event in &new {
                 if let Some(id) = insert_if_new(conn, event)? {
                     inserted.insert(event.dedupe_key.clone(), id);
                 }
             }
-        }
-    }
-    Ok(inserted)
+            Ok(inserted)
+        },
+    )
 }
 
 /// How many events are stored.

@@ -5,6 +5,7 @@
 //! Diesel is blocking: async callers go through [`Ingestor`] (its own
 //! threads) or `spawn_blocking`.
 
+mod backend;
 mod clock;
 mod connection;
 pub mod conversations;

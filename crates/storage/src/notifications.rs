@@ -77,6 +77,28 @@ pub fn insert(conn: &mut DbConnection, new: &NewNotification) -> QueryResult<()>
         .map(|_| ())
 }
 
+/// Rows per multi-row insert on PostgreSQL: 11 columns each, well under
+/// its limit of 65,535 bound parameters.
+const INSERT_CHUNK: usize = 1_000;
+
+/// Inserts `rows` in order: one multi-row statement per thousand on
+/// PostgreSQL (a group's outbox rows in one round trip), a cached
+/// single-row statement each on SQLite.
+pub fn insert_all(conn: &mut DbConnection, rows: &[NewNotification]) -> QueryResult<()> {
+    crate::backend::batched(
+        conn,
+        |c| {
+            for chunk in rows.chunks(INSERT_CHUNK) {
+                diesel::insert_into(notifications::table)
+                    .values(chunk)
+                    .execute(c)?;
+            }
+            Ok(())
+        },
+        |conn| rows.iter().try_for_each(|row| insert(conn, row)),
+    )
+}
+
 /// Whether (rule, conversation, recipient) has a notification that went or
 /// will go out since `since`: the throttle check.
 pub fn recently_notified(
@@ -178,20 +200,13 @@ pub fn claim_due(
     const DUE: &str = "(status = 'queued' \
                         OR (status IN ('failed', 'held') AND next_attempt_at <= $3) \
                         OR (status = 'sending' AND claimed_until < $3))";
-    let sql = match conn {
-        DbConnection::Pg(_) => format!(
-            "UPDATE notifications SET status = 'sending', claimed_by = $1, claimed_until = $2, \
-             attempts = attempts + 1, updated_at = $3 \
-             WHERE id IN (SELECT id FROM notifications WHERE {DUE} \
-             ORDER BY next_attempt_at, id LIMIT $4 FOR UPDATE SKIP LOCKED) RETURNING id"
-        ),
-        DbConnection::Sqlite(_) => format!(
-            "UPDATE notifications SET status = 'sending', claimed_by = $1, claimed_until = $2, \
-             attempts = attempts + 1, updated_at = $3 \
-             WHERE id IN (SELECT id FROM notifications WHERE {DUE} \
-             ORDER BY next_attempt_at, id LIMIT $4) RETURNING id"
-        ),
-    };
+    let lock = crate::backend::skip_locked(conn);
+    let sql = format!(
+        "UPDATE notifications SET status = 'sending', claimed_by = $1, claimed_until = $2, \
+         attempts = attempts + 1, updated_at = $3 \
+         WHERE id IN (SELECT id FROM notifications WHERE {DUE} \
+         ORDER BY next_attempt_at, id LIMIT $4{lock}) RETURNING id"
+    );
     let ids: Vec<ClaimedId> = diesel::sql_query(sql)
         .bind::<Text, _>(worker)
         .bind::<Timestamp, _>(lease_until)

@@ -26,10 +26,7 @@ pub struct HourCount {
 /// The hour of a stored time as `YYYY-MM-DD HH`, in each backend's SQL.
 /// SQLite keeps timestamps as text that starts this way.
 fn hour_of(conn: &DbConnection, column: &str) -> String {
-    match conn {
-        DbConnection::Pg(_) => format!("to_char({column}, 'YYYY-MM-DD HH24')"),
-        DbConnection::Sqlite(_) => format!("substr({column}, 1, 13)"),
-    }
+    crate::backend::hour_of(conn, column)
 }
 
 /// Events of the types `types` per hour since `since`. Naming the types
@@ -144,22 +141,18 @@ pub fn handovers_and_replies(
         ORDER BY m.occurred_at, m.id LIMIT 1";
     const HANDOVERS: &str = "WHERE h.event_type = 'assignee_change' AND h.occurred_at >= $1";
     // PostgreSQL hash-joins the whole table for the SQLite form (1.5 s at
-    // a million events); a lateral join keeps it to one seek per handover.
-    // SQLite has no LATERAL, and its plan for the join on the subquery's
-    // id is the seek and a rowid lookup.
-    let sql = match conn {
-        DbConnection::Pg(_) => format!(
-            "SELECT h.id AS id, h.occurred_at AS handed_at, h.raw AS raw, \
-             r.occurred_at AS replied_at, r.actor_email AS replied_by \
-             FROM events h LEFT JOIN LATERAL ( \
-               SELECT m.occurred_at, m.actor_email {FIRST_REPLY}) r ON TRUE {HANDOVERS}"
-        ),
-        DbConnection::Sqlite(_) => format!(
-            "SELECT h.id AS id, h.occurred_at AS handed_at, h.raw AS raw, \
-             r.occurred_at AS replied_at, r.actor_email AS replied_by \
-             FROM events h LEFT JOIN events r ON r.id = (SELECT m.id {FIRST_REPLY}) {HANDOVERS}"
-        ),
-    };
+    // a million events): see the backend's join.
+    let from = crate::backend::join_first_of_events(
+        conn,
+        "events h",
+        "r",
+        "m.occurred_at, m.actor_email",
+        FIRST_REPLY,
+    );
+    let sql = format!(
+        "SELECT h.id AS id, h.occurred_at AS handed_at, h.raw AS raw, \
+         r.occurred_at AS replied_at, r.actor_email AS replied_by {from} {HANDOVERS}"
+    );
     diesel::sql_query(sql)
         .bind::<Timestamp, _>(since)
         .load(conn)

@@ -10,7 +10,6 @@
 //! it was chosen (a conversation with a new event) stays.
 
 use chrono::NaiveDateTime;
-use diesel::connection::SimpleConnection;
 use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Text, Timestamp};
 
@@ -123,31 +122,13 @@ pub fn purge_before(conn: &mut DbConnection, cutoff: NaiveDateTime) -> QueryResu
 /// process running retention at a time.
 const RETENTION_LOCK: i64 = 0x686f_6f6b_7265;
 
-#[derive(QueryableByName)]
-struct Locked {
-    #[diesel(sql_type = diesel::sql_types::Bool)]
-    locked: bool,
-}
-
 /// [`purge_before`], unless another process sharing the database is
 /// running it right now (`None` then). SQLite has one process.
 pub fn purge_exclusive(
     conn: &mut DbConnection,
     cutoff: NaiveDateTime,
 ) -> QueryResult<Option<Deleted>> {
-    if matches!(conn, DbConnection::Sqlite(_)) {
-        return purge_before(conn, cutoff).map(Some);
-    }
-    let locked: Locked = diesel::sql_query(format!(
-        "SELECT pg_try_advisory_lock({RETENTION_LOCK}) AS locked"
-    ))
-    .get_result(conn)?;
-    if !locked.locked {
-        return Ok(None);
-    }
-    let result = purge_before(conn, cutoff);
-    conn.batch_execute(&format!("SELECT pg_advisory_unlock({RETENTION_LOCK})"))?;
-    result.map(Some)
+    crate::backend::exclusive(conn, RETENTION_LOCK, |conn| purge_before(conn, cutoff))
 }
 
 #[derive(QueryableByName)]

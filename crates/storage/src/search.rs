@@ -25,6 +25,7 @@ use diesel::connection::SimpleConnection;
 use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Bool, Text};
 
+use crate::backend::{full_text, FullText};
 use crate::events::{contains_pattern, lower};
 use crate::schema::events;
 use crate::DbConnection;
@@ -122,13 +123,13 @@ pub fn predicate(conn: &DbConnection, query: &str, ids: Option<(i64, i64)>) -> O
     if words.is_empty() {
         return Some(contains(query));
     }
-    Some(match conn {
-        DbConnection::Pg(_) => Box::new(
+    Some(match full_text(conn) {
+        FullText::TsVector => Box::new(
             diesel::dsl::sql::<Bool>("events.search @@ to_tsquery('simple', ")
                 .bind::<Text, _>(tsquery(&words))
                 .sql(")"),
         ),
-        DbConnection::Sqlite(_) => {
+        FullText::Fts5Behind => {
             // Indexed events through the index; those not indexed yet
             // word by word, by a scan of them alone.
             let matching = diesel::dsl::sql::<Bool>(
@@ -195,19 +196,17 @@ fn matches_at_most(conn: &mut DbConnection, query: &str, bound: i64) -> QueryRes
     if words.is_empty() {
         return Ok(false);
     }
-    let sql = match conn {
-        DbConnection::Sqlite(_) => {
+    let (sql, text) = match full_text(conn) {
+        FullText::Fts5Behind => (
             "SELECT count(*) AS through FROM (SELECT rowid FROM events_search \
-             WHERE events_search MATCH $1 LIMIT $2)"
-        }
-        DbConnection::Pg(_) => {
+             WHERE events_search MATCH $1 LIMIT $2)",
+            fts5_query(&words),
+        ),
+        FullText::TsVector => (
             "SELECT count(*) AS through FROM (SELECT 1 FROM events \
-             WHERE search @@ to_tsquery('simple', $1) LIMIT $2) AS matches"
-        }
-    };
-    let text = match conn {
-        DbConnection::Sqlite(_) => fts5_query(&words),
-        DbConnection::Pg(_) => tsquery(&words),
+             WHERE search @@ to_tsquery('simple', $1) LIMIT $2) AS matches",
+            tsquery(&words),
+        ),
     };
     let count: Through = diesel::sql_query(sql)
         .bind::<Text, _>(text)
@@ -220,10 +219,7 @@ fn matches_at_most(conn: &mut DbConnection, query: &str, bound: i64) -> QueryRes
 /// planner reads a page from the matches instead of walking the time index
 /// (see [`few_matches`]). Same values, same order.
 pub fn unindexed_order(conn: &DbConnection) -> (&'static str, &'static str) {
-    match conn {
-        DbConnection::Sqlite(_) => ("+events.occurred_at", "+events.id"),
-        DbConnection::Pg(_) => ("events.occurred_at + interval '0 seconds'", "events.id + 0"),
-    }
+    crate::backend::unindexed_order(conn)
 }
 
 #[derive(QueryableByName)]
@@ -236,7 +232,7 @@ struct Through {
 /// transaction that takes the write lock first. Returns how many it
 /// indexed (0: nothing left, or not SQLite).
 pub fn index_pending(conn: &mut DbConnection, max: i64) -> QueryResult<usize> {
-    if !matches!(conn, DbConnection::Sqlite(_)) {
+    if full_text(conn) != FullText::Fts5Behind {
         return Ok(0);
     }
     // The index can always be built again from `events`, and the batch
@@ -291,7 +287,7 @@ fn index_batch(conn: &mut DbConnection, max: i64) -> QueryResult<usize> {
 /// stays cheap while a large database is first indexed; it is the exact
 /// count unless events above the mark were erased meanwhile.
 pub fn unindexed(conn: &mut DbConnection) -> QueryResult<i64> {
-    if !matches!(conn, DbConnection::Sqlite(_)) {
+    if full_text(conn) != FullText::Fts5Behind {
         return Ok(0);
     }
     let row: Through = diesel::sql_query(

@@ -12,7 +12,7 @@ use chrono::NaiveDateTime;
 use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Integer, Text, Timestamp};
 
-use crate::{per_backend, DbConnection};
+use crate::{lock_for_update, per_backend, DbConnection};
 
 diesel::table! {
     timer_episodes (rule_id, conversation_key) {
@@ -142,15 +142,13 @@ pub fn episode_locked(
     rule_id: i64,
     conversation_key: &str,
 ) -> QueryResult<Option<Episode>> {
-    let row = timer_episodes::table.find((rule_id, conversation_key));
-    match conn {
-        DbConnection::Pg(c) => row
-            .select(Episode::as_select())
-            .for_update()
-            .first(c)
-            .optional(),
-        DbConnection::Sqlite(_) => row.select(Episode::as_select()).first(conn).optional(),
-    }
+    lock_for_update!(
+        conn,
+        timer_episodes::table
+            .find((rule_id, conversation_key))
+            .select(Episode::as_select()),
+        |query, c| query.first(c).optional()
+    )
 }
 
 /// Writes an episode (insert or replace).
@@ -387,10 +385,7 @@ pub fn claim_due(
 ) -> QueryResult<Vec<Timer>> {
     const DUE: &str = "((status IN ('armed', 'held') AND due_at <= $3) \
                         OR (status = 'firing' AND claimed_until < $3))";
-    let lock = match conn {
-        DbConnection::Pg(_) => " FOR UPDATE SKIP LOCKED",
-        DbConnection::Sqlite(_) => "",
-    };
+    let lock = crate::backend::skip_locked(conn);
     let sql = format!(
         "UPDATE timers SET status = 'firing', claimed_by = $1, claimed_until = $2, updated_at = $3 \
          WHERE id IN (SELECT id FROM timers WHERE {DUE} ORDER BY due_at, id LIMIT $4{lock}) \
@@ -609,10 +604,8 @@ pub fn unsummarised_locked(conn: &mut DbConnection, limit: i64) -> QueryResult<V
         .filter(timers::fired_at.is_null())
         .order(timers::id.asc())
         .limit(limit);
-    match conn {
-        DbConnection::Pg(c) => rows.select(Timer::as_select()).for_update().load(c),
-        DbConnection::Sqlite(_) => rows.select(Timer::as_select()).load(conn),
-    }
+    lock_for_update!(conn, rows.select(Timer::as_select()), |query, c| query
+        .load(c))
 }
 
 /// Marks missed rows summarised at `now` (the summary email's time).

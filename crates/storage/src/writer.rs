@@ -14,7 +14,7 @@ use tokio::sync::oneshot;
 use crate::health::{supervise_thread, Component};
 use crate::ingest::{store_group_with, IngestHook, StoreOutcome};
 use crate::prepare::PreparedItem;
-use crate::{Backend, Database, DbConnection, StorageError};
+use crate::{Database, DbConnection, StorageError};
 
 /// The most items one transaction takes before the next one starts.
 const MAX_GROUP_ITEMS: usize = 2_000;
@@ -75,7 +75,7 @@ impl Ingestor {
                 })?;
         }
         let alive = Arc::new(());
-        if db.backend() == Backend::Sqlite {
+        if crate::backend::checkpoints_own_log(db.backend()) {
             let db = db.clone();
             let alive = Arc::downgrade(&alive);
             std::thread::Builder::new()
@@ -205,7 +205,7 @@ fn run(
     };
     // SQLite's search index is filled here, while nothing waits (see
     // `crate::search`); at start, in case events wait from before.
-    let mut search_behind = db.backend() == Backend::Sqlite;
+    let mut search_behind = crate::backend::search_indexed_behind(db.backend());
     // Whether the last thing done was a group (not background work).
     let mut just_wrote = false;
     loop {
@@ -241,7 +241,7 @@ fn run(
                 _items: job.items,
             });
         }
-        search_behind = db.backend() == Backend::Sqlite;
+        search_behind = crate::backend::search_indexed_behind(db.backend());
         just_wrote = true;
         between_writes(&mut writer, reset_wal);
     }
@@ -356,10 +356,7 @@ impl Writer<'_> {
     fn connection(&mut self) -> Result<&mut DbConnection, StorageError> {
         if self.conn.is_none() {
             let mut conn = self.db.dedicated_connection()?;
-            if let DbConnection::Sqlite(c) = &mut conn {
-                // Checkpoints run on their own thread, off the commit path.
-                c.batch_execute("PRAGMA wal_autocheckpoint = 0;")?;
-            }
+            crate::backend::prepare_writer_connection(&mut conn)?;
             self.conn = Some(conn);
         }
         self.conn.as_mut().ok_or(StorageError::WriterGone)

@@ -168,7 +168,7 @@ impl<'a> Replays<'a> {
                             .render(&step.rule.def.template, &template_context);
                         let (subject, text, template_error) = match rendered {
                             Ok(r) => (Some(r.subject), Some(r.text), None),
-                            Err(e) => (None, None, Some(e)),
+                            Err(e) => (None, None, Some(e.to_string())),
                         };
                         EmailOutcome {
                             recipient: address,
