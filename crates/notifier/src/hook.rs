@@ -122,7 +122,15 @@ impl IngestHook for NotifierHook {
                 };
                 self.stats.matches.fetch_add(1, Ordering::Relaxed);
                 queue(
-                    self, conn, &mut outbox, &directory, rule, new.id, key, recipients, now,
+                    self,
+                    conn,
+                    &mut outbox,
+                    &directory,
+                    rule,
+                    new.id,
+                    key,
+                    recipients,
+                    now,
                 )?;
                 outbox.close(start, rule, new.id, key, false);
             }
