@@ -251,6 +251,13 @@ const RULES_RELOAD_EVERY: Duration = Duration::from_secs(2);
 const WORKER_STOP_TIMEOUT: Duration = Duration::from_secs(35);
 
 pub async fn serve(args: Settings) -> anyhow::Result<()> {
+    // Settings checked before anything is opened or created.
+    let time_zone: chrono_tz::Tz = args.time_zone.trim().parse().map_err(|_| {
+        anyhow::anyhow!(
+            "time_zone (HOOKLINE_TIME_ZONE, --time-zone): {:?} is not an IANA time zone such as \"Europe/Berlin\" or \"UTC\"",
+            args.time_zone
+        )
+    })?;
     let options = Options {
         sqlite_wal_limit_bytes: args.sqlite_wal_limit_mb.saturating_mul(1024 * 1024),
     };
@@ -271,7 +278,7 @@ pub async fn serve(args: Settings) -> anyhow::Result<()> {
         )?;
     }
     let policy = RecipientPolicy::new(&args.allowed_recipient_domains, args.recipient_hourly_cap)?;
-    let pages = hookline_receiver::page_templates(args.templates_dir.as_deref())
+    let pages = hookline_receiver::page_templates(args.templates_dir.as_deref(), time_zone)
         .map_err(|e| anyhow::anyhow!(e))
         .context("failed to load the page templates")?;
 
@@ -438,6 +445,7 @@ pub async fn serve(args: Settings) -> anyhow::Result<()> {
         wake,
         public_url,
         pages,
+        time_zone,
         metrics: Arc::default(),
         stats: OutsideStats {
             hook: Some(hook_stats),

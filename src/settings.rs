@@ -213,6 +213,10 @@ settings! {
         unset "http://LISTEN (the start-up banner warns: recipients elsewhere cannot open such links)",
         example "\"https://hookline.example.com\"";
 
+    /// The time zone the admin pages show times in (an IANA name); each
+    /// time's exact UTC is in its tooltip.
+    time_zone: String, HTTP, Kind::Text, default "UTC";
+
     /// A folder of email templates (NAME.subject.hbs, NAME.text.hbs,
     /// NAME.html.hbs) and page templates (pages/NAME.hbs) that override or
     /// add to the built-in ones.

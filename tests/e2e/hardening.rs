@@ -208,7 +208,7 @@ async fn a_failing_rule_is_recorded_and_its_event_stored(db: TestDatabase) {
 
 async fn readiness_names_the_background_components(db: TestDatabase) {
     let app = spawn_app(db);
-    assert_eq!(app.readyz().await, 200);
+    app.wait_ready().await;
     let metrics = app.metrics().await;
     for component in ["ingest_writer", "outbox_worker"] {
         assert!(

@@ -258,6 +258,20 @@ impl TestApp {
     }
 
     /// The status `/readyz` answers.
+    /// Waits until `/readyz` answers 200: right after "listening on" the
+    /// background workers may not have started yet (503, rightly), more
+    /// so on a busy machine. Panics after 30 s.
+    pub async fn wait_ready(&self) {
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        while self.readyz().await != 200 {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "/readyz did not answer 200 within 30 s of the start"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
     pub async fn readyz(&self) -> u16 {
         self.client
             .get(format!("{}/readyz", self.base))

@@ -181,7 +181,7 @@ async fn readyz_follows_postgres_and_ingest_answers_503_meanwhile() {
             .status()
             .as_u16()
     };
-    assert_eq!(readyz().await, 200);
+    app.wait_ready().await;
 
     let mut acknowledged = Vec::new();
     let note = |n: usize| {

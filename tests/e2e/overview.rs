@@ -114,7 +114,7 @@ async fn the_overview_shows_events_emails_waiting_conversations_and_reply_times(
         "<title id=\"events-chart-title\">Events per hour by type, the last 24 hours (UTC): 10 events, 4 handovers</title>"
     ));
     assert!(html.contains("assignee_change (4)") && html.contains("message (3)"));
-    assert!(html.contains("<th scope=\"col\">Hour (UTC)</th>"));
+    assert!(html.contains("<th scope=\"col\">Hour</th>"));
     // Waiting for an agent: bot-held or unassigned, oldest first, linked;
     // the conversations handed to an agent are not there.
     let waiting = &html[html.find("id=\"waiting\"").unwrap()..html.find("id=\"replies\"").unwrap()];
@@ -156,4 +156,57 @@ async fn the_overview_shows_events_emails_waiting_conversations_and_reply_times(
         .as_str()
         .unwrap()
         .contains("\"window\""));
+}
+
+/// Pages show times in the `time_zone` setting, named, with the exact UTC
+/// in the tooltip; a zone that is not one stops the start, by name.
+#[tokio::test]
+async fn pages_show_times_in_the_configured_time_zone() {
+    let app = spawn_app_with(
+        Some(TestDatabase::sqlite()),
+        Options {
+            extra_args: vec!["--time-zone".into(), "Asia/Kolkata".into()],
+            ..Options::default()
+        },
+    );
+    let mut item = fixture_item("28-note.json");
+    item["conversation"]["key"] = json!("zoned");
+    item["timestamp"] = json!("2026-07-01 10:00:00");
+    assert_eq!(app.post(envelope(&[item])).await.status(), 200);
+    let cookie = login(&app, ADMIN_TOKEN).await.unwrap();
+    let html = page(&app, "/ui/conversations/zoned", &cookie).await;
+    assert!(
+        html.contains("title=\"2026-07-01 10:00:00.000000 UTC\">2026-07-01 15:30 IST"),
+        "{html}"
+    );
+    // The overview's hours are Kolkata's: they start at :30.
+    let overview = page(&app, "/ui/", &cookie).await;
+    assert!(
+        overview.contains("Events per hour by type, the last 24 hours (Asia/Kolkata)"),
+        "{overview}"
+    );
+    assert!(overview.contains(":30 IST"), "{overview}");
+
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("never.db");
+    let url = format!("sqlite://{}", db.display());
+    let output = hookline_cli(&[
+        "serve",
+        "--time-zone",
+        "Mars/Olympus",
+        "--listen",
+        "127.0.0.1:0",
+        "--database-url",
+        &url,
+    ]);
+    assert!(!output.status.success());
+    assert!(
+        !db.exists(),
+        "nothing is created before the settings are checked"
+    );
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("\"Mars/Olympus\" is not an IANA time zone"),
+        "{stderr}"
+    );
 }

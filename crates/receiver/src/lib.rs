@@ -45,6 +45,8 @@ pub struct AppState {
     pub public_url: String,
     /// The page templates.
     pub pages: handlebars::Handlebars<'static>,
+    /// The zone the pages show times in (the `time_zone` setting).
+    pub time_zone: chrono_tz::Tz,
     pub metrics: Arc<metrics::Metrics>,
     pub stats: metrics::OutsideStats,
     /// When set, `/metrics` requires it as a bearer token.

@@ -38,8 +38,9 @@ fn nice_max(value: i64) -> i64 {
     }
 }
 
-/// Events per hour, stacked by type. `hours` are `YYYY-MM-DD HH` labels
-/// of the UTC hours, oldest first; `summary` is the chart's title.
+/// Events per hour, stacked by type. `hours` are the hours' starts as
+/// `YYYY-MM-DD HH:MM ZONE` (in the display time zone), oldest first;
+/// `summary` is the chart's title.
 pub fn events_per_hour(hours: &[String], series: &[Series], summary: &str) -> String {
     let n = hours.len().max(1);
     let totals: Vec<i64> = (0..n)
@@ -91,9 +92,9 @@ pub fn events_per_hour(hours: &[String], series: &[Series], summary: &str) -> St
             );
         }
         let tooltip = if parts.is_empty() {
-            format!("{label}:00 UTC: no events")
+            format!("{label}: no events")
         } else {
-            format!("{label}:00 UTC: {}", parts.join(", "))
+            format!("{label}: {}", parts.join(", "))
         };
         // A transparent column over the whole hour carries the tooltip.
         let _ = write!(
@@ -105,12 +106,11 @@ pub fn events_per_hour(hours: &[String], series: &[Series], summary: &str) -> St
             let text = if every == 24 {
                 label.get(5..10).unwrap_or(label)
             } else {
-                label.get(11..13).unwrap_or(label)
+                label.get(11..16).unwrap_or(label)
             };
-            let suffix = if every == 24 { "" } else { ":00" };
             let _ = write!(
                 svg,
-                "<text x=\"{x:.1}\" y=\"{:.1}\" class=\"axis\">{}{suffix}</text>",
+                "<text x=\"{x:.1}\" y=\"{:.1}\" class=\"axis\">{}</text>",
                 HEIGHT - 6.0,
                 esc(text)
             );
@@ -203,7 +203,7 @@ mod tests {
             counts: vec![2],
             total: 2,
         }];
-        let svg = events_per_hour(&["2026-11-30 10".into()], &series, "a <b>");
+        let svg = events_per_hour(&["2026-11-30 10:00 UTC".into()], &series, "a <b>");
         assert!(
             svg.contains("2026-11-30 10:00 UTC: 2 &lt;script&gt;"),
             "{svg}"

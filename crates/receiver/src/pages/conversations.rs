@@ -175,7 +175,7 @@ async fn conversation_timers(
     Ok(rows
         .iter()
         .map(|t| {
-            let when = t.due_at.format("%Y-%m-%d %H:%M:%S UTC").to_string();
+            let when = super::when::local_naive(t.due_at, state.time_zone);
             let what = if t.step == 0 {
                 "alerts"
             } else {

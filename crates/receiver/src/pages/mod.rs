@@ -78,12 +78,16 @@ handlebars_helper!(segment: |text: str| hookline_notifier::links::encode_compone
 
 /// The page templates: built in, each overridable by a `pages/NAME.hbs` in
 /// the templates folder.
-pub fn registry(dir: Option<&std::path::Path>) -> Result<Handlebars<'static>, String> {
+/// Times are shown in `zone` (see `when`).
+pub fn registry(
+    dir: Option<&std::path::Path>,
+    zone: chrono_tz::Tz,
+) -> Result<Handlebars<'static>, String> {
     let mut registry = Handlebars::new();
     registry.register_helper("join", Box::new(join));
     registry.register_helper("short", Box::new(short));
     registry.register_helper("segment", Box::new(segment));
-    registry.register_helper("when", Box::new(when::when));
+    registry.register_helper("when", Box::new(when::When(zone)));
     for (name, source) in PAGES {
         let override_path = dir.map(|d| d.join("pages").join(format!("{name}.hbs")));
         let source = match override_path.filter(|p| p.exists()) {

@@ -35,15 +35,24 @@ pub async fn page(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse 
         Window::Day => "the last 24 hours",
         Window::Week => "the last 7 days",
     };
+    // Each hour's start in the display zone (the hours are UTC hours: in a
+    // zone half an hour off UTC they start at :30).
+    let zone = state.time_zone;
     let hours: Vec<String> = overview
         .hours
         .iter()
-        .map(|h| h.replacen('T', " ", 1).chars().take(13).collect())
+        .map(|h| {
+            let utc: String = h.replacen('T', " ", 1).chars().take(13).collect();
+            chrono::NaiveDateTime::parse_from_str(&format!("{utc}:00"), "%Y-%m-%d %H:%M")
+                .map_or(utc, |at| super::when::local_naive(at, zone))
+        })
         .collect();
     let series = drawn(&overview.events);
     let events_summary = format!(
-        "Events per hour by type, {span} (UTC): {} events, {} handovers",
-        overview.events_total, overview.handovers
+        "Events per hour by type, {span} ({}): {} events, {} handovers",
+        zone.name(),
+        overview.events_total,
+        overview.handovers
     );
     let table_rows: Vec<Value> = hours
         .iter()
@@ -51,8 +60,7 @@ pub async fn page(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse 
         .filter_map(|(h, label)| {
             let counts: Vec<i64> = series.iter().map(|s| s.counts[h]).collect();
             let total: i64 = counts.iter().sum();
-            (total > 0)
-                .then(|| json!({"hour": format!("{label}:00"), "counts": counts, "total": total}))
+            (total > 0).then(|| json!({"hour": label, "counts": counts, "total": total}))
         })
         .collect();
     let legend: Vec<Value> = series

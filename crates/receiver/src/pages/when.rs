@@ -1,39 +1,58 @@
 //! `{{when TIME}}`: every time on the pages in one form, rendered on the
-//! server (no JavaScript): the date and time to the minute, how long ago,
-//! and the exact time, to the microsecond, in a tooltip. Times are shown
-//! in UTC, and say so: the server cannot know the reader's time zone
-//! without a script.
+//! server (no JavaScript): the date and time to the minute in the display
+//! time zone (the `time_zone` setting, UTC by default, named after each
+//! time), how long ago, and the exact time in UTC, to the microsecond, in
+//! a tooltip. Without a script the server cannot know the reader's zone,
+//! so the operator sets the team's.
 
-use chrono::{DateTime, Utc};
-use handlebars::{Context, Handlebars, Helper, HelperResult, Output, RenderContext};
+use chrono::{DateTime, NaiveDateTime, Utc};
+use chrono_tz::Tz;
+use handlebars::{Context, Handlebars, Helper, HelperDef, HelperResult, Output, RenderContext};
 
 /// The helper: an RFC 3339 time (as `crate::views` gives them) becomes a
 /// `<time>` element; a null prints nothing, other text is printed escaped.
-pub fn when(
-    h: &Helper,
-    _: &Handlebars,
-    _: &Context,
-    _: &mut RenderContext,
-    out: &mut dyn Output,
-) -> HelperResult {
-    let Some(text) = h.param(0).and_then(|p| p.value().as_str()) else {
-        return Ok(());
-    };
-    let html = match DateTime::parse_from_rfc3339(text) {
-        Ok(at) => time_element(at.with_timezone(&Utc), Utc::now()),
-        Err(_) => handlebars::html_escape(text),
-    };
-    out.write(&html)?;
-    Ok(())
+pub struct When(pub Tz);
+
+impl HelperDef for When {
+    fn call<'reg: 'rc, 'rc>(
+        &self,
+        h: &Helper<'rc>,
+        _: &'reg Handlebars<'reg>,
+        _: &'rc Context,
+        _: &mut RenderContext<'reg, 'rc>,
+        out: &mut dyn Output,
+    ) -> HelperResult {
+        let Some(text) = h.param(0).and_then(|p| p.value().as_str()) else {
+            return Ok(());
+        };
+        let html = match DateTime::parse_from_rfc3339(text) {
+            Ok(at) => time_element(at.with_timezone(&Utc), Utc::now(), self.0),
+            Err(_) => handlebars::html_escape(text),
+        };
+        out.write(&html)?;
+        Ok(())
+    }
 }
 
-/// `<time datetime="..." title="exact">2023-09-01 14:13 UTC · 3 days ago</time>`.
-pub fn time_element(at: DateTime<Utc>, now: DateTime<Utc>) -> String {
+/// `at` to the minute in `zone`, named: "2023-09-01 16:13 CEST".
+pub fn local(at: DateTime<Utc>, zone: Tz) -> String {
+    at.with_timezone(&zone)
+        .format("%Y-%m-%d %H:%M %Z")
+        .to_string()
+}
+
+/// [`local`] for a time stored without zone (UTC).
+pub fn local_naive(at: NaiveDateTime, zone: Tz) -> String {
+    local(at.and_utc(), zone)
+}
+
+/// `<time datetime="..." title="exact UTC">2023-09-01 16:13 CEST · 3 days ago</time>`.
+pub fn time_element(at: DateTime<Utc>, now: DateTime<Utc>, zone: Tz) -> String {
     format!(
         "<time datetime=\"{}\" title=\"{}\">{} <span class=\"ago\">· {}</span></time>",
         at.to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
         at.format("%Y-%m-%d %H:%M:%S%.6f UTC"),
-        at.format("%Y-%m-%d %H:%M UTC"),
+        local(at, zone),
         ago(at, now),
     )
 }
@@ -74,7 +93,7 @@ mod tests {
     fn times_read_the_same_everywhere() {
         let now = at("2023-09-04T14:14:00Z");
         assert_eq!(
-            time_element(at("2023-09-01T14:13:32.141788Z"), now),
+            time_element(at("2023-09-01T14:13:32.141788Z"), now, Tz::UTC),
             "<time datetime=\"2023-09-01T14:13:32.141788Z\" title=\"2023-09-01 14:13:32.141788 UTC\">2023-09-01 14:13 UTC <span class=\"ago\">· 3 days ago</span></time>"
         );
         assert_eq!(ago(at("2023-09-04T14:13:30Z"), now), "just now");
@@ -84,5 +103,25 @@ mod tests {
         assert_eq!(ago(at("2023-06-01T00:00:00Z"), now), "3 months ago");
         assert_eq!(ago(at("2021-09-01T00:00:00Z"), now), "2 years ago");
         assert_eq!(ago(at("2023-09-05T00:00:00Z"), now), "in the future");
+    }
+
+    #[test]
+    fn times_are_shown_in_the_display_zone_with_utc_in_the_tooltip() {
+        let now = at("2026-12-01T12:00:00Z");
+        let berlin: Tz = "Europe/Berlin".parse().unwrap();
+        // Winter (CET, +1) and summer (CEST, +2).
+        assert_eq!(
+            time_element(at("2026-11-30T23:30:00Z"), now, berlin),
+            "<time datetime=\"2026-11-30T23:30:00.000000Z\" title=\"2026-11-30 23:30:00.000000 UTC\">2026-12-01 00:30 CET <span class=\"ago\">· 12 h ago</span></time>"
+        );
+        assert_eq!(
+            local(at("2026-07-01T10:00:00Z"), berlin),
+            "2026-07-01 12:00 CEST"
+        );
+        let kolkata: Tz = "Asia/Kolkata".parse().unwrap();
+        assert_eq!(
+            local(at("2026-07-01T10:00:00Z"), kolkata),
+            "2026-07-01 15:30 IST"
+        );
     }
 }
