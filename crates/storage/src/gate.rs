@@ -56,12 +56,20 @@ fn open(conn: &mut SqliteConnection) -> Option<File> {
     let path = PathBuf::from(format!("{}-gate", main.file));
     let mut options = std::fs::OpenOptions::new();
     options.create(true).truncate(false).write(true);
+    // The database file's mode, as SQLite gives its -wal and -shm files,
+    // so that every user who may write the database may use the gate.
     #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-    match options.open(&path) {
+    {
+        use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+        let mode = std::fs::metadata(&main.file).map_or(0o600, |m| m.permissions().mode() & 0o666);
+        options.mode(mode);
+    }
+    // A gate another user created may not be writable: a flock needs only
+    // a file open for reading.
+    match options.open(&path).or_else(|_| std::fs::File::open(&path)) {
         Ok(file) => Some(file),
         Err(error) => {
-            tracing::debug!(%error, path = %path.display(), "no maintenance gate");
+            tracing::warn!(%error, path = %path.display(), "no maintenance gate: under sustained ingest, maintenance may wait for the write lock until its busy timeout");
             None
         }
     }
@@ -114,11 +122,13 @@ pub(crate) fn begin_immediate(conn: &mut SqliteConnection) -> QueryResult<()> {
     };
     let restored = conn.batch_execute(&format!("PRAGMA busy_timeout = {timeout}"));
     drop(gate);
-    if let (Ok(()), Err(error)) = (&result, restored) {
-        let _ =
-            <AnsiTransactionManager as TransactionManager<SqliteConnection>>::rollback_transaction(
-                conn,
-            );
+    if let Err(error) = restored {
+        // A connection left without its busy timeout would fail every
+        // write under contention: refuse this one loudly.
+        tracing::warn!(%error, "could not restore the busy timeout after waiting at the maintenance gate");
+        if result.is_ok() {
+            let _ = <AnsiTransactionManager as TransactionManager<SqliteConnection>>::rollback_transaction(conn);
+        }
         return Err(error);
     }
     result
@@ -159,7 +169,10 @@ impl Turns {
                     std::thread::sleep(POLL)
                 }
                 Err(TryLockError::WouldBlock) => {
-                    tracing::warn!(
+                    // Usually another maintenance transaction holds the
+                    // write lock for long (an erase), and the one at the
+                    // gate waits behind it: nothing to warn about.
+                    tracing::debug!(
                         "a maintenance transaction held the gate for {} ms without taking the write lock; ingest goes on without waiting for {} s",
                         WRITER_YIELD.as_millis(),
                         WRITER_IGNORES_STUCK_GATE.as_secs()
