@@ -503,9 +503,55 @@ async fn a_short_conversation_is_one_page_as_before(db: TestDatabase) {
     assert_eq!(Some(&walked), detail["events"].as_array());
 }
 
+/// A listing does not show raw JSON, so it does not read it: 400 events of
+/// 100 KB each (40 MB) are listed in one page, and the server's peak
+/// memory grows by less than 20 MB. (It loaded every item's JSON once.)
+async fn an_events_listing_of_large_items_does_not_load_their_json(db: TestDatabase) {
+    const EVENTS: usize = 400;
+    let app = spawn_app(db);
+    app.with_db(|c| {
+        use hookline_storage::diesel::connection::SimpleConnection;
+        let at = match c {
+            hookline_storage::DbConnection::Pg(_) => "TIMESTAMP '2026-01-01 00:00:00'",
+            hookline_storage::DbConnection::Sqlite(_) => "'2026-01-01 00:00:00'",
+        };
+        let raw = format!("{{\"note\": \"{}\"}}", "x".repeat(100_000));
+        c.batch_execute(&format!(
+            "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < {EVENTS}) \
+             INSERT INTO events (dedupe_key, event_type, conversation_key, visitor_key, \
+                 occurred_at, received_at, summary, raw) \
+             SELECT 'big-' || i, 'note', 'big', 'v-big', {at}, {at}, 'a big note', '{raw}' FROM n"
+        ))
+        .expect("bulk insert");
+    })
+    .await;
+    // Measured: 82.7 MB when listings read each event whole; now 2.3 MB on
+    // PostgreSQL and 15.6 MB on SQLite (not explained yet: the same with
+    // the server idle for 2 s first, so not background work).
+    let before = peak_memory(app.pid());
+    let (status, page) = app.api(Method::GET, "/api/v1/events?limit=500", None).await;
+    let grown = peak_memory(app.pid()).saturating_sub(before);
+    assert_eq!(status, 200, "{page}");
+    assert_eq!(page["items"].as_array().map(Vec::len), Some(EVENTS));
+    assert_eq!(page["items"][0]["summary"], "a big note");
+    assert!(
+        grown < 20 * 1024 * 1024,
+        "listing {EVENTS} events of 100 KB grew peak memory by {grown} bytes"
+    );
+    // One event's own page still has its JSON.
+    let id = page["items"][0]["id"].as_i64().expect("id");
+    let (status, one) = app
+        .api(Method::GET, &format!("/api/v1/events/{id}"), None)
+        .await;
+    assert_eq!(status, 200);
+    assert_eq!(one["raw"]["note"].as_str().map(str::len), Some(100_000));
+    eprintln!("listing {EVENTS} events of 100 KB: peak memory grew {grown} bytes");
+}
+
 on_both_backends!(
     a_long_conversation_is_read_a_page_at_a_time,
     a_short_conversation_is_one_page_as_before,
+    an_events_listing_of_large_items_does_not_load_their_json,
 );
 
 /// The server's anonymous resident memory (RssAnon), in bytes.

@@ -49,6 +49,76 @@ pub struct StoredEvent {
     pub raw: String,
 }
 
+/// The columns [`columns`] selects, in its order.
+type EventColumns = (
+    (
+        i64,
+        String,
+        String,
+        Option<String>,
+        Option<String>,
+        Option<i64>,
+        Option<i64>,
+        Option<i64>,
+    ),
+    (
+        Option<String>,
+        Option<i64>,
+        Option<String>,
+        Option<String>,
+        NaiveDateTime,
+        NaiveDateTime,
+        String,
+        String,
+    ),
+);
+
+impl StoredEvent {
+    fn from_columns(
+        (
+            (
+                id,
+                dedupe_key,
+                event_type,
+                message_type,
+                conversation_key,
+                conversation_id,
+                account_id,
+                bot_id,
+            ),
+            (
+                visitor_key,
+                visitor_id,
+                actor_type,
+                actor_email,
+                occurred_at,
+                received_at,
+                summary,
+                raw,
+            ),
+        ): EventColumns,
+    ) -> StoredEvent {
+        StoredEvent {
+            id,
+            dedupe_key,
+            event_type,
+            message_type,
+            conversation_key,
+            conversation_id,
+            account_id,
+            bot_id,
+            visitor_key,
+            visitor_id,
+            actor_type,
+            actor_email,
+            occurred_at,
+            received_at,
+            summary,
+            raw,
+        }
+    }
+}
+
 /// Inserts the event unless its dedupe key is stored; the new id, or `None`
 /// for a duplicate. Concurrent inserts of one key store it once (the unique
 /// index decides).
@@ -320,18 +390,92 @@ pub fn page(
     cursor: Option<EventCursor>,
     limit: i64,
 ) -> QueryResult<Vec<StoredEvent>> {
+    page_with(conn, filter, cursor, limit, true)
+}
+
+/// [`page`] for lists that do not show the raw JSON: each event's `raw` is
+/// empty, and is not read. A page of 500 events whose items are each near
+/// the body limit would otherwise hold all their JSON in memory for
+/// nothing.
+pub fn page_without_raw(
+    conn: &mut DbConnection,
+    filter: &EventFilter,
+    cursor: Option<EventCursor>,
+    limit: i64,
+) -> QueryResult<Vec<StoredEvent>> {
+    page_with(conn, filter, cursor, limit, false)
+}
+
+/// Every column of [`StoredEvent`], in its order; `raw` read only when
+/// `with_raw` (an empty text otherwise).
+#[allow(clippy::type_complexity)]
+fn columns(
+    with_raw: bool,
+) -> (
+    (
+        events::id,
+        events::dedupe_key,
+        events::event_type,
+        events::message_type,
+        events::conversation_key,
+        events::conversation_id,
+        events::account_id,
+        events::bot_id,
+    ),
+    (
+        events::visitor_key,
+        events::visitor_id,
+        events::actor_type,
+        events::actor_email,
+        events::occurred_at,
+        events::received_at,
+        events::summary,
+        diesel::expression::SqlLiteral<diesel::sql_types::Text>,
+    ),
+) {
+    (
+        (
+            events::id,
+            events::dedupe_key,
+            events::event_type,
+            events::message_type,
+            events::conversation_key,
+            events::conversation_id,
+            events::account_id,
+            events::bot_id,
+        ),
+        (
+            events::visitor_key,
+            events::visitor_id,
+            events::actor_type,
+            events::actor_email,
+            events::occurred_at,
+            events::received_at,
+            events::summary,
+            diesel::dsl::sql::<diesel::sql_types::Text>(if with_raw { "events.raw" } else { "''" }),
+        ),
+    )
+}
+
+fn page_with(
+    conn: &mut DbConnection,
+    filter: &EventFilter,
+    cursor: Option<EventCursor>,
+    limit: i64,
+    with_raw: bool,
+) -> QueryResult<Vec<StoredEvent>> {
     let mut rare = false;
     if let Some(q) = filter.q.as_deref() {
         rare = crate::search::rare(conn, q)?;
         if !rare {
-            if let Some(page) = newest_window(conn, filter, q, cursor, limit)? {
+            if let Some(page) = newest_window(conn, filter, q, cursor, limit, with_raw)? {
                 return Ok(page);
             }
         }
     }
     let mut query = with_filters(
         events::table
-            .select(StoredEvent::as_select())
+            .select(columns(with_raw))
             .into_boxed::<crate::MultiBackend>(),
         filter,
     );
@@ -354,7 +498,10 @@ pub fn page(
     } else {
         query.order((events::occurred_at.desc(), events::id.desc()))
     };
-    query.limit(limit).load(conn)
+    query
+        .limit(limit)
+        .load::<EventColumns>(conn)
+        .map(|rows| rows.into_iter().map(StoredEvent::from_columns).collect())
 }
 
 /// The newest events a word search looks at first: when the page is found
@@ -373,6 +520,7 @@ fn newest_window(
     q: &str,
     cursor: Option<EventCursor>,
     limit: i64,
+    with_raw: bool,
 ) -> QueryResult<Option<Vec<StoredEvent>>> {
     if crate::search::words(q).is_empty() {
         return Ok(None);
@@ -403,7 +551,7 @@ fn newest_window(
     };
     let mut query = with_filters(
         events::table
-            .select(StoredEvent::as_select())
+            .select(columns(with_raw))
             .into_boxed::<crate::MultiBackend>(),
         filter,
     )
@@ -418,7 +566,10 @@ fn newest_window(
     let page: Vec<StoredEvent> = query
         .order((events::occurred_at.desc(), events::id.desc()))
         .limit(limit)
-        .load(conn)?;
+        .load::<EventColumns>(conn)?
+        .into_iter()
+        .map(StoredEvent::from_columns)
+        .collect();
     Ok((whole || page.len() as i64 >= limit).then_some(page))
 }
 

@@ -113,7 +113,7 @@ pub async fn load_page(
         None => None,
     };
     let rows = with_db(state, move |conn| {
-        events::page(conn, &filter, cursor, limit + 1).map_err(db_error)
+        events::page_without_raw(conn, &filter, cursor, limit + 1).map_err(db_error)
     })
     .await?;
     Ok(paged(rows, limit, |e| {
