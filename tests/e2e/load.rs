@@ -235,9 +235,11 @@ async fn maintenance_succeeds_while_webhooks_arrive(db: TestDatabase) {
                 let output = run_cli(&args);
                 if !output.status.success() {
                     failures.push(format!(
-                        "{}: {}",
+                        "{} ({}): {}{}",
                         args[0],
-                        String::from_utf8_lossy(&output.stderr)
+                        output.status,
+                        String::from_utf8_lossy(&output.stderr),
+                        String::from_utf8_lossy(&output.stdout)
                     ));
                 }
             }

@@ -41,6 +41,37 @@ fn final_statuses() -> String {
         .join(", ")
 }
 
+/// How often a batch is tried again after PostgreSQL chose it as a
+/// deadlock's victim.
+const DEADLOCK_RETRIES: usize = 5;
+
+/// [`write_transaction`], tried again when PostgreSQL aborts it to break a
+/// deadlock. Two deletions of overlapping rows in different orders (an
+/// erase and a purge, or either and ingest) can each wait for the other;
+/// PostgreSQL then fails one with "deadlock detected", and the batch is
+/// safe to run again: nothing of it was kept.
+fn batch_transaction<T>(
+    conn: &mut DbConnection,
+    mut f: impl FnMut(&mut DbConnection) -> QueryResult<T>,
+) -> QueryResult<T> {
+    let mut attempt = 0;
+    loop {
+        match write_transaction(conn, &mut f) {
+            Err(diesel::result::Error::DatabaseError(_, info))
+                if info.message().contains("deadlock detected") && attempt < DEADLOCK_RETRIES =>
+            {
+                attempt += 1;
+                tracing::info!(
+                    attempt,
+                    "maintenance batch chosen as a deadlock's victim; trying it again"
+                );
+                std::thread::sleep(std::time::Duration::from_millis(10 * attempt as u64));
+            }
+            other => return other,
+        }
+    }
+}
+
 /// Runs `statement` in its own write transaction until a run deletes fewer
 /// than [`BATCH`] rows; the total.
 fn in_batches(
@@ -49,7 +80,7 @@ fn in_batches(
 ) -> QueryResult<usize> {
     let mut total = 0;
     loop {
-        let n = write_transaction(conn, &mut statement)?;
+        let n = batch_transaction(conn, &mut statement)?;
         total += n;
         if (n as i64) < BATCH {
             return Ok(total);
@@ -165,7 +196,7 @@ pub fn erase_visitor(conn: &mut DbConnection, visitor_key: &str) -> QueryResult<
     let mut from = low - 1;
     while from < high {
         let to = from + ERASE_ID_RANGE;
-        let (notifications, events) = write_transaction(conn, |conn| {
+        let (notifications, events) = batch_transaction(conn, |conn| {
             let notifications = diesel::sql_query(format!(
                 "DELETE FROM notifications WHERE event_id IN (SELECT id FROM events WHERE {VISITOR_EVENTS})"
             ))
