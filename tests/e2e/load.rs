@@ -35,6 +35,12 @@ fn run_cli(args: &[&str]) -> std::process::Output {
         .expect("run hookline")
 }
 
+/// The sustained-load tests take turns: each measures hookline under a load
+/// it makes itself (bursts, a stream of deliveries, maintenance beside
+/// them), and two at once on 2 cores made each other fail ("database is
+/// locked" after 10 s, memory not yet back 15 s after the bursts).
+static SUSTAINED_LOAD: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 /// What the background load did.
 #[derive(Default)]
 struct LoadCounts {
@@ -130,6 +136,7 @@ const WAL_LIMIT_MB: u64 = 16;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_sqlite_wal_stays_under_its_bound_during_sustained_ingest() {
+    let _turn = SUSTAINED_LOAD.lock().await;
     let app = spawn_app_with(
         Some(TestDatabase::sqlite()),
         Options {
@@ -204,6 +211,7 @@ fn rfc3339(at: chrono::DateTime<chrono::Utc>) -> String {
 }
 
 async fn maintenance_succeeds_while_webhooks_arrive(db: TestDatabase) {
+    let _turn = SUSTAINED_LOAD.lock().await;
     let app = spawn_app_with(
         Some(db),
         Options {
@@ -297,6 +305,7 @@ async fn maintenance_succeeds_while_webhooks_arrive(db: TestDatabase) {
 }
 
 async fn purge_under_ingest_deletes_no_live_conversation(db: TestDatabase) {
+    let _turn = SUSTAINED_LOAD.lock().await;
     const CONVERSATIONS: usize = 2_000;
     let app = spawn_app(db);
     seed_old(&app, CONVERSATIONS).await;
@@ -573,6 +582,7 @@ fn anonymous_memory(pid: u32) -> u64 {
 #[cfg(all(target_os = "linux", target_env = "gnu"))]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn memory_goes_back_after_bursts_of_large_deliveries() {
+    let _turn = SUSTAINED_LOAD.lock().await;
     let app = spawn_app_with(
         Some(TestDatabase::sqlite()),
         Options {
