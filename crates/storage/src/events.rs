@@ -49,76 +49,6 @@ pub struct StoredEvent {
     pub raw: String,
 }
 
-/// The columns [`columns`] selects, in its order.
-type EventColumns = (
-    (
-        i64,
-        String,
-        String,
-        Option<String>,
-        Option<String>,
-        Option<i64>,
-        Option<i64>,
-        Option<i64>,
-    ),
-    (
-        Option<String>,
-        Option<i64>,
-        Option<String>,
-        Option<String>,
-        NaiveDateTime,
-        NaiveDateTime,
-        String,
-        String,
-    ),
-);
-
-impl StoredEvent {
-    fn from_columns(
-        (
-            (
-                id,
-                dedupe_key,
-                event_type,
-                message_type,
-                conversation_key,
-                conversation_id,
-                account_id,
-                bot_id,
-            ),
-            (
-                visitor_key,
-                visitor_id,
-                actor_type,
-                actor_email,
-                occurred_at,
-                received_at,
-                summary,
-                raw,
-            ),
-        ): EventColumns,
-    ) -> StoredEvent {
-        StoredEvent {
-            id,
-            dedupe_key,
-            event_type,
-            message_type,
-            conversation_key,
-            conversation_id,
-            account_id,
-            bot_id,
-            visitor_key,
-            visitor_id,
-            actor_type,
-            actor_email,
-            occurred_at,
-            received_at,
-            summary,
-            raw,
-        }
-    }
-}
-
 /// Inserts the event unless its dedupe key is stored; the new id, or `None`
 /// for a duplicate. Concurrent inserts of one key store it once (the unique
 /// index decides).
@@ -406,12 +336,29 @@ pub fn page_without_raw(
     page_with(conn, filter, cursor, limit, false)
 }
 
-/// Every column of [`StoredEvent`], in its order; `raw` read only when
-/// `with_raw` (an empty text otherwise).
+/// Every column of [`StoredEvent`], in its order (it loads by position);
+/// `raw` read only when `with_raw` (an empty text otherwise).
 #[allow(clippy::type_complexity)]
 fn columns(
     with_raw: bool,
 ) -> (
+    events::id,
+    events::dedupe_key,
+    events::event_type,
+    events::message_type,
+    events::conversation_key,
+    events::conversation_id,
+    events::account_id,
+    events::bot_id,
+    events::visitor_key,
+    events::visitor_id,
+    events::actor_type,
+    events::actor_email,
+    events::occurred_at,
+    events::received_at,
+    events::summary,
+    diesel::expression::SqlLiteral<diesel::sql_types::Text>,
+) {
     (
         events::id,
         events::dedupe_key,
@@ -421,8 +368,6 @@ fn columns(
         events::conversation_id,
         events::account_id,
         events::bot_id,
-    ),
-    (
         events::visitor_key,
         events::visitor_id,
         events::actor_type,
@@ -430,30 +375,7 @@ fn columns(
         events::occurred_at,
         events::received_at,
         events::summary,
-        diesel::expression::SqlLiteral<diesel::sql_types::Text>,
-    ),
-) {
-    (
-        (
-            events::id,
-            events::dedupe_key,
-            events::event_type,
-            events::message_type,
-            events::conversation_key,
-            events::conversation_id,
-            events::account_id,
-            events::bot_id,
-        ),
-        (
-            events::visitor_key,
-            events::visitor_id,
-            events::actor_type,
-            events::actor_email,
-            events::occurred_at,
-            events::received_at,
-            events::summary,
-            diesel::dsl::sql::<diesel::sql_types::Text>(if with_raw { "events.raw" } else { "''" }),
-        ),
+        diesel::dsl::sql::<diesel::sql_types::Text>(if with_raw { "events.raw" } else { "''" }),
     )
 }
 
@@ -498,10 +420,7 @@ fn page_with(
     } else {
         query.order((events::occurred_at.desc(), events::id.desc()))
     };
-    query
-        .limit(limit)
-        .load::<EventColumns>(conn)
-        .map(|rows| rows.into_iter().map(StoredEvent::from_columns).collect())
+    query.limit(limit).load::<StoredEvent>(conn)
 }
 
 /// The newest events a word search looks at first: when the page is found
@@ -566,10 +485,7 @@ fn newest_window(
     let page: Vec<StoredEvent> = query
         .order((events::occurred_at.desc(), events::id.desc()))
         .limit(limit)
-        .load::<EventColumns>(conn)?
-        .into_iter()
-        .map(StoredEvent::from_columns)
-        .collect();
+        .load::<StoredEvent>(conn)?;
     Ok((whole || page.len() as i64 >= limit).then_some(page))
 }
 
