@@ -6,8 +6,10 @@
 //! a minute later. A thread looks at the process's anonymous memory every
 //! [`EVERY`]; when it has grown by more than [`SLACK`] since the last look
 //! after a trim, it asks the allocator to return what is free
-//! (`malloc_trim`). Live memory (SQLite's page caches, up to 32 MB per
-//! open connection) stays. Only on Linux with glibc; elsewhere nothing runs.
+//! (`malloc_trim`). The SQLite writer gives its page cache (up to 32 MB)
+//! back once idle for a second (`storage::writer`), so that is freed too;
+//! other live memory stays. Only on Linux with glibc; elsewhere nothing
+//! runs.
 
 use std::time::Duration;
 
@@ -20,7 +22,7 @@ const SLACK: u64 = 32 * 1024 * 1024;
 /// How long after a trim memory still [`SLACK`] above the smallest size
 /// seen after one is trimmed again (a burst's memory, freed once it ended;
 /// or live memory, and then the trim finds little, at little cost).
-const SETTLE: Duration = Duration::from_secs(10);
+const SETTLE: Duration = Duration::from_secs(5);
 
 /// Starts the trimming thread (Linux with glibc only).
 pub fn start_trimmer() {

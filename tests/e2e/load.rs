@@ -624,12 +624,20 @@ async fn memory_goes_back_after_bursts_of_large_deliveries() {
         peak = peak.max(anonymous_memory(app.pid()));
     }
     assert_eq!(app.event_count().await, 3 * 16 * 1_300);
-    let deadline = Instant::now() + Duration::from_secs(15);
+    let ended = Instant::now();
+    let deadline = ended + Duration::from_secs(15);
     let mut now_taken = anonymous_memory(app.pid());
     while now_taken > idle + 50 * 1024 * 1024 && Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(250)).await;
         now_taken = anonymous_memory(app.pid());
     }
+    eprintln!(
+        "memory: idle {} MB, peak {} MB, {} MB {:.1} s after the bursts",
+        idle >> 20,
+        peak >> 20,
+        now_taken >> 20,
+        ended.elapsed().as_secs_f64()
+    );
     assert!(
         now_taken <= idle + 50 * 1024 * 1024,
         "idle {} MB, peak {} MB, still {} MB 15 s after the bursts",

@@ -133,6 +133,13 @@ const IDLE_BEFORE_WORK: Duration = Duration::from_millis(50);
 /// lock free this long (for the outbox worker's claims, maintenance).
 const IDLE_WORK_GAP: Duration = Duration::from_millis(2);
 
+/// When nothing has come for this long after a write, the writer gives its
+/// page cache back (SQLite keeps up to 32 MB per connection): after a
+/// burst the process returns to its idle size, and the next write reads
+/// the pages it needs again (from the operating system's cache, in
+/// microseconds).
+const RELEASE_CACHE_AFTER: Duration = Duration::from_secs(1);
+
 /// What the queue held.
 enum Next {
     Group(Vec<Job>),
@@ -208,16 +215,28 @@ fn run(
     let mut search_behind = crate::backend::search_indexed_behind(db.backend());
     // Whether the last thing done was a group (not background work).
     let mut just_wrote = false;
+    // Whether the connection's page cache may hold pages since its last
+    // release.
+    let mut cache_filled = false;
     loop {
-        let wait = if just_wrote {
+        let wait = if search_behind && just_wrote {
             IDLE_BEFORE_WORK
-        } else {
+        } else if search_behind {
             IDLE_WORK_GAP
+        } else {
+            RELEASE_CACHE_AFTER
         };
-        let group = match next_group(receiver, !search_behind, wait) {
+        let block = !search_behind && !cache_filled;
+        let group = match next_group(receiver, block, wait) {
             Next::Group(group) => group,
             Next::Closed => break,
+            Next::Empty if !search_behind => {
+                writer.release_cache();
+                cache_filled = false;
+                continue;
+            }
             Next::Empty => {
+                cache_filled = true;
                 // Index batches write to the log too: a reset the
                 // checkpointer asked for goes first.
                 between_writes(&mut writer, reset_wal);
@@ -243,6 +262,7 @@ fn run(
         }
         search_behind = crate::backend::search_indexed_behind(db.backend());
         just_wrote = true;
+        cache_filled = true;
         between_writes(&mut writer, reset_wal);
     }
 }
@@ -412,6 +432,16 @@ impl Writer<'_> {
             Err(error) => {
                 tracing::debug!(%error, "checkpoint: the writer could not reset the log yet");
                 false
+            }
+        }
+    }
+
+    /// Frees the connection's page cache (SQLite; PostgreSQL's is the
+    /// server's). A failure costs only the memory: logged, not fatal.
+    fn release_cache(&mut self) {
+        if let Some(DbConnection::Sqlite(conn)) = self.conn.as_mut() {
+            if let Err(error) = conn.batch_execute("PRAGMA shrink_memory") {
+                tracing::debug!(%error, "writer: could not release its page cache");
             }
         }
     }
