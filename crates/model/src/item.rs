@@ -154,4 +154,21 @@ impl Item {
     pub fn actor(&self) -> Option<&crate::Actor> {
         self.event.get().and_then(Event::actor)
     }
+
+    /// For a handover (`assignee_change`): `Some` with the email of the
+    /// agent it went to, or `Some(None)` when it went to a bot, to nobody
+    /// or to an agent without an email (nobody to wait a reply from).
+    /// `None` for other events.
+    pub fn handover_to_agent(&self) -> Option<Option<&str>> {
+        let crate::Payload::AssigneeChange(change) = &self.event.get()?.payload else {
+            return None;
+        };
+        Some(
+            change
+                .to
+                .get()
+                .filter(|to| to.kind() == crate::ActorKind::Agent)
+                .and_then(crate::Actor::email),
+        )
+    }
 }

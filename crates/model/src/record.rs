@@ -25,6 +25,10 @@ pub struct EventFacts {
     pub visitor_id: Option<i64>,
     pub actor_type: Option<String>,
     pub actor_email: Option<String>,
+    /// For a handover: the email of the agent it went to (as `actor_email`
+    /// keeps emails), or `""` when it went to no agent; `None` for other
+    /// events. The overview's reply times wait for this agent's reply.
+    pub handed_to: Option<String>,
     pub occurred_at: NaiveDateTime,
     pub received_at: NaiveDateTime,
     pub summary: String,
@@ -169,6 +173,7 @@ pub fn record_unreadable(raw: &str, problem: &str, received_at: DateTime<Utc>) -
         visitor_id: None,
         actor_type: None,
         actor_email: None,
+        handed_to: None,
         occurred_at: received,
         received_at: received,
         summary: clean(&format!("unreadable item, stored as received: {problem}")),
@@ -201,6 +206,9 @@ pub fn record(item: Field<Item>, raw: String, hash: String, received_at: DateTim
         visitor_id: typed.and_then(Item::visitor_id),
         actor_type: indexed(actor.and_then(|a| a.type_name())),
         actor_email: indexed(actor.and_then(|a| a.email())),
+        handed_to: typed
+            .and_then(Item::handover_to_agent)
+            .map(|agent| indexed(agent).unwrap_or_default()),
         occurred_at: occurred,
         received_at: received,
         summary: clean(&summary(&item)),

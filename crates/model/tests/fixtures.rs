@@ -295,3 +295,29 @@ fn a_button_callback_holding_json_is_readable() {
         "https://www.google.com"
     );
 }
+
+/// Only the handover names an agent to wait a reply from: its target when
+/// that is an agent (`type: user`); nobody when it goes to a bot or to no
+/// one; no answer at all for other events.
+#[test]
+fn a_handover_names_the_agent_it_went_to() {
+    let mut with_agent = 0;
+    for (name, bytes) in fixtures() {
+        let item = only_item(&bytes);
+        let expected =
+            (name == "24-assignee_change.json").then_some(Some("himanshu@swiftsell.biz"));
+        assert_eq!(item.handover_to_agent(), expected, "{name}");
+        with_agent += usize::from(expected.is_some());
+    }
+    assert_eq!(with_agent, 1);
+    let mut value: Value = serde_json::from_slice(
+        &std::fs::read(fixture_dir().join("24-assignee_change.json")).unwrap(),
+    )
+    .unwrap();
+    value["events"][0]["event"]["payload"]["to"]["type"] = "bot".into();
+    let to_bot = only_item(&serde_json::to_vec(&value).unwrap());
+    assert_eq!(to_bot.handover_to_agent(), Some(None));
+    value["events"][0]["event"]["payload"]["to"] = Value::Null;
+    let to_nobody = only_item(&serde_json::to_vec(&value).unwrap());
+    assert_eq!(to_nobody.handover_to_agent(), Some(None));
+}

@@ -5,7 +5,7 @@
 
 use actix_web::web;
 use chrono::{DateTime, Duration, DurationRound, NaiveDateTime, Utc};
-use hookline_model::{ActorKind, Item, Payload};
+use hookline_model::Item;
 use hookline_storage::overview::{self, Handover};
 use serde::Serialize;
 use serde_json::Value;
@@ -129,7 +129,8 @@ pub async fn load(state: &web::Data<AppState>, window: Window) -> Result<Overvie
     let (per_hour, all, emails, (waiting, waiting_total), handovers) =
         with_db(state, move |conn| {
             Ok((
-                overview::events_per_hour(conn, since_n, &types).map_err(db_error)?,
+                overview::events_per_hour(conn, since_n, window.hours() as u32, &types)
+                    .map_err(db_error)?,
                 overview::events_since(conn, since_n).map_err(db_error)?,
                 overview::emails_by_status(conn, since_n).map_err(db_error)?,
                 overview::waiting_for_agent(conn, WAITING_LISTED).map_err(db_error)?,
@@ -166,14 +167,9 @@ pub async fn load(state: &web::Data<AppState>, window: Window) -> Result<Overvie
 
 /// The counts laid out per type and hour; types by total, largest first.
 fn series(hours: &[DateTime<Utc>], rows: &[overview::HourCount]) -> Vec<Series> {
-    let labels: Vec<String> = hours
-        .iter()
-        .map(|h| h.format("%Y-%m-%d %H").to_string())
-        .collect();
     let mut out: Vec<Series> = Vec::new();
     for row in rows {
-        // Events dated after this hour (a payload may say so) fall outside.
-        let Some(at) = labels.iter().position(|l| *l == row.hour) else {
+        let Some(at) = hours.iter().position(|h| h.naive_utc() == row.hour) else {
             continue;
         };
         let index = match out.iter().position(|s| s.event_type == row.event_type) {
@@ -214,16 +210,18 @@ fn email_counts(rows: &[(String, i64)]) -> EmailCounts {
 }
 
 /// Who a handover went to, when it went to an agent (a handover to a bot
-/// waits for no reply).
-fn handed_to(raw: &str) -> Option<String> {
-    let item = Item::from_raw(raw)?;
-    let Payload::AssigneeChange(change) = &item.event.get()?.payload else {
-        return None;
-    };
-    let to = change.to.get()?;
-    (to.kind() == ActorKind::Agent)
-        .then(|| to.email().map(|e| hookline_storage::bounded(e.to_owned())))
-        .flatten()
+/// waits for no reply): as ingest wrote it, or, for handovers stored
+/// before it did, read from the stored JSON the same way.
+fn handed_to(handover: &Handover) -> Option<String> {
+    match (&handover.handed_to, &handover.raw) {
+        (Some(agent), _) => Some(agent.clone()).filter(|a| !a.is_empty()),
+        (None, Some(raw)) => {
+            let item = Item::from_raw(raw)?;
+            let agent = item.handover_to_agent()??;
+            Some(hookline_storage::bounded(agent.to_owned())).filter(|a| !a.is_empty())
+        }
+        (None, None) => None,
+    }
 }
 
 /// Per agent handed a conversation: how many, how many answered, and the
@@ -232,7 +230,7 @@ fn handed_to(raw: &str) -> Option<String> {
 pub fn agent_replies(handovers: &[Handover]) -> Vec<AgentReplies> {
     let mut agents: Vec<(String, Vec<i64>, AgentReplies)> = Vec::new();
     for handover in handovers {
-        let Some(agent) = handed_to(&handover.raw) else {
+        let Some(agent) = handed_to(handover) else {
             continue;
         };
         let index = match agents.iter().position(|(a, _, _)| *a == agent) {
@@ -318,15 +316,28 @@ mod tests {
         NaiveDateTime::parse_from_str(text, "%Y-%m-%d %H:%M:%S").unwrap()
     }
 
+    /// A handover stored before ingest wrote `handed_to`: read from `raw`.
     fn handover(to: &str, kind: &str, reply: Option<(&str, &str)>) -> Handover {
         Handover {
             id: 1,
             handed_at: at("2026-11-30 10:00:00"),
-            raw: serde_json::json!({"event": {"type": "assignee_change", "payload": {
-                "to": {"email": to, "id": "1", "type": kind}}}})
-            .to_string(),
+            handed_to: None,
+            raw: Some(
+                serde_json::json!({"event": {"type": "assignee_change", "payload": {
+                    "to": {"email": to, "id": "1", "type": kind}}}})
+                .to_string(),
+            ),
             replied_at: reply.map(|(t, _)| at(t)),
             replied_by: reply.map(|(_, b)| b.to_owned()),
+        }
+    }
+
+    /// A handover as ingest writes it now (`""`: to no agent).
+    fn handed(agent: &str, reply: Option<(&str, &str)>) -> Handover {
+        Handover {
+            handed_to: Some(agent.to_owned()),
+            raw: None,
+            ..handover("", "", reply)
         }
     }
 
@@ -334,13 +345,14 @@ mod tests {
     fn replies_are_counted_per_agent_handed_the_conversation() {
         let handovers = vec![
             handover("a@x", "user", Some(("2026-11-30 10:01:00", "a@x"))),
-            handover("a@x", "user", Some(("2026-11-30 10:02:00", "a@x"))),
+            handed("a@x", Some(("2026-11-30 10:02:00", "a@x"))),
             handover("a@x", "user", Some(("2026-11-30 10:10:00", "a@x"))),
-            handover("a@x", "user", Some(("2026-11-30 10:00:30", "b@x"))),
+            handed("a@x", Some(("2026-11-30 10:00:30", "b@x"))),
             handover("a@x", "user", None),
-            handover("b@x", "user", Some(("2026-11-30 11:00:00", "b@x"))),
-            // To a bot: nobody is expected to reply.
+            handed("b@x", Some(("2026-11-30 11:00:00", "b@x"))),
+            // To a bot, or to nobody: nobody is expected to reply.
             handover("bot@x", "bot", None),
+            handed("", Some(("2026-11-30 10:05:00", "a@x"))),
         ];
         let replies = agent_replies(&handovers);
         assert_eq!(replies.len(), 2);

@@ -82,15 +82,6 @@ pub fn skip_locked(conn: &DbConnection) -> &'static str {
     }
 }
 
-/// The hour of the timestamp `column` as `YYYY-MM-DD HH` text. SQLite
-/// keeps timestamps as text that starts this way.
-pub fn hour_of(conn: &DbConnection, column: &str) -> String {
-    match conn {
-        DbConnection::Pg(_) => format!("to_char({column}, 'YYYY-MM-DD HH24')"),
-        DbConnection::Sqlite(_) => format!("substr({column}, 1, 13)"),
-    }
-}
-
 /// `FROM <outer> <alias>` joined with the first row of `first` (a
 /// `FROM .. WHERE .. ORDER BY .. LIMIT 1` over `events` correlated with
 /// `outer_alias`), whose columns `columns` it selects. PostgreSQL takes a

@@ -21,6 +21,7 @@ pub struct NewEvent {
     pub visitor_id: Option<i64>,
     pub actor_type: Option<String>,
     pub actor_email: Option<String>,
+    pub handed_to: Option<String>,
     pub occurred_at: NaiveDateTime,
     pub received_at: NaiveDateTime,
     pub summary: String,

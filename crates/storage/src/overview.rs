@@ -8,53 +8,65 @@ use chrono::NaiveDateTime;
 use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Nullable, Text, Timestamp};
 
-use crate::schema::{conversations, notifications};
+use crate::schema::{conversations, events, notifications};
 use crate::DbConnection;
 
 /// Events of one type in one hour.
-#[derive(Clone, Debug, PartialEq, QueryableByName)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct HourCount {
-    #[diesel(sql_type = Text)]
     pub event_type: String,
-    /// The hour, `YYYY-MM-DD HH` (UTC).
-    #[diesel(sql_type = Text)]
-    pub hour: String,
-    #[diesel(sql_type = BigInt)]
+    /// The hour's start.
+    pub hour: NaiveDateTime,
     pub count: i64,
 }
 
-/// The hour of a stored time as `YYYY-MM-DD HH`, in each backend's SQL.
-/// SQLite keeps timestamps as text that starts this way.
-fn hour_of(conn: &DbConnection, column: &str) -> String {
-    crate::backend::hour_of(conn, column)
-}
-
-/// Events of the types `types` per hour since `since`. Naming the types
-/// lets both backends read just the window of each type from
-/// `events_type_time` (without them SQLite reads the whole index). A type
-/// that is not a plain lower-case name is left out: they are written into
-/// the statement.
+/// Events of each type of `types` in each of the `hours` hours from
+/// `since` (the start of an hour); hours without any are left out.
+///
+/// One range count per type and hour, each in the index
+/// `events_type_time`: counting a range of an index is what both backends
+/// do fastest, where grouping by an expression of the time sorted every
+/// event of the window (a week of a million-event database: 504 ms on
+/// SQLite, against 39 ms this way). A type with no event in the window
+/// costs one seek.
 pub fn events_per_hour(
     conn: &mut DbConnection,
     since: NaiveDateTime,
+    hours: u32,
     types: &[&str],
 ) -> QueryResult<Vec<HourCount>> {
-    let listed: Vec<String> = types
-        .iter()
-        .filter(|t| !t.is_empty() && t.bytes().all(|b| b.is_ascii_lowercase() || b == b'_'))
-        .map(|t| format!("'{t}'"))
-        .collect();
-    if listed.is_empty() {
-        return Ok(Vec::new());
+    let hour = chrono::Duration::hours(1);
+    let end = since + hour * hours as i32;
+    let in_range = |event_type: &str, from: NaiveDateTime, to: NaiveDateTime| {
+        events::table
+            .filter(events::event_type.eq(event_type.to_owned()))
+            .filter(events::occurred_at.ge(from))
+            .filter(events::occurred_at.lt(to))
+    };
+    let mut out = Vec::new();
+    for event_type in types {
+        let any: Option<i64> = in_range(event_type, since, end)
+            .select(events::id)
+            .first(conn)
+            .optional()?;
+        if any.is_none() {
+            continue;
+        }
+        for n in 0..hours {
+            let from = since + hour * n as i32;
+            let count: i64 = in_range(event_type, from, from + hour)
+                .count()
+                .get_result(conn)?;
+            if count > 0 {
+                out.push(HourCount {
+                    event_type: (*event_type).to_owned(),
+                    hour: from,
+                    count,
+                });
+            }
+        }
     }
-    let hour = hour_of(conn, "occurred_at");
-    diesel::sql_query(format!(
-        "SELECT event_type, {hour} AS hour, COUNT(*) AS count FROM events \
-         WHERE event_type IN ({}) AND occurred_at >= $1 GROUP BY event_type, {hour}",
-        listed.join(", ")
-    ))
-    .bind::<Timestamp, _>(since)
-    .load(conn)
+    Ok(out)
 }
 
 /// How many events occurred since `since` (a range of `events_time`).
@@ -113,10 +125,14 @@ pub struct Handover {
     pub id: i64,
     #[diesel(sql_type = Timestamp)]
     pub handed_at: NaiveDateTime,
-    /// The handover as received: who it went to is read from it (the
-    /// model's job, not the database's).
-    #[diesel(sql_type = Text)]
-    pub raw: String,
+    /// Who it went to, as ingest wrote it (`""`: to no agent); `None` for
+    /// handovers stored before that column existed.
+    #[diesel(sql_type = Nullable<Text>)]
+    pub handed_to: Option<String>,
+    /// The handover as received, only where `handed_to` is `None`: who it
+    /// went to is then read from it (the model's job, not the database's).
+    #[diesel(sql_type = Nullable<Text>)]
+    pub raw: Option<String>,
     #[diesel(sql_type = Nullable<Timestamp>)]
     pub replied_at: Option<NaiveDateTime>,
     #[diesel(sql_type = Nullable<Text>)]
@@ -150,7 +166,8 @@ pub fn handovers_and_replies(
         FIRST_REPLY,
     );
     let sql = format!(
-        "SELECT h.id AS id, h.occurred_at AS handed_at, h.raw AS raw, \
+        "SELECT h.id AS id, h.occurred_at AS handed_at, h.handed_to AS handed_to, \
+         CASE WHEN h.handed_to IS NULL THEN h.raw END AS raw, \
          r.occurred_at AS replied_at, r.actor_email AS replied_by {from} {HANDOVERS}"
     );
     diesel::sql_query(sql)

@@ -18,6 +18,7 @@ diesel::table! {
         received_at -> Timestamp,
         summary -> Text,
         raw -> Text,
+        handed_to -> Nullable<Text>,
     }
 }
 

@@ -410,3 +410,108 @@ fn a_request_that_goes_away_is_not_counted_as_waiting() {
     assert_eq!(outcome.stored, 1);
     assert_eq!(writer.health.waiting(), 0);
 }
+
+/// The overview's chart: each event is counted in the hour it occurred,
+/// an event at an hour's first instant in that hour, and nothing before
+/// the first hour or after the last.
+#[test]
+fn events_are_counted_in_the_hour_they_occurred() {
+    use chrono::NaiveDateTime;
+    use hookline_storage::overview::{self, HourCount};
+    let at = |text: &str| NaiveDateTime::parse_from_str(text, "%Y-%m-%d %H:%M:%S%.f").unwrap();
+    let note = |key: &str, when: &str| -> Vec<u8> {
+        serde_json::to_vec(&json!({"events": [{
+            "event": {"type": "note", "payload": {"note": key}},
+            "conversation": {"key": key},
+            "timestamp": when,
+        }]}))
+        .unwrap()
+    };
+    let mut create: Value =
+        serde_json::from_slice(&fixture("01-conversation_create.json")).unwrap();
+    create["events"][0]["timestamp"] = json!("2026-11-30 11:20:00.000000");
+    let bodies = [
+        note("before", "2026-11-30 09:59:59.999999"),
+        note("first-instant", "2026-11-30 10:00:00.000000"),
+        note("first-hour", "2026-11-30 10:59:59.999999"),
+        note("second-hour", "2026-11-30 11:30:00.000000"),
+        serde_json::to_vec(&create).unwrap(),
+        note("last-hour", "2026-11-30 12:59:59.000000"),
+        note("after", "2026-11-30 13:00:00.000000"),
+    ];
+    for test_db in TestDatabase::each() {
+        let db = open(&test_db);
+        let mut conn = db.conn().unwrap();
+        let prepared: Vec<Vec<PreparedItem>> = bodies.iter().map(|b| items(b)).collect();
+        let requests: Vec<&[PreparedItem]> = prepared.iter().map(Vec::as_slice).collect();
+        ingest::store_group(&mut conn, &requests).unwrap();
+        let counts = overview::events_per_hour(
+            &mut conn,
+            at("2026-11-30 10:00:00"),
+            3,
+            &["conversation_create", "message", "note"],
+        )
+        .unwrap();
+        let row = |event_type: &str, hour: &str, count: i64| HourCount {
+            event_type: event_type.to_owned(),
+            hour: at(hour),
+            count,
+        };
+        assert_eq!(
+            counts,
+            vec![
+                row("conversation_create", "2026-11-30 11:00:00", 1),
+                row("note", "2026-11-30 10:00:00", 2),
+                row("note", "2026-11-30 11:00:00", 1),
+                row("note", "2026-11-30 12:00:00", 1),
+            ],
+            "{}",
+            test_db.name()
+        );
+    }
+}
+
+/// Ingest writes who each handover went to (the overview reads it instead
+/// of parsing every handover): the agent's email, `""` for a handover to a
+/// bot, nothing for other events.
+#[test]
+fn handovers_are_stored_with_the_agent_they_went_to() {
+    use diesel::prelude::*;
+    use hookline_storage::schema::events as columns;
+    let mut to_bot: Value = serde_json::from_slice(&fixture("24-assignee_change.json")).unwrap();
+    to_bot["events"][0]["event"]["payload"]["to"]["type"] = json!("bot");
+    to_bot["events"][0]["timestamp"] = json!("2026-11-30 12:00:00.000000");
+    let mut bodies = fixtures();
+    bodies.push(serde_json::to_vec(&to_bot).unwrap());
+    for test_db in TestDatabase::each() {
+        let db = open(&test_db);
+        let mut conn = db.conn().unwrap();
+        let prepared: Vec<Vec<PreparedItem>> = bodies.iter().map(|b| items(b)).collect();
+        let requests: Vec<&[PreparedItem]> = prepared.iter().map(Vec::as_slice).collect();
+        ingest::store_group(&mut conn, &requests).unwrap();
+        let rows: Vec<(String, Option<String>)> = columns::table
+            .order(columns::id)
+            .select((columns::event_type, columns::handed_to))
+            .load(&mut *conn)
+            .unwrap();
+        assert_eq!(rows.len(), 29, "{}", test_db.name());
+        let handed: Vec<Option<&str>> = rows
+            .iter()
+            .filter(|(t, _)| t == "assignee_change")
+            .map(|(_, to)| to.as_deref())
+            .collect();
+        assert_eq!(
+            handed,
+            vec![Some("himanshu@swiftsell.biz"), Some("")],
+            "{}",
+            test_db.name()
+        );
+        assert!(
+            rows.iter()
+                .filter(|(t, _)| t != "assignee_change")
+                .all(|(_, to)| to.is_none()),
+            "{}",
+            test_db.name()
+        );
+    }
+}
