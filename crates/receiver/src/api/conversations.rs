@@ -83,8 +83,7 @@ pub async fn load_page(
 async fn list(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     let query = Query::parse(&req, &LIST_PARAMS)?;
     let (rows, next) = load_page(&state, &query).await?;
-    let items: Vec<_> = rows.iter().map(views::conversation).collect();
-    Ok(HttpResponse::Ok().json(json!({"items": items, "next_cursor": next})))
+    super::json_page(rows, next, views::conversation).await
 }
 
 /// Parameters of `GET /conversations/{key}`: its events come a page at a

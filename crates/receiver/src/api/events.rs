@@ -136,8 +136,7 @@ pub fn paged<T>(
 async fn list(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     let query = Query::parse(&req, &LIST_PARAMS)?;
     let (rows, next) = load_page(&state, &query).await?;
-    let items: Vec<_> = rows.iter().map(views::event).collect();
-    Ok(HttpResponse::Ok().json(json!({"items": items, "next_cursor": next})))
+    super::json_page(rows, next, views::event).await
 }
 
 /// Every field path and value rules see on stored event `id` (the

@@ -3,7 +3,6 @@
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
 use hookline_storage::notifications::{self, NotificationFilter, STATUSES};
-use serde_json::json;
 
 use super::events::paged;
 use super::{db_error, with_db};
@@ -59,8 +58,7 @@ pub async fn load_page(
 async fn list(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     let query = Query::parse(&req, &LIST_PARAMS)?;
     let (rows, next) = load_page(&state, &query).await?;
-    let items: Vec<_> = rows.iter().map(views::notification).collect();
-    Ok(HttpResponse::Ok().json(json!({"items": items, "next_cursor": next})))
+    super::json_page(rows, next, views::notification).await
 }
 
 /// Queues a notification again, due now; the worker is woken.

@@ -41,6 +41,7 @@ async fn list(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
         &session,
         with(page, json!({"title": "Conversations"})),
     )
+    .await
 }
 
 /// Events a conversation page shows: the newest, then older ones behind a
@@ -158,6 +159,7 @@ async fn detail(
             "timers": timers,
         }),
     )
+    .await
 }
 
 /// The timers of a conversation (time-based alerts), newest first, as the

@@ -111,6 +111,7 @@ pub async fn show(
             "missing": missing,
         }),
     )
+    .await
 }
 
 #[cfg(test)]

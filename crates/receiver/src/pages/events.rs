@@ -49,6 +49,7 @@ async fn list(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
         &session,
         with(page, json!({"title": "Events", "types": types})),
     )
+    .await
 }
 
 /// Each event of the page with its conversation's visitor and title (a
@@ -128,6 +129,7 @@ async fn detail(
             "time_note": time_note(&event), "fields": fields,
         }),
     )
+    .await
 }
 
 /// When the payload's own time was not used (missing, unreadable, before

@@ -136,9 +136,12 @@ pub fn redirect(to: &str) -> HttpResponse {
         .finish()
 }
 
-/// Renders page `name` with `data` plus the navigation and CSRF token.
-pub fn render(
-    state: &AppState,
+/// Renders page `name` with `data` plus the navigation and CSRF token, on
+/// an admin thread: a list page of 500 rows takes milliseconds to render,
+/// and on an HTTP worker that time would hold up the webhooks the same
+/// worker serves.
+pub async fn render(
+    state: &web::Data<AppState>,
     name: &str,
     nav: &str,
     session: &Session,
@@ -148,16 +151,36 @@ pub fn render(
         map.insert("nav".into(), json!(nav));
         map.insert("csrf".into(), json!(session.csrf));
     }
-    html(state, name, &data, actix_web::http::StatusCode::OK)
+    let (rendering, template) = (state.clone(), name.to_owned());
+    let rendered = crate::admin_work::run(move || {
+        rendering
+            .pages
+            .render(&template, &data)
+            .map_err(|e| e.to_string())
+    })
+    .await
+    .unwrap_or_else(|_| Err("the server is shutting down".to_owned()));
+    respond(name, rendered, actix_web::http::StatusCode::OK)
 }
 
+/// Renders page `name` here (small pages: the login form).
 pub fn html(
     state: &AppState,
     name: &str,
     data: &Value,
     status: actix_web::http::StatusCode,
 ) -> HttpResponse {
-    match state.pages.render(name, data) {
+    let rendered = state.pages.render(name, data).map_err(|e| e.to_string());
+    respond(name, rendered, status)
+}
+
+/// A rendered page with its security headers, or the template's error.
+fn respond(
+    name: &str,
+    rendered: Result<String, String>,
+    status: actix_web::http::StatusCode,
+) -> HttpResponse {
+    match rendered {
         Ok(body) => HttpResponse::build(status)
             .content_type("text/html; charset=utf-8")
             .insert_header((header::X_FRAME_OPTIONS, "DENY"))

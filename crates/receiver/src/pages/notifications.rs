@@ -46,6 +46,7 @@ async fn list(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
         &session,
         with(page, extra),
     )
+    .await
 }
 
 async fn resend(

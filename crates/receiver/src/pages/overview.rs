@@ -102,6 +102,7 @@ pub async fn page(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse 
             "reply_rows": replies,
         }),
     )
+    .await
 }
 
 /// The largest types apart, the rest summed as "other".

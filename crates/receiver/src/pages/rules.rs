@@ -80,7 +80,7 @@ async fn page(state: &web::Data<AppState>, session: &Session, mut extra: Value) 
         map.entry("text").or_insert(json!(""));
         map.insert("example".into(), json!(EXAMPLE));
     }
-    render(state, "rules", "rules", session, extra)
+    render(state, "rules", "rules", session, extra).await
 }
 
 async fn list(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
