@@ -126,10 +126,15 @@ pub async fn preview(
             public_url: Some(public_url.as_str()),
             time_budget: TIME_BUDGET,
         };
-        previewer.preview(conn, rule, &range).map_err(preview_error)
+        // Rendered here too, on the admin thread, not on the HTTP worker
+        // that also serves webhooks.
+        previewer
+            .preview(conn, rule, &range)
+            .map(|preview| render(&preview))
+            .map_err(preview_error)
     })
     .await?;
-    Ok(render(&preview))
+    Ok(preview)
 }
 
 /// The API's answer for a preview error.
