@@ -17,6 +17,7 @@ mod ingest;
 mod lease;
 mod load;
 mod mail;
+mod memory;
 mod notify;
 mod ops;
 mod overview;

@@ -337,48 +337,42 @@ pub fn page_without_raw(
     page_with(conn, filter, cursor, limit, false)
 }
 
-/// Every column of [`StoredEvent`], in its order (it loads by position);
-/// `raw` read only when `with_raw` (an empty text otherwise).
-#[allow(clippy::type_complexity)]
-fn columns(
-    with_raw: bool,
-) -> (
-    events::id,
-    events::dedupe_key,
-    events::event_type,
-    events::message_type,
-    events::conversation_key,
-    events::conversation_id,
-    events::account_id,
-    events::bot_id,
-    events::visitor_key,
-    events::visitor_id,
-    events::actor_type,
-    events::actor_email,
-    events::occurred_at,
-    events::received_at,
-    events::summary,
-    diesel::expression::SqlLiteral<diesel::sql_types::Text>,
-) {
-    (
-        events::id,
-        events::dedupe_key,
-        events::event_type,
-        events::message_type,
-        events::conversation_key,
-        events::conversation_id,
-        events::account_id,
-        events::bot_id,
-        events::visitor_key,
-        events::visitor_id,
-        events::actor_type,
-        events::actor_email,
-        events::occurred_at,
-        events::received_at,
-        events::summary,
-        diesel::dsl::sql::<diesel::sql_types::Text>(if with_raw { "events.raw" } else { "''" }),
-    )
+/// `columns(with_raw)`: every column of [`StoredEvent`], in its order (it
+/// loads by position), `raw` last and read only when `with_raw` (an empty
+/// text otherwise). The list is written once, for the type and the value.
+macro_rules! stored_event_columns {
+    ($($column:ident),* $(,)?) => {
+        type Columns = (
+            $(events::$column,)*
+            diesel::expression::SqlLiteral<diesel::sql_types::Text>,
+        );
+
+        fn columns(with_raw: bool) -> Columns {
+            (
+                $(events::$column,)*
+                diesel::dsl::sql::<diesel::sql_types::Text>(if with_raw { "events.raw" } else { "''" }),
+            )
+        }
+    };
 }
+
+stored_event_columns!(
+    id,
+    dedupe_key,
+    event_type,
+    message_type,
+    conversation_key,
+    conversation_id,
+    account_id,
+    bot_id,
+    visitor_key,
+    visitor_id,
+    actor_type,
+    actor_email,
+    occurred_at,
+    received_at,
+    summary,
+);
 
 fn page_with(
     conn: &mut DbConnection,

@@ -40,6 +40,16 @@ fn items(body: &[u8]) -> Vec<PreparedItem> {
         .collect()
 }
 
+/// Stores each body as one request of a single group.
+fn store_bodies(
+    conn: &mut hookline_storage::DbConnection,
+    bodies: &[Vec<u8>],
+) -> Vec<ingest::StoreOutcome> {
+    let prepared: Vec<Vec<PreparedItem>> = bodies.iter().map(|b| items(b)).collect();
+    let requests: Vec<&[PreparedItem]> = prepared.iter().map(Vec::as_slice).collect();
+    ingest::store_group(conn, &requests).unwrap()
+}
+
 fn open(test_db: &TestDatabase) -> Database {
     let db = Database::open(&test_db.url).unwrap();
     db.migrate().unwrap();
@@ -70,9 +80,7 @@ fn all_fixtures_are_stored_with_their_types_and_raw_json() {
         let db = open(&test_db);
         let mut conn = db.conn().unwrap();
         let bodies = fixtures();
-        let prepared: Vec<Vec<PreparedItem>> = bodies.iter().map(|b| items(b)).collect();
-        let requests: Vec<&[PreparedItem]> = prepared.iter().map(Vec::as_slice).collect();
-        let outcomes = ingest::store_group(&mut conn, &requests).unwrap();
+        let outcomes = store_bodies(&mut conn, &bodies);
         let stored_count: usize = outcomes.iter().map(|o| o.stored).sum();
         assert_eq!(stored_count, 28, "{}", test_db.name());
         let stored = events::all(&mut conn).unwrap();
@@ -442,9 +450,7 @@ fn events_are_counted_in_the_hour_they_occurred() {
     for test_db in TestDatabase::each() {
         let db = open(&test_db);
         let mut conn = db.conn().unwrap();
-        let prepared: Vec<Vec<PreparedItem>> = bodies.iter().map(|b| items(b)).collect();
-        let requests: Vec<&[PreparedItem]> = prepared.iter().map(Vec::as_slice).collect();
-        ingest::store_group(&mut conn, &requests).unwrap();
+        store_bodies(&mut conn, &bodies);
         let counts = overview::events_per_hour(
             &mut conn,
             at("2026-11-30 10:00:00"),
@@ -486,9 +492,7 @@ fn handovers_are_stored_with_the_agent_they_went_to() {
     for test_db in TestDatabase::each() {
         let db = open(&test_db);
         let mut conn = db.conn().unwrap();
-        let prepared: Vec<Vec<PreparedItem>> = bodies.iter().map(|b| items(b)).collect();
-        let requests: Vec<&[PreparedItem]> = prepared.iter().map(Vec::as_slice).collect();
-        ingest::store_group(&mut conn, &requests).unwrap();
+        store_bodies(&mut conn, &bodies);
         let rows: Vec<(String, Option<String>)> = columns::table
             .order(columns::id)
             .select((columns::event_type, columns::handed_to))
@@ -513,5 +517,46 @@ fn handovers_are_stored_with_the_agent_they_went_to() {
             "{}",
             test_db.name()
         );
+    }
+}
+
+/// The worst agent email a handover can carry (10,000 bytes with a NUL) is
+/// stored as `actor_email` stores it: bounded, without the NUL, and equal to
+/// the `actor_email` of that agent's message, so the overview still pairs
+/// the handover with the agent's reply.
+#[test]
+fn a_huge_agent_email_is_stored_bounded_and_still_matches_the_reply() {
+    use diesel::prelude::*;
+    use hookline_storage::schema::events as columns;
+    let email = format!("{}\u{0}@example.com", "a".repeat(10_000));
+    let mut handover: Value = serde_json::from_slice(&fixture("24-assignee_change.json")).unwrap();
+    handover["events"][0]["event"]["payload"]["to"]["email"] = json!(email);
+    let mut reply: Value = serde_json::from_slice(&fixture("03-message-image.json")).unwrap();
+    reply["events"][0]["event"]["payload"]["message_by"] =
+        json!({"email": email, "id": "1", "type": "user"});
+    let bodies = [handover, reply].map(|b| serde_json::to_vec(&b).unwrap());
+    for test_db in TestDatabase::each() {
+        let db = open(&test_db);
+        let mut conn = db.conn().unwrap();
+        store_bodies(&mut conn, &bodies);
+        let handed_to: Option<String> = columns::table
+            .filter(columns::event_type.eq("assignee_change"))
+            .select(columns::handed_to)
+            .first(&mut *conn)
+            .unwrap();
+        let replied_by: Option<String> = columns::table
+            .filter(columns::event_type.eq("message"))
+            .select(columns::actor_email)
+            .first(&mut *conn)
+            .unwrap();
+        let handed_to = handed_to.expect("a handover to an agent");
+        assert!(
+            handed_to.len() <= hookline_model::record::MAX_INDEXED_BYTES,
+            "{}: {} bytes",
+            test_db.name(),
+            handed_to.len()
+        );
+        assert!(!handed_to.contains('\0'), "{}", test_db.name());
+        assert_eq!(Some(handed_to), replied_by, "{}", test_db.name());
     }
 }

@@ -158,9 +158,14 @@ pub async fn render(
             .render(&template, &data)
             .map_err(|e| e.to_string())
     })
-    .await
-    .unwrap_or_else(|_| Err("the server is shutting down".to_owned()));
-    respond(name, rendered, actix_web::http::StatusCode::OK)
+    .await;
+    match rendered {
+        Ok(rendered) => respond(name, rendered, actix_web::http::StatusCode::OK),
+        // Not the template's fault: the admin threads are gone.
+        Err(crate::admin_work::Stopped) => HttpResponse::ServiceUnavailable()
+            .content_type("text/plain; charset=utf-8")
+            .body("the server is shutting down; retry later"),
+    }
 }
 
 /// Renders page `name` here (small pages: the login form).
